@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * Syslets: generic asynchronous system calls.
+ *
+ * A syslet is a chain of "atoms" in user memory.  Each atom describes one
+ * system call by number and by *pointers to* its argument values.  The
+ * kernel runs the chain in the caller's own context; when nothing blocks
+ * ("cached" execution) async_exec() returns the address of the atom the
+ * chain ended on.  When an atom is run asynchronously, async_exec()
+ * returns 0 and the finished atom's address is later posted to the
+ * completion ring named by the caller's struct async_head_user.
+ *
+ * See Documentation/syslet-design.txt for the full description.
+ */
+#ifndef _UAPI_LINUX_SYSLET_H
+#define _UAPI_LINUX_SYSLET_H
+
+#include <linux/types.h>
+
+/*
+ * System call numbers (x86-64, ABI "64").  These are out-of-tree numbers,
+ * the next free ones after mseal (462) in Linux 6.12.  Mainline assigns
+ * 463 and up to other calls from 6.13 on, so user space must take the
+ * numbers from this header and never hard-code them.
+ */
+#if defined(__x86_64__) && !defined(__ILP32__)
+#define __NR_async_register	463
+#define __NR_async_unregister	464
+#define __NR_async_exec		465
+#define __NR_async_wait		466
+#define __NR_async_thread	467
+#define __NR_umem_add		468
+#endif
+
+/*
+ * Atom flags (struct syslet_uatom::flags).  Values are those of the 2007
+ * syslet patches.
+ *
+ * SYSLET_ASYNC: do not try cached execution; queue the chain to a pool
+ *	thread straight away.  Only meaningful on the first atom.
+ * SYSLET_SYNC: never go asynchronous; the whole chain runs in the caller.
+ *	Only meaningful on the first atom; may not be combined with ASYNC.
+ * SYSLET_NO_COMPLETE: if the chain ends on this atom while running
+ *	asynchronously, do not post it to the completion ring.
+ * SYSLET_STOP_ON_*: after this atom's system call, stop the chain if its
+ *	result is non-zero / zero / negative / zero or negative.
+ * SYSLET_SKIP_TO_NEXT_ON_STOP: when a stop condition of this atom is met,
+ *	continue with the atom that follows this one linearly in memory
+ *	(address + sizeof(struct syslet_uatom)) instead of stopping.
+ */
+#define SYSLET_ASYNC			0x00000001
+#define SYSLET_SYNC			0x00000002
+#define SYSLET_NO_COMPLETE		0x00000004
+#define SYSLET_STOP_ON_NONZERO		0x00000008
+#define SYSLET_STOP_ON_ZERO		0x00000010
+#define SYSLET_STOP_ON_NEGATIVE		0x00000020
+#define SYSLET_STOP_ON_NON_POSITIVE	0x00000040
+#define SYSLET_SKIP_TO_NEXT_ON_STOP	0x00000080
+
+#define SYSLET_STOP_MASK	(SYSLET_STOP_ON_NONZERO | SYSLET_STOP_ON_ZERO | \
+				 SYSLET_STOP_ON_NEGATIVE | \
+				 SYSLET_STOP_ON_NON_POSITIVE)
+#define SYSLET_VALID_FLAGS	(SYSLET_ASYNC | SYSLET_SYNC | \
+				 SYSLET_NO_COMPLETE | SYSLET_STOP_MASK | \
+				 SYSLET_SKIP_TO_NEXT_ON_STOP)
+
+/* Number of argument pointers in an atom. */
+#define SYSLET_NR_ARGS		6
+
+/**
+ * struct syslet_uatom - one system call of a syslet
+ * @flags:	SYSLET_* flags above; any other bit set gives -EINVAL.
+ * @nr:		system call number (native x86-64 numbering).
+ * @ret_ptr:	address of a __s64 that receives the system call's return
+ *		value, or 0 for "not needed".
+ * @next:	address of the next atom of the chain, or 0 to end it.
+ * @arg_ptr:	addresses of the argument values (each a __u64).  The
+ *		kernel reads arguments up to the first 0 entry; later
+ *		arguments are passed as 0.
+ * @private:	free for user space; never read or written by the kernel.
+ *
+ * The kernel reads each atom exactly once, before running it, so user
+ * space may change an atom after the kernel has moved past it.  Atoms
+ * must be 8-byte aligned.
+ */
+struct syslet_uatom {
+	__aligned_u64	flags;
+	__aligned_u64	nr;
+	__aligned_u64	ret_ptr;
+	__aligned_u64	next;
+	__aligned_u64	arg_ptr[SYSLET_NR_ARGS];
+	__aligned_u64	private;
+};
+
+/* async_head_user::status bits, written by the kernel. */
+/* A completion did not fit: the ring slot was still non-NULL. */
+#define SYSLET_HEAD_RING_OVERFLOW	0x1
+
+/**
+ * struct async_head_user - a completion ring and its parameters
+ * @kernel_ring_idx:	written by the kernel: number of completions posted
+ *			so far (monotonic; slot = idx % nr_slots).
+ * @user_ring_idx:	written by user space: number of completions reaped
+ *			so far (monotonic).  async_wait() reads it once on
+ *			entry to know how many posted completions are still
+ *			unreaped.
+ * @completion_ring:	address of an array of __u64 atom addresses.  The
+ *			kernel fills slot kernel_ring_idx % nr_slots with the
+ *			finished atom's address; user space consumes a slot
+ *			by writing 0 back.  The kernel never overwrites a
+ *			non-zero slot.
+ * @ring_size_bytes:	size of the ring in bytes: a non-zero multiple of 8.
+ *			0 together with a 0 @completion_ring means "no ring":
+ *			only cached and SYSLET_SYNC execution is possible.
+ * @max_nr_threads:	upper bound on pool threads working for this ring;
+ *			0 lets the kernel choose.
+ * @status:		written by the kernel: SYSLET_HEAD_* bits.
+ * @head_stack:		user-space cachemiss context: stack of the original
+ *			thread when it becomes a cachemiss thread (0: none).
+ * @head_ip:		user-space cachemiss context: entry point for it.
+ * @new_thread_stack:	stack for a new user-space cachemiss thread.
+ * @new_thread_ip:	entry point for a new user-space cachemiss thread.
+ * @__reserved:		must be zero.
+ *
+ * The kernel identifies a ring by the address of its async_head_user.  It
+ * reads the structure when the ring is first used (lazily by async_exec(),
+ * or by async_register()) and keeps its own copy of the parameters; later
+ * changes by user space to the parameter fields are ignored until the ring
+ * is unregistered.  The structure must be 8-byte aligned.  Its size is
+ * passed to the system calls so that it can grow: a larger structure is
+ * accepted if the extra bytes are zero (-E2BIG otherwise), a smaller one
+ * than SYSLET_HEAD_SIZE_VER0 gives -EINVAL.
+ */
+struct async_head_user {
+	__aligned_u64	kernel_ring_idx;
+	__aligned_u64	user_ring_idx;
+	__aligned_u64	completion_ring;
+	__aligned_u64	ring_size_bytes;
+	__aligned_u64	max_nr_threads;
+	__aligned_u64	status;
+	__aligned_u64	head_stack;
+	__aligned_u64	head_ip;
+	__aligned_u64	new_thread_stack;
+	__aligned_u64	new_thread_ip;
+	__aligned_u64	__reserved[6];
+};
+
+#define SYSLET_HEAD_SIZE_VER0	128	/* sizeof first published struct */
+
+/*
+ * System call summary (return values; -errno on failure):
+ *
+ * long async_register(struct async_head_user *ahu, size_t size);
+ *	Set up the ring named by @ahu now (instead of lazily): 0, -EBUSY if
+ *	it is already set up.
+ * long async_unregister(struct async_head_user *ahu, size_t size);
+ *	Tear the ring down: 0, -ENOENT if unknown, -EBUSY while atoms are
+ *	still in flight for it.
+ * long async_exec(struct syslet_uatom *atom, struct async_head_user *ahu,
+ *		   size_t size);
+ *	Run the chain starting at @atom.  Returns the address of the atom
+ *	the chain ended on if it completed in the caller's context, 0 if it
+ *	continues asynchronously (completion goes to @ahu's ring), or
+ *	-errno if the chain could not be run (bad atom, bad flags, bad
+ *	ring).  An atom whose system call is not allowed in syslets gets
+ *	-ENOSYS in its ret_ptr and ends the chain.
+ * long async_wait(unsigned long min_events, struct async_head_user *ahu,
+ *		   const struct __kernel_timespec *timeout);
+ *	Wait until at least @min_events posted completions are unreaped, or
+ *	nothing is in flight for the ring, or @timeout (relative; NULL means
+ *	no limit) expires, or a signal arrives (-EINTR).  Returns the number
+ *	of unreaped completions, or -EOVERFLOW if completions are held back
+ *	because the ring is full (reap, then call again).
+ * long async_thread(void *event, struct async_head_user *ahu);
+ *	Return a user-space cachemiss thread to the pool.
+ * long umem_add(__u64 *uptr, __u64 inc);
+ *	Atomically add @inc to the 8-byte aligned user word at @uptr and
+ *	return the new value (-EFAULT, -EINVAL if misaligned).
+ */
+
+#endif /* _UAPI_LINUX_SYSLET_H */

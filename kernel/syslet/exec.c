@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Syslets: fetching and running atoms, and async_exec().
+ *
+ * A chain runs in the caller's own context: each atom is read from user
+ * memory once, its system call runs through the normal entry and exit
+ * work (see arch_syslet_syscall()), its result goes to ret_ptr, and the
+ * flags decide which atom comes next.  Nothing here allocates, locks or
+ * sleeps beyond what the atoms' own system calls do.
+ */
+#include <linux/compat.h>
+#include <linux/futex.h>
+#include <linux/sched/signal.h>
+#include <linux/syscalls.h>
+#include <linux/syslet.h>
+#include <linux/uaccess.h>
+#include <asm/syslet.h>
+#include "syslet.h"
+
+#define CREATE_TRACE_POINTS
+#include <trace/events/syslet.h>
+
+/**
+ * syslet_fetch_atom - read one atom and its argument values from user memory
+ * @uatom:	the atom
+ * @ka:		where to put it
+ *
+ * Every field is read exactly once, so user space changing the atom while
+ * it runs cannot make the kernel act on two different versions of it.
+ * Argument pointers are read up to the first NULL one.
+ *
+ * Return: 0, -EFAULT or -EINVAL (misaligned atom, unknown flags).
+ */
+int syslet_fetch_atom(struct syslet_uatom __user *uatom, struct syslet_katom *ka)
+{
+	u64 __user *argp[SYSLET_NR_ARGS];
+	u64 ret_ptr, next, p;
+	int i, nr_args;
+
+	if (unlikely(!IS_ALIGNED((unsigned long)uatom, sizeof(u64))))
+		return -EINVAL;
+	if (!user_read_access_begin(uatom, sizeof(*uatom)))
+		return -EFAULT;
+	unsafe_get_user(ka->flags, &uatom->flags, efault);
+	unsafe_get_user(ka->nr, &uatom->nr, efault);
+	unsafe_get_user(ret_ptr, &uatom->ret_ptr, efault);
+	unsafe_get_user(next, &uatom->next, efault);
+	for (nr_args = 0; nr_args < SYSLET_NR_ARGS; nr_args++) {
+		unsafe_get_user(p, &uatom->arg_ptr[nr_args], efault);
+		if (!p)
+			break;
+		argp[nr_args] = u64_to_user_ptr(p);
+	}
+	user_read_access_end();
+
+	for (i = 0; i < nr_args; i++)
+		if (get_user(ka->args[i], argp[i]))
+			return -EFAULT;
+	for (; i < SYSLET_NR_ARGS; i++)
+		ka->args[i] = 0;
+	ka->ret_ptr = u64_to_user_ptr(ret_ptr);
+	ka->next = u64_to_user_ptr(next);
+	if (unlikely(ka->flags & ~SYSLET_VALID_FLAGS))
+		return -EINVAL;
+	return 0;
+efault:
+	user_read_access_end();
+	return -EFAULT;
+}
+
+/* PI futexes tie kernel state to the thread that runs the operation. */
+static bool syslet_futex_op_allowed(const struct syslet_katom *ka)
+{
+	switch (ka->args[1] & FUTEX_CMD_MASK) {
+	case FUTEX_LOCK_PI:
+	case FUTEX_LOCK_PI2:
+	case FUTEX_UNLOCK_PI:
+	case FUTEX_TRYLOCK_PI:
+	case FUTEX_WAIT_REQUEUE_PI:
+	case FUTEX_CMP_REQUEUE_PI:
+		return false;
+	}
+	return true;
+}
+
+static bool syslet_atom_allowed(const struct syslet_katom *ka)
+{
+	if (unlikely(!syslet_nr_allowed(ka->nr)))
+		return false;
+	if (unlikely(ka->nr == __NR_futex))
+		return syslet_futex_op_allowed(ka);
+	return true;
+}
+
+static inline bool syslet_is_restart(long ret)
+{
+	return ret <= -ERESTARTSYS && ret >= -ERESTART_RESTARTBLOCK;
+}
+
+/*
+ * Handle what interrupted a pool thread's system call.  Pool threads
+ * block every signal but SIGKILL and SIGSTOP, so this is a group stop,
+ * the freezer, or death.  Return: true if the thread must die.
+ */
+static bool syslet_worker_handle_signals(void)
+{
+	struct ksignal ksig;
+
+	if (fatal_signal_pending(current))
+		return true;
+	if (signal_pending(current) && get_signal(&ksig))
+		return true;
+	return false;
+}
+
+/*
+ * Run an atom's system call.  In the caller's context an interrupted call
+ * returns its restart code; the chain ends there with -EINTR and the
+ * signal is delivered on the way out of async_exec().  A pool thread has
+ * no user context to deliver signals to: it deals with the stop or
+ * freeze itself and issues the call again, as user space would after a
+ * restartable signal, unless it has to die.
+ */
+static long syslet_call(const struct syslet_katom *ka, bool in_worker)
+{
+	struct restart_block *restart = &current->restart_block;
+	long ret = arch_syslet_syscall(ka->nr, ka->args);
+
+	while (unlikely(syslet_is_restart(ret)) && in_worker &&
+	       !syslet_worker_handle_signals()) {
+		if (ret == -ERESTART_RESTARTBLOCK)
+			ret = restart->fn(restart);
+		else
+			ret = arch_syslet_syscall(ka->nr, ka->args);
+	}
+	return ret;
+}
+
+static bool syslet_stop_condition(u64 flags, long ret)
+{
+	if (likely(!(flags & SYSLET_STOP_MASK)))
+		return false;
+	return ((flags & SYSLET_STOP_ON_NONZERO) && ret != 0) ||
+	       ((flags & SYSLET_STOP_ON_ZERO) && ret == 0) ||
+	       ((flags & SYSLET_STOP_ON_NEGATIVE) && ret < 0) ||
+	       ((flags & SYSLET_STOP_ON_NON_POSITIVE) && ret <= 0);
+}
+
+/**
+ * syslet_run_chain - run a chain of atoms to its end
+ * @uatom:	first atom
+ * @ka:		@uatom, already fetched; on return, the last atom run
+ * @in_worker:	running in a pool thread rather than in the caller
+ * @res:	outcome
+ *
+ * The chain ends at an atom without a next pointer, at an atom whose
+ * stop condition is met (unless it says SKIP_TO_NEXT_ON_STOP, which
+ * continues with the atom right after it in memory), at an atom whose
+ * system call is not allowed (-ENOSYS in its ret_ptr), or when a system
+ * call is interrupted by a signal (-EINTR).  A fault or invalid flags in
+ * a later atom abort it with res->err set; the atoms before have run.
+ */
+void syslet_run_chain(struct syslet_uatom __user *uatom,
+		      struct syslet_katom *ka, bool in_worker,
+		      struct syslet_chain_result *res)
+{
+	long ret;
+	int err;
+
+	res->err = 0;
+	for (;;) {
+		bool end_chain = false;
+
+		trace_syslet_atom_enter(uatom, ka->nr);
+		if (likely(syslet_atom_allowed(ka))) {
+			ret = syslet_call(ka, in_worker);
+			if (unlikely(syslet_is_restart(ret))) {
+				/* Restart codes never reach user memory. */
+				ret = -EINTR;
+				end_chain = true;
+				if (in_worker)
+					res->err = -EINTR;	/* dying */
+			}
+		} else {
+			ret = -ENOSYS;
+			end_chain = true;
+		}
+		trace_syslet_atom_exit(uatom, ka->nr, ret);
+		res->last = uatom;
+
+		if (ka->ret_ptr && put_user(ret, ka->ret_ptr)) {
+			res->err = -EFAULT;
+			return;
+		}
+		if (end_chain)
+			return;
+		if (syslet_stop_condition(ka->flags, ret)) {
+			if (!(ka->flags & SYSLET_SKIP_TO_NEXT_ON_STOP))
+				return;
+			uatom++;
+		} else if (ka->next) {
+			uatom = ka->next;
+		} else {
+			return;
+		}
+
+		/* Chains may loop: stay killable and preemptible. */
+		if (unlikely(signal_pending(current))) {
+			if (!in_worker || syslet_worker_handle_signals()) {
+				res->err = -EINTR;
+				return;
+			}
+		}
+		cond_resched();
+
+		err = syslet_fetch_atom(uatom, ka);
+		if (unlikely(err)) {
+			res->err = err;
+			return;
+		}
+	}
+}
+
+/**
+ * sys_async_exec - run a syslet
+ * @atom:	first atom of the chain
+ * @uhead:	completion ring for asynchronous completion, or NULL
+ * @size:	sizeof(struct async_head_user) as user space knows it
+ *
+ * Return: the address of the atom the chain ended on when it completed
+ * in the caller's context, 0 when it went asynchronous (it completes to
+ * @uhead's ring), or -errno.
+ */
+SYSCALL_DEFINE3(async_exec, struct syslet_uatom __user *, atom,
+		struct async_head_user __user *, uhead, size_t, size)
+{
+	struct syslet_chain_result res;
+	struct syslet_head *head = NULL;
+	struct syslet_katom ka;
+	int err;
+
+	if (unlikely(in_compat_syscall()))
+		return -ENOSYS;
+
+	err = syslet_fetch_atom(atom, &ka);
+	if (unlikely(err))
+		return err;
+	if (unlikely((ka.flags & (SYSLET_ASYNC | SYSLET_SYNC)) ==
+		     (SYSLET_ASYNC | SYSLET_SYNC)))
+		return -EINVAL;
+	trace_syslet_exec(atom, ka.flags);
+
+	if (uhead) {
+		head = syslet_head_get(uhead, size, true);
+		if (IS_ERR(head))
+			return PTR_ERR(head);
+	}
+
+	if (ka.flags & SYSLET_ASYNC) {
+		if (!head || !head->ring) {
+			err = -EINVAL;
+			goto out;
+		}
+		/* On success the pool thread owns our head reference. */
+		err = syslet_queue_async(head, atom, &ka);
+		if (!err)
+			return 0;
+		if (err != -EAGAIN)
+			goto out;
+		/* No pool thread to be had: complete synchronously. */
+	}
+
+	syslet_run_chain(atom, &ka, false, &res);
+	err = res.err;
+out:
+	if (head)
+		syslet_head_put(head);
+	return err ? err : (long)(unsigned long)res.last;
+}

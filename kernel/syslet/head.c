@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Syslets: per-process state and completion ring heads.
+ *
+ * A ring is named by the user address of its struct async_head_user.
+ * There is no global registration: the first async_exec() that names a
+ * ring sets it up, so independent libraries in one process each use
+ * their own ring without knowing about each other.  async_register() and
+ * async_unregister() exist for callers that want set-up and tear-down at
+ * a time of their choosing.
+ */
+#include <linux/compat.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/syscalls.h>
+#include <linux/syslet.h>
+#include <linux/uaccess.h>
+#include "syslet.h"
+
+#define SYSLET_DEFAULT_THREADS	64
+#define SYSLET_MAX_THREADS	4096
+#define SYSLET_MAX_RING_BYTES	(1UL << 24)
+
+/* The calling process' syslet state, set up on first use. */
+struct syslet_process *syslet_process(void)
+{
+	struct signal_struct *sig = current->signal;
+	struct syslet_process *sp = smp_load_acquire(&sig->syslet);
+
+	if (likely(sp))
+		return sp;
+
+	sp = kzalloc(sizeof(*sp), GFP_KERNEL_ACCOUNT);
+	if (!sp)
+		return NULL;
+	xa_init(&sp->heads);
+	mutex_init(&sp->lock);
+	spin_lock_init(&sp->pool_lock);
+	INIT_LIST_HEAD(&sp->idle);
+	INIT_LIST_HEAD(&sp->workers);
+	if (cmpxchg_release(&sig->syslet, NULL, sp)) {
+		kfree(sp);
+		sp = smp_load_acquire(&sig->syslet);
+	}
+	return sp;
+}
+
+static int syslet_check_uhead(struct async_head_user __user *uhead, size_t size)
+{
+	if (!IS_ALIGNED((unsigned long)uhead, sizeof(u64)))
+		return -EINVAL;
+	if (size < SYSLET_HEAD_SIZE_VER0)
+		return -EINVAL;
+	if (size > PAGE_SIZE)
+		return -E2BIG;
+	return 0;
+}
+
+static struct syslet_head *syslet_head_alloc(struct async_head_user __user *uhead,
+					     size_t size)
+{
+	struct async_head_user kh;
+	struct syslet_head *head;
+	int err;
+
+	err = copy_struct_from_user(&kh, sizeof(kh), uhead, size);
+	if (err)
+		return ERR_PTR(err);
+	if (memchr_inv(kh.__reserved, 0, sizeof(kh.__reserved)))
+		return ERR_PTR(-EINVAL);
+	if (kh.completion_ring || kh.ring_size_bytes) {
+		if (!kh.ring_size_bytes || kh.ring_size_bytes % sizeof(u64) ||
+		    kh.ring_size_bytes > SYSLET_MAX_RING_BYTES ||
+		    !IS_ALIGNED(kh.completion_ring, sizeof(u64)))
+			return ERR_PTR(-EINVAL);
+		if (!access_ok(u64_to_user_ptr(kh.completion_ring),
+			       kh.ring_size_bytes))
+			return ERR_PTR(-EFAULT);
+	}
+	if (kh.max_nr_threads > SYSLET_MAX_THREADS)
+		return ERR_PTR(-EINVAL);
+	if (kh.user_ring_idx > kh.kernel_ring_idx)
+		return ERR_PTR(-EINVAL);
+
+	head = kzalloc(sizeof(*head), GFP_KERNEL_ACCOUNT);
+	if (!head)
+		return ERR_PTR(-ENOMEM);
+	head->uaddr = (unsigned long)uhead;
+	head->uhead = uhead;
+	head->ring = u64_to_user_ptr(kh.completion_ring);
+	head->nr_slots = kh.ring_size_bytes / sizeof(u64);
+	head->max_threads = kh.max_nr_threads ?: SYSLET_DEFAULT_THREADS;
+	head->posted = kh.kernel_ring_idx;
+	atomic_set(&head->inflight, 0);
+	mutex_init(&head->lock);
+	INIT_LIST_HEAD(&head->overflow);
+	init_waitqueue_head(&head->wait);
+	refcount_set(&head->ref, 1);
+	return head;
+}
+
+static void syslet_head_free_rcu(struct rcu_head *rcu)
+{
+	kfree(container_of(rcu, struct syslet_head, rcu));
+}
+
+void syslet_head_put(struct syslet_head *head)
+{
+	if (refcount_dec_and_test(&head->ref)) {
+		syslet_head_release_overflow(head);
+		call_rcu(&head->rcu, syslet_head_free_rcu);
+	}
+}
+
+static inline unsigned long syslet_head_key(struct async_head_user __user *uhead)
+{
+	return (unsigned long)uhead / sizeof(u64);
+}
+
+/* Insert a new head; -EEXIST if another thread was quicker. */
+static int syslet_head_insert(struct syslet_process *sp,
+			      struct syslet_head *head)
+{
+	int err;
+
+	mutex_lock(&sp->lock);
+	err = xa_insert(&sp->heads, syslet_head_key(head->uhead), head,
+			GFP_KERNEL_ACCOUNT);
+	if (err == -EBUSY)
+		err = -EEXIST;
+	if (!err)
+		refcount_inc(&head->ref);	/* the table's reference */
+	mutex_unlock(&sp->lock);
+	return err;
+}
+
+/**
+ * syslet_head_get - find (or set up) the ring named by @uhead
+ * @uhead:	user address of the struct async_head_user
+ * @size:	its size as user space knows it
+ * @create:	set it up if it is unknown
+ *
+ * Return: a referenced head, NULL if unknown and !@create, or ERR_PTR.
+ */
+struct syslet_head *syslet_head_get(struct async_head_user __user *uhead,
+				    size_t size, bool create)
+{
+	struct syslet_process *sp;
+	struct syslet_head *head;
+	int err;
+
+	err = syslet_check_uhead(uhead, size);
+	if (unlikely(err))
+		return ERR_PTR(err);
+	sp = syslet_process();
+	if (unlikely(!sp))
+		return ERR_PTR(-ENOMEM);
+
+	rcu_read_lock();
+	head = xa_load(&sp->heads, syslet_head_key(uhead));
+	if (head && !refcount_inc_not_zero(&head->ref))
+		head = NULL;
+	rcu_read_unlock();
+	if (likely(head) || !create)
+		return head;
+
+	for (;;) {
+		head = syslet_head_alloc(uhead, size);
+		if (IS_ERR(head))
+			return head;
+		err = syslet_head_insert(sp, head);
+		if (!err)
+			return head;
+		syslet_head_put(head);
+		if (err != -EEXIST)
+			return ERR_PTR(err);
+		/* Lost a race with another thread: use its head. */
+		head = syslet_head_get(uhead, size, false);
+		if (head)
+			return head;
+	}
+}
+
+SYSCALL_DEFINE2(async_register, struct async_head_user __user *, uhead,
+		size_t, size)
+{
+	struct syslet_process *sp;
+	struct syslet_head *head;
+	int err;
+
+	if (in_compat_syscall())
+		return -ENOSYS;
+	err = syslet_check_uhead(uhead, size);
+	if (err)
+		return err;
+	sp = syslet_process();
+	if (!sp)
+		return -ENOMEM;
+	head = syslet_head_alloc(uhead, size);
+	if (IS_ERR(head))
+		return PTR_ERR(head);
+	err = syslet_head_insert(sp, head);
+	syslet_head_put(head);
+	return err == -EEXIST ? -EBUSY : err;
+}
+
+SYSCALL_DEFINE2(async_unregister, struct async_head_user __user *, uhead,
+		size_t, size)
+{
+	struct syslet_process *sp;
+	struct syslet_head *head;
+	int err;
+
+	if (in_compat_syscall())
+		return -ENOSYS;
+	err = syslet_check_uhead(uhead, size);
+	if (err)
+		return err;
+	sp = smp_load_acquire(&current->signal->syslet);
+	if (!sp)
+		return -ENOENT;
+
+	mutex_lock(&sp->lock);
+	head = xa_load(&sp->heads, syslet_head_key(uhead));
+	if (!head)
+		err = -ENOENT;
+	else if (atomic_read(&head->inflight))
+		err = -EBUSY;	/* completions still to come: reap them */
+	else
+		xa_erase(&sp->heads, syslet_head_key(uhead));
+	mutex_unlock(&sp->lock);
+	if (!err)
+		syslet_head_put(head);
+	return err;
+}
+
+static void syslet_free_state(struct syslet_process *sp)
+{
+	struct syslet_head *head;
+	unsigned long key;
+
+	xa_for_each(&sp->heads, key, head) {
+		xa_erase(&sp->heads, key);
+		syslet_head_put(head);
+	}
+	xa_destroy(&sp->heads);
+	kfree(sp);
+}
+
+/**
+ * syslet_free_process - free a thread group's syslet state
+ * @sig: the thread group's signal_struct
+ *
+ * Called by the last thread of the group to exit (group_dead in
+ * do_exit()): every other thread, pool threads included, is past the
+ * point where it could use the state.  Process context, unlike the
+ * final put of the signal_struct.
+ */
+void syslet_free_process(struct signal_struct *sig)
+{
+	struct syslet_process *sp = sig->syslet;
+
+	if (sp) {
+		WRITE_ONCE(sig->syslet, NULL);
+		syslet_free_state(sp);
+	}
+}
+
+/**
+ * syslet_exec - forget the old program's rings at exec
+ * @tsk: the task that execs, now the only thread of its group
+ *
+ * de_thread() has killed and waited for every other thread, pool threads
+ * included; the rings named user addresses of the old mm.
+ */
+void syslet_exec(struct task_struct *tsk)
+{
+	struct syslet_process *sp = tsk->signal->syslet;
+
+	if (!sp)
+		return;
+	WRITE_ONCE(tsk->signal->syslet, NULL);
+	syslet_free_state(sp);
+}
+
+/**
+ * syslet_exit - a thread exits
+ * @tsk: current
+ *
+ * Pool threads keep the thread group alive like any thread.  When the
+ * last thread that is not a pool thread exits, nobody can reap their
+ * completions any more: make them exit too.
+ */
+void syslet_exit(struct task_struct *tsk)
+{
+	struct syslet_process *sp = smp_load_acquire(&tsk->signal->syslet);
+
+	if (!sp || (tsk->flags & PF_USER_WORKER))
+		return;
+	if (atomic_read(&tsk->signal->live) - READ_ONCE(sp->nr_workers) <= 1)
+		syslet_pool_kill(sp);
+}

@@ -1,0 +1,267 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Syslets: pool threads for SYSLET_ASYNC chains.
+ *
+ * A pool thread is a thread of the submitting process (it shares mm,
+ * files, fs and signal handlers) that never returns to user space.  It
+ * runs a chain handed to it, posts the atom the chain ended on to the
+ * chain's completion ring and parks, waiting for the next chain.  Pool
+ * threads are shared by all rings of a process; each ring bounds how
+ * many of them work for it at once (max_nr_threads).
+ *
+ * A chain must run with the submitter's credentials and seccomp filter.
+ * A pool thread is created by the submitter and so starts out with
+ * exactly those; a parked thread is only handed a chain by a submitter
+ * whose credentials and filter are the very same objects.  A thread that
+ * dropped privileges or added a filter since gets a fresh pool thread.
+ *
+ * When no pool thread can be had (ring's bound reached, RLIMIT_NPROC,
+ * no memory) the chain runs synchronously in the caller instead.
+ */
+#include <linux/cred.h>
+#include <linux/nodemask.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/slab.h>
+#include <linux/syscalls.h>
+#include <linux/syslet.h>
+#include "syslet.h"
+#include <trace/events/syslet.h>
+
+/* How long a parked pool thread waits for work before it exits. */
+#define SYSLET_IDLE_TIMEOUT	(2 * HZ)
+
+struct syslet_worker {
+	struct list_head		idle_node;	/* in ->idle when parked */
+	struct list_head		node;		/* in ->workers */
+	struct task_struct		*task;
+	struct syslet_process		*sp;
+	/* The chain to run; set under pool_lock, owned by the thread. */
+	struct syslet_head		*head;
+	struct syslet_uatom __user	*atom;
+	struct syslet_katom		ka;
+};
+
+/* Would @w run a chain with exactly the caller's identity? */
+static bool syslet_worker_matches(struct syslet_worker *w)
+{
+	return w->task->real_cred == current->real_cred &&
+	       w->task->cred == current_cred() &&
+	       READ_ONCE(w->task->seccomp.filter) == current->seccomp.filter;
+}
+
+static void syslet_worker_finish_chain(struct syslet_worker *w)
+{
+	struct syslet_head *head = w->head;
+	struct syslet_chain_result res;
+
+	syslet_run_chain(w->atom, &w->ka, true, &res);
+	/*
+	 * A chain cut short because the process is dying has nobody to
+	 * complete to.  Otherwise the atom the chain ended on is posted,
+	 * also after a fault in a later atom (its ret_ptr tells).
+	 */
+	if (!(res.err == -EINTR && fatal_signal_pending(current)) &&
+	    !(w->ka.flags & SYSLET_NO_COMPLETE))
+		syslet_post_completion(head, res.last);
+
+	/* Posted first, then no longer in flight: see syslet_wait_done(). */
+	atomic_dec(&head->inflight);
+	wake_up_all(&head->wait);
+	syslet_head_put(head);
+	w->head = NULL;
+}
+
+/* Park until handed a chain.  Return: false if the thread must exit. */
+static bool syslet_worker_park(struct syslet_worker *w)
+{
+	struct syslet_process *sp = w->sp;
+	long timeout = SYSLET_IDLE_TIMEOUT;
+	struct ksignal ksig;
+
+	for (;;) {
+		spin_lock(&sp->pool_lock);
+		if (w->head) {
+			spin_unlock(&sp->pool_lock);
+			return true;
+		}
+		if (sp->dying || !timeout) {
+			/* Keep one spare for the next submitter. */
+			if (sp->dying || sp->nr_idle > 1) {
+				if (!list_empty(&w->idle_node)) {
+					list_del_init(&w->idle_node);
+					sp->nr_idle--;
+				}
+				spin_unlock(&sp->pool_lock);
+				return false;
+			}
+			timeout = SYSLET_IDLE_TIMEOUT;
+		}
+		if (list_empty(&w->idle_node)) {
+			list_add(&w->idle_node, &sp->idle);
+			sp->nr_idle++;
+		}
+		set_current_state(TASK_INTERRUPTIBLE | TASK_FREEZABLE);
+		spin_unlock(&sp->pool_lock);
+
+		timeout = schedule_timeout(timeout);
+		__set_current_state(TASK_RUNNING);
+		if (signal_pending(current) && get_signal(&ksig)) {
+			spin_lock(&sp->pool_lock);
+			sp->dying = true;	/* SIGKILL: the group is going */
+			spin_unlock(&sp->pool_lock);
+		}
+	}
+}
+
+static int syslet_worker_fn(void *arg)
+{
+	struct syslet_worker *w = arg;
+	struct syslet_process *sp = w->sp;
+
+	trace_syslet_worker(current->pid, true);
+	do {
+		syslet_worker_finish_chain(w);
+	} while (syslet_worker_park(w));
+
+	spin_lock(&sp->pool_lock);
+	list_del(&w->node);
+	sp->nr_workers--;
+	spin_unlock(&sp->pool_lock);
+	kfree(w);
+	trace_syslet_worker(current->pid, false);
+	do_exit(0);
+}
+
+static int syslet_worker_create(struct syslet_process *sp,
+				struct syslet_worker *w)
+{
+	char name[TASK_COMM_LEN];
+	struct kernel_clone_args args = {
+		.flags		= CLONE_VM | CLONE_FS | CLONE_FILES |
+				  CLONE_SIGHAND | CLONE_THREAD | CLONE_IO |
+				  CLONE_SYSVSEM | CLONE_UNTRACED,
+		.exit_signal	= 0,
+		.fn		= syslet_worker_fn,
+		.fn_arg		= w,
+		.name		= name,
+		.user_worker	= 1,
+	};
+	struct task_struct *tsk;
+
+	snprintf(name, sizeof(name), "syslet-%d", task_tgid_nr(current));
+	w->sp = sp;
+	INIT_LIST_HEAD(&w->idle_node);
+
+	spin_lock(&sp->pool_lock);
+	if (sp->dying) {
+		spin_unlock(&sp->pool_lock);
+		return -EAGAIN;
+	}
+	sp->nr_workers++;
+	list_add(&w->node, &sp->workers);
+	spin_unlock(&sp->pool_lock);
+
+	tsk = copy_process(NULL, 0, NUMA_NO_NODE, &args);
+	if (IS_ERR(tsk)) {
+		spin_lock(&sp->pool_lock);
+		list_del(&w->node);
+		sp->nr_workers--;
+		spin_unlock(&sp->pool_lock);
+		return PTR_ERR(tsk);
+	}
+	spin_lock(&sp->pool_lock);
+	w->task = tsk;
+	spin_unlock(&sp->pool_lock);
+	wake_up_new_task(tsk);
+	return 0;
+}
+
+/**
+ * syslet_queue_async - hand a chain to a pool thread
+ * @head:	ring to complete to; on success the pool thread owns the
+ *		caller's reference
+ * @atom:	first atom
+ * @ka:		first atom, already fetched
+ *
+ * Return: 0 if a pool thread runs the chain, -EAGAIN if none can be had
+ * (the caller then runs it synchronously).
+ */
+int syslet_queue_async(struct syslet_head *head,
+		       struct syslet_uatom __user *atom,
+		       const struct syslet_katom *ka)
+{
+	struct syslet_process *sp = syslet_process();
+	struct syslet_worker *w;
+	int err;
+
+	if (atomic_inc_return(&head->inflight) > head->max_threads) {
+		trace_syslet_sync_fallback(atom, "max_nr_threads");
+		err = -EAGAIN;
+		goto out_dec;
+	}
+
+	spin_lock(&sp->pool_lock);
+	list_for_each_entry(w, &sp->idle, idle_node) {
+		if (!syslet_worker_matches(w))
+			continue;
+		list_del_init(&w->idle_node);
+		sp->nr_idle--;
+		w->head = head;
+		w->atom = atom;
+		w->ka = *ka;
+		spin_unlock(&sp->pool_lock);
+		wake_up_process(w->task);
+		return 0;
+	}
+	spin_unlock(&sp->pool_lock);
+
+	w = kzalloc(sizeof(*w), GFP_KERNEL_ACCOUNT);
+	if (!w) {
+		err = -EAGAIN;
+		goto out_dec;
+	}
+	w->head = head;
+	w->atom = atom;
+	w->ka = *ka;
+	err = syslet_worker_create(sp, w);
+	if (!err)
+		return 0;
+	kfree(w);
+	trace_syslet_sync_fallback(atom, "no pool thread");
+	err = -EAGAIN;
+out_dec:
+	atomic_dec(&head->inflight);
+	return err;
+}
+
+/**
+ * syslet_pool_kill - make every pool thread of a process exit
+ * @sp: the process' syslet state
+ *
+ * Parked threads wake up and exit; threads in the middle of a chain get
+ * SIGKILL, which interrupts a sleeping system call like in any thread.
+ */
+void syslet_pool_kill(struct syslet_process *sp)
+{
+	struct syslet_worker *w;
+
+	spin_lock(&sp->pool_lock);
+	sp->dying = true;
+	list_for_each_entry(w, &sp->workers, node) {
+		if (w->task)
+			send_sig(SIGKILL, w->task, 1);
+	}
+	spin_unlock(&sp->pool_lock);
+}
+
+/*
+ * User-space cachemiss threads (head_stack/head_ip, new_thread_stack/
+ * new_thread_ip) come with the cachemiss handoff; until then there is
+ * no such thread to return to the pool.
+ */
+SYSCALL_DEFINE2(async_thread, void __user *, event,
+		struct async_head_user __user *, uhead)
+{
+	return -ENOSYS;
+}

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Syslets: completion rings and async_wait().
+ *
+ * The ring lives in user memory: an array of atom addresses.  The kernel
+ * writes the address of a finished atom into slot (posted % nr_slots)
+ * and counts it; user space reaps a slot by writing 0 back.  The kernel
+ * never overwrites a non-zero slot.  A completion that finds its slot
+ * still in use is kept on the head's overflow list, flagged in the
+ * user-visible status word, and written out as soon as there is room:
+ * on the next completion or async_wait().  Nothing is ever dropped.
+ *
+ * Waiters sleep on a kernel-side counter; user memory is read once per
+ * async_wait() call, never polled.
+ */
+#include <linux/compat.h>
+#include <linux/hrtimer.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/syscalls.h>
+#include <linux/syslet.h>
+#include <linux/time64.h>
+#include <linux/uaccess.h>
+#include "syslet.h"
+#include <trace/events/syslet.h>
+
+struct syslet_overflow {
+	struct list_head	node;
+	u64			atom;
+};
+
+/* Write one completion into the ring.  head->lock held. */
+static int syslet_ring_write(struct syslet_head *head, u64 atom)
+{
+	u64 __user *slot = head->ring + head->posted % head->nr_slots;
+	u64 cur;
+
+	if (get_user(cur, slot))
+		return -EFAULT;
+	if (cur)
+		return -EOVERFLOW;
+	if (put_user(atom, slot))
+		return -EFAULT;
+	WRITE_ONCE(head->posted, head->posted + 1);
+	trace_syslet_complete(head->uaddr, atom, head->posted);
+	/* Only informative for user space: the kernel's count is ours. */
+	if (put_user(head->posted, &head->uhead->kernel_ring_idx))
+		return -EFAULT;
+	return 0;
+}
+
+static void syslet_set_overflowing(struct syslet_head *head, bool on)
+{
+	if (head->overflowing == on)
+		return;
+	WRITE_ONCE(head->overflowing, on);
+	/* Best effort: the flag is a hint, async_wait() reports for real. */
+	if (put_user(on ? SYSLET_HEAD_RING_OVERFLOW : 0, &head->uhead->status))
+		pr_debug("syslet: cannot update ring status\n");
+}
+
+/* Move held-back completions into the ring.  head->lock held. */
+static int syslet_flush_overflow(struct syslet_head *head)
+{
+	struct syslet_overflow *ov, *tmp;
+	int err = 0;
+
+	list_for_each_entry_safe(ov, tmp, &head->overflow, node) {
+		err = syslet_ring_write(head, ov->atom);
+		if (err)
+			break;
+		list_del(&ov->node);
+		kfree(ov);
+	}
+	syslet_set_overflowing(head, !list_empty(&head->overflow));
+	return err;
+}
+
+/**
+ * syslet_post_completion - post a finished atom to its ring
+ * @head:	the ring
+ * @atom:	the atom the chain ended on
+ *
+ * Runs in the pool thread that ran the chain; may sleep and fault.
+ */
+void syslet_post_completion(struct syslet_head *head,
+			    struct syslet_uatom __user *atom)
+{
+	struct syslet_overflow *ov;
+	u64 addr = (u64)(unsigned long)atom;
+
+	mutex_lock(&head->lock);
+	if (!syslet_flush_overflow(head) && !syslet_ring_write(head, addr))
+		goto out;
+	/* Ring full or unreachable: hold it back, in order. */
+	ov = kmalloc(sizeof(*ov), GFP_KERNEL_ACCOUNT | __GFP_NOFAIL);
+	ov->atom = addr;
+	list_add_tail(&ov->node, &head->overflow);
+	syslet_set_overflowing(head, true);
+out:
+	mutex_unlock(&head->lock);
+}
+
+/* Free what can never be posted any more: the head is going away. */
+void syslet_head_release_overflow(struct syslet_head *head)
+{
+	struct syslet_overflow *ov, *tmp;
+
+	list_for_each_entry_safe(ov, tmp, &head->overflow, node)
+		kfree(ov);
+}
+
+static bool syslet_wait_done(struct syslet_head *head, u64 reaped,
+			     unsigned long min_events)
+{
+	return READ_ONCE(head->posted) - reaped >= min_events ||
+	       !atomic_read(&head->inflight) || READ_ONCE(head->overflowing);
+}
+
+/**
+ * sys_async_wait - wait for completions on a ring
+ * @min_events:	number of unreaped completions to wait for
+ * @uhead:	the ring
+ * @timeout:	relative timeout, or NULL to wait without limit
+ *
+ * Return: the number of posted, unreaped completions; -EOVERFLOW if
+ * completions are held back because the ring is full (reap, call again);
+ * -EFAULT if the ring cannot be written; -EINTR on a signal.
+ */
+SYSCALL_DEFINE3(async_wait, unsigned long, min_events,
+		struct async_head_user __user *, uhead,
+		const struct __kernel_timespec __user *, timeout)
+{
+	struct syslet_head *head;
+	struct timespec64 ts;
+	u64 reaped, posted;
+	long ret;
+
+	if (in_compat_syscall())
+		return -ENOSYS;
+	if (!uhead)
+		return -EINVAL;
+	if (timeout) {
+		if (get_timespec64(&ts, timeout))
+			return -EFAULT;
+		if (!timespec64_valid(&ts))
+			return -EINVAL;
+	}
+	head = syslet_head_get(uhead, SYSLET_HEAD_SIZE_VER0, false);
+	if (IS_ERR_OR_NULL(head))
+		return head ? PTR_ERR(head) : 0;	/* unknown: nothing pending */
+	if (get_user(reaped, &uhead->user_ring_idx)) {
+		ret = -EFAULT;
+		goto out;
+	}
+
+	mutex_lock(&head->lock);
+	ret = syslet_flush_overflow(head);
+	posted = head->posted;
+	mutex_unlock(&head->lock);
+	if (ret)
+		goto out;
+	if (reaped > posted) {
+		ret = -EINVAL;
+		goto out;
+	}
+
+	if (timeout) {
+		ret = wait_event_interruptible_hrtimeout(head->wait,
+				syslet_wait_done(head, reaped, min_events),
+				timespec64_to_ktime(ts));
+		if (ret == -ETIME)
+			ret = 0;
+	} else {
+		ret = wait_event_interruptible(head->wait,
+				syslet_wait_done(head, reaped, min_events));
+	}
+	if (ret) {
+		ret = -EINTR;
+		goto out;
+	}
+	ret = READ_ONCE(head->overflowing) ? -EOVERFLOW :
+					     READ_ONCE(head->posted) - reaped;
+out:
+	trace_syslet_wait(head->uaddr, min_events, ret);
+	syslet_head_put(head);
+	return ret;
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Copy the repository's new kernel files into a kernel tree.  Files are
+# compared by content: unchanged ones keep their timestamp (so make does
+# not rebuild their users), changed ones are rewritten, and files that
+# were synced before but are gone from the repository are removed.
+set -euo pipefail
+top=$1 src=$2
+dirs=(kernel include arch Documentation tools/testing/selftests/syslet)
+manifest=$src/.syslet-overlay-files
+
+cd "$top"
+new=$(for d in "${dirs[@]}"; do [ -d "$d" ] && find "$d" -type f; done | sort)
+changed=0
+while read -r f; do
+	[ -n "$f" ] || continue
+	if ! cmp -s "$f" "$src/$f"; then
+		mkdir -p "$src/$(dirname "$f")"
+		cp "$f" "$src/$f"
+		echo "overlay: $f"
+		changed=$((changed + 1))
+	fi
+done <<<"$new"
+if [ -f "$manifest" ]; then
+	comm -23 "$manifest" <(echo "$new") | while read -r f; do
+		[ -n "$f" ] && rm -f "$src/$f" && echo "overlay: removed $f"
+	done
+fi
+echo "$new" > "$manifest"
