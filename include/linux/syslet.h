@@ -13,11 +13,11 @@ struct task_struct;
 bool syslet_nr_allowed(unsigned long nr);
 void syslet_free_process(struct signal_struct *sig);
 void syslet_exec(struct task_struct *tsk);
-void syslet_exit(struct task_struct *tsk);
+void syslet_exit(struct task_struct *tsk, long code);
 #else
 static inline void syslet_free_process(struct signal_struct *sig) { }
 static inline void syslet_exec(struct task_struct *tsk) { }
-static inline void syslet_exit(struct task_struct *tsk) { }
+static inline void syslet_exit(struct task_struct *tsk, long code) { }
 #endif
 
 #endif /* _LINUX_SYSLET_H */

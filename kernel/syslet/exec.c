@@ -100,17 +100,19 @@ static inline bool syslet_is_restart(long ret)
 /*
  * Handle what interrupted a pool thread's system call.  Pool threads
  * block every signal but SIGKILL and SIGSTOP, so this is a group stop,
- * the freezer, or death.  Return: true if the thread must die.
+ * the freezer, death, or syslet_pool_kill().  Return: true if the thread
+ * must exit.
  */
 static bool syslet_worker_handle_signals(void)
 {
+	struct syslet_process *sp = READ_ONCE(current->signal->syslet);
 	struct ksignal ksig;
 
-	if (fatal_signal_pending(current))
+	if (fatal_signal_pending(current) || READ_ONCE(sp->dying))
 		return true;
 	if (signal_pending(current) && get_signal(&ksig))
 		return true;
-	return false;
+	return READ_ONCE(sp->dying);
 }
 
 /*

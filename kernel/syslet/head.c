@@ -286,17 +286,21 @@ void syslet_exec(struct task_struct *tsk)
 /**
  * syslet_exit - a thread exits
  * @tsk: current
+ * @code: its exit code
  *
  * Pool threads keep the thread group alive like any thread.  When the
  * last thread that is not a pool thread exits, nobody can reap their
- * completions any more: make them exit too.
+ * completions any more: make them exit too, with this thread's exit code,
+ * which is what the parent must see (the last thread to exit sets it).
  */
-void syslet_exit(struct task_struct *tsk)
+void syslet_exit(struct task_struct *tsk, long code)
 {
 	struct syslet_process *sp = smp_load_acquire(&tsk->signal->syslet);
 
 	if (!sp || (tsk->flags & PF_USER_WORKER))
 		return;
-	if (atomic_read(&tsk->signal->live) - READ_ONCE(sp->nr_workers) <= 1)
+	if (atomic_read(&tsk->signal->live) - READ_ONCE(sp->nr_workers) <= 1) {
+		WRITE_ONCE(sp->exit_code, code);
 		syslet_pool_kill(sp);
+	}
 }

@@ -57,12 +57,11 @@ static void syslet_worker_finish_chain(struct syslet_worker *w)
 
 	syslet_run_chain(w->atom, &w->ka, true, &res);
 	/*
-	 * A chain cut short because the process is dying has nobody to
-	 * complete to.  Otherwise the atom the chain ended on is posted,
-	 * also after a fault in a later atom (its ret_ptr tells).
+	 * A chain cut short (-EINTR) because the process is dying has
+	 * nobody to complete to.  Otherwise the atom the chain ended on is
+	 * posted, also after a fault in a later atom (its ret_ptr tells).
 	 */
-	if (!(res.err == -EINTR && fatal_signal_pending(current)) &&
-	    !(w->ka.flags & SYSLET_NO_COMPLETE))
+	if (res.err != -EINTR && !(w->ka.flags & SYSLET_NO_COMPLETE))
 		syslet_post_completion(head, res.last);
 
 	/* Posted first, then no longer in flight: see syslet_wait_done(). */
@@ -118,6 +117,7 @@ static int syslet_worker_fn(void *arg)
 {
 	struct syslet_worker *w = arg;
 	struct syslet_process *sp = w->sp;
+	long code;
 
 	trace_syslet_worker(current->pid, true);
 	do {
@@ -127,10 +127,11 @@ static int syslet_worker_fn(void *arg)
 	spin_lock(&sp->pool_lock);
 	list_del(&w->node);
 	sp->nr_workers--;
+	code = sp->dying ? sp->exit_code : 0;
 	spin_unlock(&sp->pool_lock);
 	kfree(w);
 	trace_syslet_worker(current->pid, false);
-	do_exit(0);
+	do_exit(code);
 }
 
 static int syslet_worker_create(struct syslet_process *sp,
@@ -239,18 +240,23 @@ out_dec:
  * syslet_pool_kill - make every pool thread of a process exit
  * @sp: the process' syslet state
  *
- * Parked threads wake up and exit; threads in the middle of a chain get
- * SIGKILL, which interrupts a sleeping system call like in any thread.
+ * Parked threads wake up and exit.  A thread in the middle of a chain is
+ * interrupted like io_uring interrupts its workers (TIF_NOTIFY_SIGNAL): a
+ * sleeping system call returns, the thread sees ->dying and exits without
+ * posting.  Not SIGKILL: that would turn an exit() of the last thread
+ * into a group exit by SIGKILL and change the status the parent sees.
  */
 void syslet_pool_kill(struct syslet_process *sp)
 {
 	struct syslet_worker *w;
 
 	spin_lock(&sp->pool_lock);
-	sp->dying = true;
+	WRITE_ONCE(sp->dying, true);
 	list_for_each_entry(w, &sp->workers, node) {
-		if (w->task)
-			send_sig(SIGKILL, w->task, 1);
+		if (w->task) {
+			set_notify_signal(w->task);
+			wake_up_state(w->task, TASK_INTERRUPTIBLE);
+		}
 	}
 	spin_unlock(&sp->pool_lock);
 }

@@ -65,6 +65,7 @@ struct syslet_head {
  * @nr_workers:	pool threads alive
  * @nr_idle:	pool threads parked
  * @dying:	the process is exiting: no new pool threads
+ * @exit_code:	exit code of the last thread that is not a pool thread
  */
 struct syslet_process {
 	struct xarray		heads;
@@ -75,6 +76,7 @@ struct syslet_process {
 	unsigned int		nr_workers;
 	unsigned int		nr_idle;
 	bool			dying;
+	long			exit_code;
 };
 
 /* An atom as read from user memory, once (see syslet_fetch_atom()). */

@@ -50,7 +50,7 @@ EDITS = [
 	exit_signals(tsk);  /* sets PF_EXITING */
 """,
 """	io_uring_files_cancel();
-	syslet_exit(tsk);
+	syslet_exit(tsk, code);
 	exit_signals(tsk);  /* sets PF_EXITING */
 """),
 ("kernel/exit.c",

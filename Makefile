@@ -1,0 +1,75 @@
+# Syslets: build, boot and test.  See README.md.
+#
+#   make run     build what is missing, boot the syslet kernel, run the demo
+#   make check   host tests of lib-syslet, then the kselftests in the guest
+#                on the debug kernel; ends with "N passed, N failed"
+#   make series  export the patch series (git format-patch) for mailing
+
+TOP      := $(CURDIR)
+BUILD    := $(TOP)/build
+FLAVOR   ?= debug
+KERNEL   := $(BUILD)/$(FLAVOR)/arch/x86/boot/bzImage
+GUEST    := $(BUILD)/guest
+LOGS     := $(BUILD)/logs
+SELFTEST := tools/testing/selftests/syslet
+KSELFTEST_INC := $(BUILD)/src/tools/testing/selftests
+GUEST_CFLAGS := -Wall -O2 -static -I$(TOP)/include/uapi -I$(KSELFTEST_INC)
+QEMU_TIMEOUT ?= 1200
+
+.PHONY: all setup kernel kernel-debug kernel-perf guest run check \
+	host-tests guest-check series clean help
+
+all: kernel guest
+
+help:
+	@sed -n '2,8p' Makefile
+
+setup:
+	@$(TOP)/scripts/setup.sh
+
+kernel: setup
+	@$(TOP)/scripts/kbuild.sh $(FLAVOR)
+
+kernel-debug kernel-perf: setup
+	@$(TOP)/scripts/kbuild.sh $(@:kernel-%=%)
+
+# Static guest programs: selftests, demo, lib-syslet tests and examples.
+guest: setup kernel
+	@mkdir -p $(GUEST)/bin
+	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/syslet_test $(SELFTEST)/syslet_test.c -lpthread
+	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/hello_syslet $(SELFTEST)/hello_syslet.c
+	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/dirscan demo/dirscan.c
+	@if [ -f lib-syslet/Makefile ]; then \
+		$(MAKE) -s -C lib-syslet guest OUT=$(GUEST)/bin; fi
+
+run: guest
+	@mkdir -p $(LOGS)
+	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/run.cpio $(TOP)/scripts/guest-run.sh $(GUEST)/bin
+	$(TOP)/scripts/qemu-run.sh --timeout $(QEMU_TIMEOUT) $(KERNEL) $(GUEST)/run.cpio $(LOGS)/run
+
+host-tests: SHELL := /bin/bash
+host-tests: setup
+	@mkdir -p $(LOGS)
+	@if [ -f lib-syslet/Makefile ]; then \
+		$(MAKE) -s -C lib-syslet test 2>&1 | tee $(LOGS)/host-tests.log; \
+		echo "$${PIPESTATUS[0]}" > $(LOGS)/host-tests.rc; \
+	else echo 0 > $(LOGS)/host-tests.rc; : > $(LOGS)/host-tests.log; fi
+
+guest-check: guest
+	@mkdir -p $(LOGS)
+	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/check.cpio $(TOP)/scripts/guest-check.sh $(GUEST)/bin
+	@$(TOP)/scripts/qemu-run.sh --timeout $(QEMU_TIMEOUT) $(KERNEL) $(GUEST)/check.cpio $(LOGS)/check; \
+		echo $$? > $(LOGS)/guest.rc
+
+check: SHELL := /bin/bash
+check: host-tests guest-check
+	@$(TOP)/scripts/results.py \
+		--tests $(LOGS)/host-tests.log --status host-tests=$$(cat $(LOGS)/host-tests.rc) \
+		--tests $(LOGS)/check.out --console $(LOGS)/check.console \
+		--status guest=$$(cat $(LOGS)/guest.rc)
+
+series: setup
+	@$(TOP)/scripts/export-series.sh
+
+clean:
+	rm -rf $(GUEST) $(LOGS)

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Build the guest initramfs: static busybox, the guest programs, and a
+# job script that /init runs.  Its output goes to the console and to the
+# second serial port (a clean copy for the host to parse), followed by
+# "SYSLET-GUEST-EXIT: <status>".
+#
+#   mkinitramfs.sh OUT.cpio JOB.sh DIR...   (DIRs' files go to /opt/syslet)
+set -euo pipefail
+out=$1 job=$2
+shift 2
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+
+mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,opt/syslet,lib64,lib/x86_64-linux-gnu,usr/bin}
+cp /bin/busybox "$root/bin/busybox"
+for d in "$@"; do
+	[ -d "$d" ] && cp -a "$d"/. "$root/opt/syslet/"
+done
+cp "$job" "$root/opt/syslet/job"
+# Dynamic programs (LD_PRELOAD tests, strace) need the C library.
+for f in /lib64/ld-linux-x86-64.so.2 /lib/x86_64-linux-gnu/{libc,libm,librt,libpthread,libstdc++,libgcc_s,libunwind,liblzma,libdw,libelf,libz,libbz2,libzstd}.so.*; do
+	[ -e "$f" ] && cp -L "$f" "$root$f" 2>/dev/null || true
+done
+[ -x /usr/bin/strace ] && cp /usr/bin/strace "$root/usr/bin/strace"
+
+cat > "$root/init" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev 2>/dev/null
+mount -t tmpfs tmp /tmp
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+export PATH=/opt/syslet:/bin:/usr/bin HOME=/tmp
+cd /opt/syslet
+echo "SYSLET-GUEST: $(uname -r) $(nproc) cpus"
+( sh /opt/syslet/job; echo "SYSLET-GUEST-EXIT: $?" ) 2>&1 | tee /dev/ttyS1
+sync
+reboot -f
+INIT
+chmod +x "$root/init"
+(cd "$root" && find . | cpio -o -H newc --quiet) > "$out"

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Boot a kernel with an initramfs under QEMU/TCG and bring the guest's
+# result back as our exit status.
+#
+#   qemu-run.sh [--icount] [--timeout SECS] KERNEL INITRD LOGPREFIX
+#
+# Writes LOGPREFIX.console (everything the kernel and guest printed) and
+# LOGPREFIX.out (the guest job's own output, from the second serial port).
+# Exit status: the guest job's, or 124 on timeout, 125 if the guest died
+# without reporting.
+set -uo pipefail
+icount=() timeout=900
+while [ $# -gt 3 ]; do
+	case $1 in
+	--icount) icount=(-icount shift=0,sleep=off); shift ;;
+	--timeout) timeout=$2; shift 2 ;;
+	*) echo "qemu-run: unknown option $1" >&2; exit 2 ;;
+	esac
+done
+kernel=$1 initrd=$2 log=$3
+: > "$log.out"
+timeout --foreground -k 10 "$timeout" \
+	qemu-system-x86_64 -machine q35 -cpu max -smp 2 -m 2G \
+	"${icount[@]}" -nographic -no-reboot \
+	-kernel "$kernel" -initrd "$initrd" \
+	-append "console=ttyS0 panic=-1 loglevel=5 hung_task_panic=0" \
+	-serial mon:stdio -serial "file:$log.out" </dev/null 2>&1 | tee "$log.console"
+rc=${PIPESTATUS[0]}
+if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+	echo "qemu-run: TIMEOUT after ${timeout}s" >&2
+	exit 124
+fi
+status=$(tr -d '\r' < "$log.out" | sed -n 's/^SYSLET-GUEST-EXIT: \([0-9]*\)$/\1/p' | tail -1)
+if [ -z "$status" ]; then
+	echo "qemu-run: the guest died without reporting a result" >&2
+	exit 125
+fi
+exit "$status"

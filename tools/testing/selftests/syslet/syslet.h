@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Raw syscall wrappers and atom helpers for the syslet selftests. */
+#ifndef SYSLET_SELFTEST_H
+#define SYSLET_SELFTEST_H
+
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <linux/syslet.h>
+#include <linux/time_types.h>
+
+static inline long async_register(struct async_head_user *ahu, size_t size)
+{
+	return syscall(__NR_async_register, ahu, size);
+}
+
+static inline long async_unregister(struct async_head_user *ahu, size_t size)
+{
+	return syscall(__NR_async_unregister, ahu, size);
+}
+
+static inline long async_exec(struct syslet_uatom *atom,
+			      struct async_head_user *ahu, size_t size)
+{
+	return syscall(__NR_async_exec, atom, ahu, size);
+}
+
+static inline long async_wait(unsigned long min_events,
+			      struct async_head_user *ahu,
+			      const struct __kernel_timespec *timeout)
+{
+	return syscall(__NR_async_wait, min_events, ahu, timeout);
+}
+
+static inline long umem_add(uint64_t *uptr, uint64_t inc)
+{
+	return syscall(__NR_umem_add, uptr, inc);
+}
+
+#define PTR(p) ((__u64)(uintptr_t)(p))
+
+/* Fill an atom; args is a NULL-terminated list of up to 6 pointers. */
+static inline void init_atom(struct syslet_uatom *atom, long nr,
+			     void *a0, void *a1, void *a2, void *a3,
+			     void *a4, void *a5, int64_t *ret_ptr,
+			     uint64_t flags, struct syslet_uatom *next)
+{
+	memset(atom, 0, sizeof(*atom));
+	atom->nr = nr;
+	atom->arg_ptr[0] = PTR(a0);
+	atom->arg_ptr[1] = PTR(a1);
+	atom->arg_ptr[2] = PTR(a2);
+	atom->arg_ptr[3] = PTR(a3);
+	atom->arg_ptr[4] = PTR(a4);
+	atom->arg_ptr[5] = PTR(a5);
+	atom->ret_ptr = PTR(ret_ptr);
+	atom->flags = flags;
+	atom->next = PTR(next);
+}
+
+/* A completion ring with its head, for tests. */
+struct test_ring {
+	struct async_head_user head;
+	uint64_t slots[64];
+};
+
+static inline void test_ring_init(struct test_ring *r, unsigned int nr_slots,
+				  unsigned int max_threads)
+{
+	memset(r, 0, sizeof(*r));
+	r->head.completion_ring = PTR(r->slots);
+	r->head.ring_size_bytes = nr_slots * sizeof(uint64_t);
+	r->head.max_nr_threads = max_threads;
+}
+
+/* Reap one completion; returns the atom address or 0 if the slot is empty. */
+static inline uint64_t test_ring_reap(struct test_ring *r)
+{
+	unsigned int nr_slots = r->head.ring_size_bytes / sizeof(uint64_t);
+	uint64_t *slot = &r->slots[r->head.user_ring_idx % nr_slots];
+	uint64_t atom = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+
+	if (atom) {
+		__atomic_store_n(slot, 0, __ATOMIC_RELEASE);
+		r->head.user_ring_idx++;
+	}
+	return atom;
+}
+
+#endif
