@@ -1,0 +1,105 @@
+// lib-syslet: the error convention.
+//
+// ONE convention everywhere: operations that can fail return result<T>,
+// which holds either a T or a std::error_code (system_category, i.e. an
+// errno value).  The library never throws for a failed system call.  The
+// only exceptions that can escape are std::bad_alloc (argument storage) and
+// std::system_error from result<T>::value() when it is called on an error
+// (a programming error, like std::expected's bad_expected_access).
+#pragma once
+
+#include <cerrno>
+#include <cstdint>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+namespace syslet
+{
+
+inline std::error_code errno_code(int error_number) noexcept
+{
+	return {error_number, std::system_category()};
+}
+
+template <class T>
+class [[nodiscard]] result
+{
+public:
+	result(T value) : storage_(std::move(value)) {}                    // NOLINT: implicit by design
+	result(std::error_code error) : storage_(error) {}                 // NOLINT: implicit by design
+	result(std::errc error) : storage_(std::make_error_code(error)) {} // NOLINT
+
+	bool has_value() const noexcept { return storage_.index() == 0; }
+	explicit operator bool() const noexcept { return has_value(); }
+
+	std::error_code error() const noexcept
+	{
+		return has_value() ? std::error_code{} : std::get<1>(storage_);
+	}
+
+	T& value() &
+	{
+		throw_if_error();
+		return std::get<0>(storage_);
+	}
+	const T& value() const&
+	{
+		throw_if_error();
+		return std::get<0>(storage_);
+	}
+	T&& value() &&
+	{
+		throw_if_error();
+		return std::get<0>(std::move(storage_));
+	}
+	T value_or(T fallback) const { return has_value() ? std::get<0>(storage_) : fallback; }
+
+	T& operator*() & { return value(); }
+	const T& operator*() const& { return value(); }
+
+private:
+	void throw_if_error() const
+	{
+		if (!has_value())
+			throw std::system_error(std::get<1>(storage_));
+	}
+
+	std::variant<T, std::error_code> storage_;
+};
+
+template <>
+class [[nodiscard]] result<void>
+{
+public:
+	result() noexcept = default;
+	result(std::error_code error) noexcept : error_(error) {} // NOLINT: implicit by design
+	result(std::errc error) noexcept : error_(std::make_error_code(error)) {} // NOLINT
+
+	bool has_value() const noexcept { return !error_; }
+	explicit operator bool() const noexcept { return has_value(); }
+	std::error_code error() const noexcept { return error_; }
+	void value() const
+	{
+		if (error_)
+			throw std::system_error(error_);
+	}
+
+private:
+	std::error_code error_;
+};
+
+// The outcome of one system call: its non-negative return value, or the
+// errno it failed with.
+using syscall_result = result<long>;
+
+// Kernel convention (-errno on failure) to syscall_result.
+inline syscall_result from_kernel_return(std::int64_t value) noexcept
+{
+	if (value < 0 && value >= -4095)
+		return errno_code(static_cast<int>(-value));
+	return static_cast<long>(value);
+}
+
+} // namespace syslet
