@@ -16,7 +16,7 @@ KSELFTEST_INC := $(BUILD)/src/tools/testing/selftests
 GUEST_CFLAGS := -Wall -O2 -static -I$(TOP)/include/uapi -I$(KSELFTEST_INC)
 QEMU_TIMEOUT ?= 1200
 
-.PHONY: all setup kernel kernel-debug kernel-perf guest run check \
+.PHONY: all setup kernel kernel-debug kernel-perf guest run check percall \
 	host-tests guest-check series clean help
 
 all: kernel guest
@@ -39,6 +39,7 @@ guest: setup kernel
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/syslet_test $(SELFTEST)/syslet_test.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/hello_syslet $(SELFTEST)/hello_syslet.c
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/dirscan demo/dirscan.c
+	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/percall bench/percall.c
 	@if [ -f lib-syslet/Makefile ]; then \
 		$(MAKE) -s -C lib-syslet guest OUT=$(GUEST)/bin; fi
 
@@ -67,6 +68,12 @@ check: host-tests guest-check
 		--tests $(LOGS)/host-tests.log --status host-tests=$$(cat $(LOGS)/host-tests.rc) \
 		--tests $(LOGS)/check.out --console $(LOGS)/check.console \
 		--status guest=$$(cat $(LOGS)/guest.rc)
+
+# Per-call cost in instructions (QEMU -icount: 1 ns = 1 instruction).
+percall: guest
+	@mkdir -p $(LOGS)
+	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/percall.cpio $(TOP)/scripts/guest-percall.sh $(GUEST)/bin
+	$(TOP)/scripts/qemu-run.sh --icount --timeout $(QEMU_TIMEOUT) $(KERNEL) $(GUEST)/percall.cpio $(LOGS)/percall
 
 series: setup
 	@$(TOP)/scripts/export-series.sh

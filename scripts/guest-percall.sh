@@ -1,0 +1,2 @@
+#!/bin/sh
+./percall 20000
