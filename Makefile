@@ -75,8 +75,10 @@ percall: guest
 	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/percall.cpio $(TOP)/scripts/guest-percall.sh $(GUEST)/bin
 	$(TOP)/scripts/qemu-run.sh --icount --timeout $(QEMU_TIMEOUT) $(KERNEL) $(GUEST)/percall.cpio $(LOGS)/percall
 
-series: setup
-	@$(TOP)/scripts/export-series.sh
+# Not written yet: see the pipeline issue.  Fails loudly rather than
+# pretending to export something.
+series:
+	@echo "make series: exporting a git format-patch series is not implemented yet" >&2; exit 1
 
 clean:
 	rm -rf $(GUEST) $(LOGS)
