@@ -25,6 +25,7 @@
 struct syslet_process *syslet_process(void)
 {
 	struct signal_struct *sig = current->signal;
+	/* Pairs with the cmpxchg_release() below: see it initialised. */
 	struct syslet_process *sp = smp_load_acquire(&sig->syslet);
 
 	if (likely(sp))
@@ -38,9 +39,10 @@ struct syslet_process *syslet_process(void)
 	spin_lock_init(&sp->pool_lock);
 	INIT_LIST_HEAD(&sp->idle);
 	INIT_LIST_HEAD(&sp->workers);
+	/* Publish only initialised state; another thread may race us. */
 	if (cmpxchg_release(&sig->syslet, NULL, sp)) {
 		kfree(sp);
-		sp = smp_load_acquire(&sig->syslet);
+		sp = smp_load_acquire(&sig->syslet);	/* the winner's */
 	}
 	return sp;
 }
@@ -216,7 +218,7 @@ SYSCALL_DEFINE2(async_unregister, struct async_head_user __user *, uhead,
 	err = syslet_check_uhead(uhead, size);
 	if (err)
 		return err;
-	sp = smp_load_acquire(&current->signal->syslet);
+	sp = smp_load_acquire(&current->signal->syslet);	/* see syslet_process() */
 	if (!sp)
 		return -ENOENT;
 
@@ -295,6 +297,7 @@ void syslet_exec(struct task_struct *tsk)
  */
 void syslet_exit(struct task_struct *tsk, long code)
 {
+	/* Pairs with syslet_process()'s cmpxchg_release(). */
 	struct syslet_process *sp = smp_load_acquire(&tsk->signal->syslet);
 
 	if (!sp || (tsk->flags & PF_USER_WORKER))
