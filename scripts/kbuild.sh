@@ -43,26 +43,13 @@ fi
 "$top/scripts/apply-patches.sh" "$top/patches" "$src"
 
 # 4. config -------------------------------------------------------------------
+. "$top/scripts/kconfig.sh"
 mkdir -p "$out"
 frags=("$top/configs/base.config" "$top/configs/$flavor.config")
-stamp=$(cat "${frags[@]}" | sha256sum | cut -d' ' -f1)
-if [ ! -f "$out/.config" ] || [ "$(cat "$out/.syslet-config-stamp" 2>/dev/null)" != "$stamp" ]; then
+stamp=$(syslet_config_stamp "${frags[@]}")
+if syslet_config_stale "$out" "$stamp"; then
 	say "configuring (tinyconfig + base + $flavor)"
-	make -s -C "$src" O="$out" tinyconfig >/dev/null
-	(cd "$src" && KCONFIG_CONFIG="$out/.config" \
-		scripts/kconfig/merge_config.sh -m -O "$out" "$out/.config" "${frags[@]}" >/dev/null)
-	make -s -C "$src" O="$out" olddefconfig >/dev/null
-	bad=0
-	while read -r line; do
-		case "$line" in
-		CONFIG_*=*)
-			grep -qxF "$line" "$out/.config" || { echo "config: wanted $line, got: $(grep "^${line%%=*}=" "$out/.config" || echo unset)" >&2; bad=1; } ;;
-		"# CONFIG_"*" is not set")
-			sym=${line#\# }; sym=${sym%% *}
-			if grep -q "^$sym=" "$out/.config"; then echo "config: wanted $sym unset, got $(grep "^$sym=" "$out/.config")" >&2; bad=1; fi ;;
-		esac
-	done < <(cat "${frags[@]}")
-	[ $bad -eq 0 ] || { echo "kbuild: config fragments not satisfied" >&2; exit 1; }
+	syslet_configure "$src" "$out" "${frags[@]}" || exit 1
 	echo "$stamp" > "$out/.syslet-config-stamp"
 fi
 
