@@ -1,0 +1,256 @@
+#!/usr/bin/env python3
+"""Plan the commits of the exported series (helper of scripts/mkseries.sh).
+
+usage: series-plan.py SRC FILES SIGNOFF OUTDIR
+
+SRC	directory holding patches/series, patches/*.patch and the overlay
+FILES	file listing the overlay files (paths relative to SRC), one per line
+SIGNOFF	"Name <email>" for the Signed-off-by trailer
+OUTDIR	where to write plan.tsv and the commit messages
+
+Every patch of patches/series becomes one commit, with the subject and
+body from the patch's header (the text before its first "---" line or
+diff), else derived from the file name.  The overlay files become one
+commit per group, by path: core (everything not below), x86 arch code
+(arch/), Documentation (Documentation/), selftests (tools/).
+
+Order, each class keeping patches/series order:
+  pre     patches that do not refer to syslets (code lines, comments aside)
+  core    overlay: uapi header, kernel/syslet, include/linux, trace events
+  arch    overlay: arch/x86
+  hook    patches that call into syslets (process life-cycle hooks, ...)
+  enable  patches adding "config SYSLET" or obj-$(CONFIG_SYSLET) lines:
+	  from here on the code above is built, so they come after all of it
+  wire    patches touching a syscall table (*.tbl)
+  docs    overlay: Documentation
+  tests   overlay: tools/testing/selftests
+A patch header line "Series-Phase: pre|hook|enable|wire" overrides the
+guess (and is left out of the commit message).
+
+plan.tsv: one line per commit: kind ("patch" or "files"), payload (patch
+file name, or a file listing the paths), commit message file, phase.
+"""
+import os
+import re
+import sys
+
+PHASES = ["pre", "core", "arch", "hook", "enable", "wire", "docs", "tests"]
+
+GROUPS = {
+    "core": (
+        "syslet: add generic asynchronous system calls",
+        """\
+Syslets let user space run any allowed system call, or a short chain of
+them, asynchronously, without a thread per operation and without a
+special-purpose opcode per call.  A chain is a list of atoms (struct
+syslet_uatom) in user memory.  async_exec() runs it in the caller's own
+context, at the cost of the plain system calls when nothing blocks
+("cached" execution), or, with SYSLET_ASYNC, in a pool thread of the
+process, which posts the atom the chain ended on to a completion ring in
+user memory.
+
+This adds the user ABI (include/uapi/linux/syslet.h) and the core in
+kernel/syslet/: fetching atoms (each is read from user memory once) and
+the chain loop, the per-process state and the ring heads, which need no
+registration (the first async_exec() naming one sets it up), posting
+completions with held-back overflow, async_wait(), the pool threads,
+the allowlist of system calls an atom may run, and umem_add().  Also
+include/linux/syslet.h, the hooks the process life cycle calls, and the
+syslet tracepoints.
+
+Every atom's system call goes through the normal syscall entry and exit
+work (seccomp, ptrace, audit, tracepoints) by way of the architecture's
+arch_syslet_syscall(), added for x86-64 by a following patch.  Nothing
+here is built until CONFIG_SYSLET is added later in this series.
+"""),
+    "arch": (
+        "x86/syslet: run atoms' system calls through the normal entry work",
+        """\
+arch_syslet_syscall() runs one atom's system call with the atom's number
+and arguments in the task's own pt_regs, exactly where a system call
+from user space has them, and through the same work on entry
+(syscall_trace_enter(): ptrace, seccomp, audit, the sys_enter
+tracepoint) and on exit (syscall_exit_nested_work()).  So an atom shows
+up wherever system calls are inspected through pt_regs: ptrace and
+PTRACE_GET_SYSCALL_INFO, seccomp filters, audit, the raw_syscalls and
+syscalls tracepoints and /proc/<tid>/syscall; and it is never a way
+around a seccomp filter.
+
+A number rewritten on entry by a tracer or BPF must pass the atom
+allowlist again, or a tracer could make an atom run fork() or exit().
+The async_exec() register frame is saved around the call and restored.
+"""),
+    "docs": (
+        "Documentation: describe syslets",
+        """\
+The design and the user ABI, for users and reviewers: atoms, chains
+and their flags, async_exec(), completion rings, async_wait(), pool
+threads and their limits, umem_add(), the tracepoints and what is not
+done yet, with a Hello Syslet World.
+"""),
+    "tests": (
+        "selftests/syslet: add tests and Hello Syslet World",
+        """\
+kselftest_harness tests for the ABI layout, cached execution and chains,
+stop conditions, the allowlist, bad atoms, flags, pointers and heads,
+completion rings and held-back overflow, async_wait(), umem_add(), pool
+threads (limits, exit, SIGKILL, fork), -EINTR handling, and that seccomp
+filters and ptrace see the atoms' system calls.  hello_syslet is the
+example from Documentation/syslet-design.txt.
+"""),
+}
+
+
+def group_of(path):
+    if path.startswith("Documentation/"):
+        return "docs"
+    if path.startswith("tools/"):
+        return "tests"
+    if path.startswith("arch/"):
+        return "arch"
+    return "core"
+
+
+def split_patch(text):
+    """Header lines and diff lines of a quilt/mkpatch style patch."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if (line == "---" or line.startswith("--- ") or
+                line.startswith("diff ") or line.startswith("Index: ")):
+            return lines[:i], lines[i:]
+    return lines, []
+
+
+def parse_header(header):
+    """(subject, body lines, phase override) from a patch header."""
+    lines = list(header)
+    # mbox style: take Subject: and the body after the mail headers
+    if lines and lines[0].startswith("From "):
+        subj, i = None, 1
+        while i < len(lines) and lines[i].strip():
+            if lines[i].startswith("Subject:"):
+                subj = re.sub(r"^Subject:\s*(\[[^]]*\]\s*)?", "", lines[i])
+            i += 1
+        lines = ([subj] if subj else []) + [""] + lines[i + 1:]
+    phase = None
+    kept = []
+    for line in lines:
+        m = re.match(r"^Series-Phase:\s*(\S+)\s*$", line)
+        if m:
+            phase = m.group(1)
+            continue
+        kept.append(line.rstrip())
+    while kept and not kept[0]:
+        kept.pop(0)
+    while kept and not kept[-1]:
+        kept.pop()
+    if not kept:
+        return None, [], phase
+    body = kept[1:]
+    while body and not body[0]:
+        body.pop(0)
+    return kept[0], body, phase
+
+
+def subject_from_name(name):
+    stem = re.sub(r"\.(patch|diff)$", "", name)
+    stem = re.sub(r"^\d+-", "", stem)
+    prefix, _, rest = stem.partition("-")
+    return f"{prefix}: {rest.replace('-', ' ')}" if rest else stem
+
+
+def code_lines(diff):
+    """Added lines of a diff, C comments left out."""
+    out, in_comment = [], False
+    for line in diff:
+        if not line.startswith("+") or line.startswith("+++ "):
+            continue
+        s = line[1:]
+        if in_comment:
+            if "*/" in s:
+                s, in_comment = s.split("*/", 1)[1], False
+            else:
+                continue
+        s = re.sub(r"/\*.*?\*/", "", s)
+        if "/*" in s:
+            s, in_comment = s.split("/*", 1)[0], True
+        s = re.sub(r"//.*", "", s)
+        if s.strip():
+            out.append(s)
+    return out
+
+
+def classify(diff):
+    added = code_lines(diff)
+    files = [l[6:].split("\t")[0] for l in diff if l.startswith("+++ b/")]
+    if any(re.match(r"^\s*(menu)?config\s+SYSLET\b", l) or
+           re.search(r"obj-\$\(CONFIG_SYSLET\)", l) for l in added):
+        return "enable"
+    if any(f.endswith(".tbl") and "syscalls" in f for f in files):
+        return "wire"
+    if any(re.search(r"syslet", l, re.I) for l in added):
+        return "hook"
+    return "pre"
+
+
+def main():
+    src, files_list, signoff, outdir = sys.argv[1:5]
+    os.makedirs(outdir, exist_ok=True)
+    sob = f"Signed-off-by: {signoff}"
+    units = {p: [] for p in PHASES}
+
+    with open(os.path.join(src, "patches/series")) as f:
+        series = [l.split("#", 1)[0].strip() for l in f]
+    for name in [s for s in series if s]:
+        with open(os.path.join(src, "patches", name)) as f:
+            header, diff = split_patch(f.read())
+        subject, body, phase = parse_header(header)
+        if not subject:
+            print(f"series-plan: {name}: no header, subject from the name",
+                  file=sys.stderr)
+            subject = subject_from_name(name)
+            files = sorted({l[6:].split("\t")[0] for l in diff
+                            if l.startswith("+++ b/")})
+            body = ["Changes to existing kernel files that syslets need:",
+                    ""] + [f"  {x}" for x in files]
+        if phase is None:
+            phase = classify(diff)
+        elif phase not in ("pre", "hook", "enable", "wire"):
+            sys.exit(f"series-plan: {name}: bad Series-Phase {phase}")
+        units[phase].append(("patch", name, subject, body))
+
+    with open(files_list) as f:
+        paths = [l.rstrip("\n") for l in f if l.strip()]
+    for g in ("core", "arch", "docs", "tests"):
+        mine = sorted(p for p in paths if group_of(p) == g)
+        if not mine:
+            continue
+        listing = os.path.join(outdir, f"files-{g}")
+        with open(listing, "w") as f:
+            f.write("".join(p + "\n" for p in mine))
+        subject, body = GROUPS[g]
+        units[g].append(("files", listing, subject, body.splitlines()))
+
+    n = 0
+    with open(os.path.join(outdir, "plan.tsv"), "w") as plan:
+        for phase in PHASES:
+            for kind, payload, subject, body in units[phase]:
+                n += 1
+                msg = os.path.join(outdir, f"msg-{n:02d}")
+                text = subject + "\n\n"
+                if body:
+                    text += "\n".join(body) + "\n"
+                    # join the trailer block if the header ends in one
+                    if not re.match(r"^[A-Za-z-]+-by: ", body[-1]):
+                        text += "\n"
+                if sob not in body:
+                    text += sob + "\n"
+                with open(msg, "w") as f:
+                    f.write(text)
+                plan.write(f"{kind}\t{payload}\t{msg}\t{phase}\n")
+                print(f"  {n:2d}. [{phase}] {subject}"
+                      + (f"  ({payload})" if kind == "patch" else ""))
+
+
+if __name__ == "__main__":
+    main()
