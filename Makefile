@@ -4,6 +4,8 @@
 #   make check   host tests of lib-syslet, then the kselftests in the guest
 #                on the debug kernel; ends with "N passed, N failed"
 #   make series  export the patch series (git format-patch) for mailing
+#                into build/series/out, checkpatch'ed; series-build
+#                then builds each patch of it in turn (slow)
 
 TOP      := $(CURDIR)
 BUILD    := $(TOP)/build
@@ -17,12 +19,12 @@ GUEST_CFLAGS := -Wall -O2 -static -I$(TOP)/include/uapi -I$(KSELFTEST_INC)
 QEMU_TIMEOUT ?= 1200
 
 .PHONY: all setup kernel kernel-debug kernel-perf guest run check percall \
-	host-tests guest-check series clean help
+	host-tests guest-check series series-build clean help
 
 all: kernel guest
 
 help:
-	@sed -n '2,8p' Makefile
+	@sed -n '2,9p' Makefile
 
 setup:
 	@$(TOP)/scripts/setup.sh
@@ -79,6 +81,11 @@ percall: guest
 # in a throwaway repository on the pristine tree; fails on checkpatch errors.
 series:
 	@$(TOP)/scripts/mkseries.sh
+
+# Check out and build every patch of that series in turn (perf config,
+# build/series/obj); stops at the first one that does not build.
+series-build: setup series
+	@$(TOP)/scripts/series-build.sh
 
 clean:
 	rm -rf $(GUEST) $(LOGS)
