@@ -253,7 +253,7 @@ TEST(stop_conditions)
 	};
 	uint64_t path = PTR("/nonexistent"), oflags = O_RDONLY;
 
-	for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (unsigned int i = 0; i < ARRAY_SIZE(cases); i++) {
 		const struct stop_case *c = &cases[i];
 		struct syslet_uatom a[2];
 		int64_t ret[2] = { 12345, 12345 };
@@ -360,7 +360,7 @@ TEST(disallowed_syscalls)
 		-1,
 	};
 
-	for (unsigned int i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+	for (unsigned int i = 0; i < ARRAY_SIZE(refused); i++) {
 		struct syslet_uatom a[2];
 		int64_t ret[2] = { 0, 12345 };
 
@@ -914,7 +914,7 @@ static int deny_getppid(void)
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | 99),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
-	struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
+	struct sock_fprog prog = { ARRAY_SIZE(f), f };
 
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
 		return -1;
