@@ -123,17 +123,20 @@ static bool syslet_worker_handle_signals(void)
  * freeze itself and issues the call again, as user space would after a
  * restartable signal, unless it has to die.
  */
-static long syslet_call(const struct syslet_katom *ka, bool in_worker)
+static long syslet_call(const struct syslet_katom *ka, struct syslet_run *run)
 {
 	struct restart_block *restart = &current->restart_block;
-	long ret = arch_syslet_syscall(ka->nr, ka->args);
+	long ret = arch_syslet_syscall(ka->nr, ka->args, &run->frame,
+				       run->may_hand_off);
 
-	while (unlikely(syslet_is_restart(ret)) && in_worker &&
+	/* A cachemiss may have made us a pool thread during the call. */
+	while (unlikely(syslet_is_restart(ret)) && syslet_in_worker() &&
 	       !syslet_worker_handle_signals()) {
 		if (ret == -ERESTART_RESTARTBLOCK)
 			ret = restart->fn(restart);
 		else
-			ret = arch_syslet_syscall(ka->nr, ka->args);
+			ret = arch_syslet_syscall(ka->nr, ka->args,
+						  &run->frame, false);
 	}
 	return ret;
 }
@@ -152,7 +155,7 @@ static bool syslet_stop_condition(u64 flags, long ret)
  * syslet_run_chain - run a chain of atoms to its end
  * @uatom:	first atom
  * @ka:		@uatom, already fetched; on return, the last atom run
- * @in_worker:	running in a pool thread rather than in the caller
+ * @run:	execution context; whether a blocking call may hand off
  * @res:	outcome
  *
  * The chain ends at an atom without a next pointer, at an atom whose
@@ -163,7 +166,7 @@ static bool syslet_stop_condition(u64 flags, long ret)
  * a later atom abort it with res->err set; the atoms before have run.
  */
 void syslet_run_chain(struct syslet_uatom __user *uatom,
-		      struct syslet_katom *ka, bool in_worker,
+		      struct syslet_katom *ka, struct syslet_run *run,
 		      struct syslet_chain_result *res)
 {
 	long ret;
@@ -175,12 +178,12 @@ void syslet_run_chain(struct syslet_uatom __user *uatom,
 
 		trace_syslet_atom_enter(uatom, ka->nr);
 		if (likely(syslet_atom_allowed(ka))) {
-			ret = syslet_call(ka, in_worker);
+			ret = syslet_call(ka, run);
 			if (unlikely(syslet_is_restart(ret))) {
 				/* Restart codes never reach user memory. */
 				ret = -EINTR;
 				end_chain = true;
-				if (in_worker)
+				if (syslet_in_worker())
 					res->err = -EINTR;	/* dying */
 			}
 		} else {
@@ -208,7 +211,8 @@ void syslet_run_chain(struct syslet_uatom __user *uatom,
 
 		/* Chains may loop: stay killable and preemptible. */
 		if (unlikely(signal_pending(current))) {
-			if (!in_worker || syslet_worker_handle_signals()) {
+			if (!syslet_in_worker() ||
+			    syslet_worker_handle_signals()) {
 				res->err = -EINTR;
 				return;
 			}
@@ -229,6 +233,12 @@ void syslet_run_chain(struct syslet_uatom __user *uatom,
  * @uhead:	completion ring for asynchronous completion, or NULL
  * @size:	sizeof(struct async_head_user) as user space knows it
  *
+ * A chain with a ring runs in the caller's context until one of its
+ * system calls blocks; a spare thread then takes over the caller's user
+ * context and returns 0 from here (see cachemiss.c), while this task
+ * finishes the chain.  SYSLET_ASYNC hands the chain to a pool thread
+ * right away; SYSLET_SYNC never hands off.
+ *
  * Return: the address of the atom the chain ended on when it completed
  * in the caller's context, 0 when it went asynchronous (it completes to
  * @uhead's ring), or -errno.
@@ -236,6 +246,7 @@ void syslet_run_chain(struct syslet_uatom __user *uatom,
 SYSCALL_DEFINE3(async_exec, struct syslet_uatom __user *, atom,
 		struct async_head_user __user *, uhead, size_t, size)
 {
+	struct syslet_run run = { .may_hand_off = false };
 	struct syslet_chain_result res;
 	struct syslet_head *head = NULL;
 	struct syslet_katom ka;
@@ -272,7 +283,16 @@ SYSCALL_DEFINE3(async_exec, struct syslet_uatom __user *, atom,
 		/* No pool thread to be had: complete synchronously. */
 	}
 
-	syslet_run_chain(atom, &ka, false, &res);
+	if (head && head->ring && !(ka.flags & SYSLET_SYNC)) {
+		syslet_pool_add_spare(current->signal->syslet, head);
+		run.head = head;
+		run.may_hand_off = true;
+		current->syslet = &run;
+	}
+	syslet_run_chain(atom, &ka, &run, &res);
+	current->syslet = NULL;
+	if (unlikely(run.worker))
+		return syslet_cachemiss_done(&run, &res, ka.flags);
 	err = res.err;
 out:
 	if (head)

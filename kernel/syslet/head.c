@@ -202,6 +202,9 @@ SYSCALL_DEFINE2(async_register, struct async_head_user __user *, uhead,
 	if (IS_ERR(head))
 		return PTR_ERR(head);
 	err = syslet_head_insert(sp, head);
+	/* The first cachemiss should not wait for a thread to be made. */
+	if (!err && head->ring)
+		syslet_pool_add_spare(sp, head);
 	syslet_head_put(head);
 	return err == -EEXIST ? -EBUSY : err;
 }

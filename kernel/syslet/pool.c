@@ -25,22 +25,12 @@
 #include <linux/slab.h>
 #include <linux/syscalls.h>
 #include <linux/syslet.h>
+#include <linux/task_work.h>
 #include "syslet.h"
 #include <trace/events/syslet.h>
 
 /* How long a parked pool thread waits for work before it exits. */
 #define SYSLET_IDLE_TIMEOUT	(2 * HZ)
-
-struct syslet_worker {
-	struct list_head		idle_node;	/* in ->idle when parked */
-	struct list_head		node;		/* in ->workers */
-	struct task_struct		*task;
-	struct syslet_process		*sp;
-	/* The chain to run; set under pool_lock, owned by the thread. */
-	struct syslet_head		*head;
-	struct syslet_uatom __user	*atom;
-	struct syslet_katom		ka;
-};
 
 /* Would @w run a chain with exactly the caller's identity? */
 static bool syslet_worker_matches(struct syslet_worker *w)
@@ -50,12 +40,14 @@ static bool syslet_worker_matches(struct syslet_worker *w)
 	       READ_ONCE(w->task->seccomp.filter) == current->seccomp.filter;
 }
 
-static void syslet_worker_finish_chain(struct syslet_worker *w)
+/* Run a SYSLET_ASYNC chain handed to this pool thread. */
+void syslet_worker_finish_chain(struct syslet_worker *w)
 {
 	struct syslet_head *head = w->head;
+	struct syslet_run run = { .may_hand_off = false };
 	struct syslet_chain_result res;
 
-	syslet_run_chain(w->atom, &w->ka, true, &res);
+	syslet_run_chain(w->atom, &w->ka, &run, &res);
 	/*
 	 * A chain cut short (-EINTR) because the process is dying has
 	 * nobody to complete to.  Otherwise the atom the chain ended on is
@@ -69,9 +61,10 @@ static void syslet_worker_finish_chain(struct syslet_worker *w)
 	wake_up_all(&head->wait);
 	syslet_head_put(head);
 	w->head = NULL;
+	w->job = SYSLET_JOB_NONE;
 }
 
-/* Park until handed a chain.  Return: false if the thread must exit. */
+/* Park until handed a job.  Return: false if the thread must exit. */
 static bool syslet_worker_park(struct syslet_worker *w)
 {
 	struct syslet_process *sp = w->sp;
@@ -80,8 +73,9 @@ static bool syslet_worker_park(struct syslet_worker *w)
 
 	for (;;) {
 		spin_lock(&sp->pool_lock);
-		if (w->head) {
+		if (w->job != SYSLET_JOB_NONE) {
 			spin_unlock(&sp->pool_lock);
+			trace_syslet_worker_park(current->pid, false);
 			return true;
 		}
 		if (sp->dying || !timeout) {
@@ -99,12 +93,16 @@ static bool syslet_worker_park(struct syslet_worker *w)
 		if (list_empty(&w->idle_node)) {
 			list_add(&w->idle_node, &sp->idle);
 			sp->nr_idle++;
+			trace_syslet_worker_park(current->pid, true);
 		}
 		set_current_state(TASK_INTERRUPTIBLE | TASK_FREEZABLE);
 		spin_unlock(&sp->pool_lock);
 
 		timeout = schedule_timeout(timeout);
 		__set_current_state(TASK_RUNNING);
+		/* Deferred work queued for this thread, e.g. fput(). */
+		if (task_work_pending(current))
+			task_work_run();
 		if (signal_pending(current) && get_signal(&ksig)) {
 			spin_lock(&sp->pool_lock);
 			sp->dying = true;	/* SIGKILL: the group is going */
@@ -113,16 +111,33 @@ static bool syslet_worker_park(struct syslet_worker *w)
 	}
 }
 
-static int syslet_worker_fn(void *arg)
+/**
+ * syslet_pool_loop - serve the pool until handed a user context
+ * @w: this pool thread
+ *
+ * Runs SYSLET_ASYNC chains handed to the thread, parking in between.
+ *
+ * Return: true when the thread took over a blocked task's user context
+ * and must return to user mode now; false when it must exit (idle
+ * timeout, process exiting).
+ */
+bool syslet_pool_loop(struct syslet_worker *w)
 {
-	struct syslet_worker *w = arg;
+	while (syslet_worker_park(w)) {
+		if (w->job == SYSLET_JOB_HANDOFF) {
+			syslet_take_over(w);
+			return true;
+		}
+		syslet_worker_finish_chain(w);
+	}
+	return false;
+}
+
+/* Leave the pool and exit; legal at any depth of a system call. */
+void __noreturn syslet_worker_exit(struct syslet_worker *w)
+{
 	struct syslet_process *sp = w->sp;
 	long code;
-
-	trace_syslet_worker(current->pid, true);
-	do {
-		syslet_worker_finish_chain(w);
-	} while (syslet_worker_park(w));
 
 	spin_lock(&sp->pool_lock);
 	list_del(&w->node);
@@ -134,6 +149,24 @@ static int syslet_worker_fn(void *arg)
 	do_exit(code);
 }
 
+static int syslet_worker_fn(void *arg)
+{
+	struct syslet_worker *w = arg;
+
+	trace_syslet_worker(current->pid, true);
+	if (w->job == SYSLET_JOB_CHAIN)
+		syslet_worker_finish_chain(w);
+	/* ret_from_fork() takes a taken-over context to user mode. */
+	if (syslet_pool_loop(w))
+		return 0;
+	syslet_worker_exit(w);
+}
+
+/*
+ * Create a pool thread for @w.  A thread without a job is a spare: it is
+ * on the idle list before it first runs, so a cachemiss right after
+ * finds it even on a single CPU.
+ */
 static int syslet_worker_create(struct syslet_process *sp,
 				struct syslet_worker *w)
 {
@@ -173,9 +206,38 @@ static int syslet_worker_create(struct syslet_process *sp,
 	}
 	spin_lock(&sp->pool_lock);
 	w->task = tsk;
+	if (w->job == SYSLET_JOB_NONE) {
+		list_add(&w->idle_node, &sp->idle);
+		sp->nr_idle++;
+	}
 	spin_unlock(&sp->pool_lock);
 	wake_up_new_task(tsk);
 	return 0;
+}
+
+/**
+ * syslet_pool_add_spare - make sure a spare is ready for a cachemiss
+ * @sp:		the process' syslet state
+ * @head:	the ring the caller completes to; bounds the pool
+ *
+ * Called before a chain runs in cached mode, from sleepable context, so
+ * that the scheduler hook (which cannot create threads) finds a spare.
+ * Costs a load when one is parked already.  Failure is not an error: a
+ * cachemiss without a spare completes synchronously.
+ */
+void syslet_pool_add_spare(struct syslet_process *sp, struct syslet_head *head)
+{
+	struct syslet_worker *w;
+
+	if (likely(READ_ONCE(sp->nr_idle)) || READ_ONCE(sp->dying) ||
+	    READ_ONCE(sp->nr_workers) >= head->max_threads)
+		return;
+	w = kzalloc(sizeof(*w), GFP_KERNEL_ACCOUNT);
+	if (!w)
+		return;
+	w->job = SYSLET_JOB_NONE;
+	if (syslet_worker_create(sp, w))
+		kfree(w);
 }
 
 /**
@@ -208,6 +270,7 @@ int syslet_queue_async(struct syslet_head *head,
 			continue;
 		list_del_init(&w->idle_node);
 		sp->nr_idle--;
+		w->job = SYSLET_JOB_CHAIN;
 		w->head = head;
 		w->atom = atom;
 		w->ka = *ka;
@@ -222,6 +285,7 @@ int syslet_queue_async(struct syslet_head *head,
 		err = -EAGAIN;
 		goto out_dec;
 	}
+	w->job = SYSLET_JOB_CHAIN;
 	w->head = head;
 	w->atom = atom;
 	w->ka = *ka;

@@ -5,7 +5,8 @@
  * exec.c	fetching and running atoms, the chain loop, async_exec()
  * head.c	per-process state and completion ring heads, (un)register
  * ring.c	posting completions to a ring, async_wait()
- * pool.c	the pool threads that run SYSLET_ASYNC chains
+ * pool.c	the pool threads: spares, cachemiss workers, SYSLET_ASYNC chains
+ * cachemiss.c	handing a blocked atom's user context to a spare
  * allow.c	which system calls an atom may run
  * umem.c	umem_add()
  */
@@ -13,6 +14,7 @@
 #define _KERNEL_SYSLET_SYSLET_H
 
 #include <linux/list.h>
+#include <linux/sched.h>
 #include <linux/mutex.h>
 #include <linux/refcount.h>
 #include <linux/spinlock.h>
@@ -20,6 +22,7 @@
 #include <linux/wait.h>
 #include <linux/xarray.h>
 #include <uapi/linux/syslet.h>
+#include <asm/syslet.h>
 
 struct cred;
 struct seccomp_filter;
@@ -94,13 +97,108 @@ struct syslet_chain_result {
 	long				err;	/* 0, or -errno: chain aborted */
 };
 
+/**
+ * struct syslet_handoff - a blocked task's user context, for a spare
+ * @from:	the blocked task (referenced); a cachemiss worker from now on
+ * @arch:	user CPU state
+ * @blocked:	its signal mask (it now blocks all but SIGKILL and SIGSTOP)
+ * @sas_ss_sp:	its sigaltstack ...
+ * @sas_ss_size: ...
+ * @sas_ss_flags: ... (reset on @from)
+ * @clear_child_tid: CLONE_CHILD_CLEARTID address (NULLed on @from)
+ * @robust_list: robust futex list head (NULLed on @from)
+ * @rseq:	rseq registration (cleared on @from) ...
+ * @rseq_len:	...
+ * @rseq_sig:	...
+ * @nr:		the system call that blocked, for the tracepoint
+ * @gp:		RCU state cookie taken after the TID moved (see
+ *		syslet_forward_signals())
+ * @to:		the spare that took over (referenced)
+ * @busy:	the spare is still moving state off @from
+ */
+struct syslet_handoff {
+	struct task_struct		*from;
+	struct arch_syslet_user_state	arch;
+	sigset_t			blocked;
+	unsigned long			sas_ss_sp;
+	size_t				sas_ss_size;
+	unsigned int			sas_ss_flags;
+	int __user			*clear_child_tid;
+#ifdef CONFIG_FUTEX
+	struct robust_list_head __user	*robust_list;
+#endif
+#ifdef CONFIG_RSEQ
+	struct rseq __user		*rseq;
+	u32				rseq_len;
+	u32				rseq_sig;
+#endif
+	unsigned long			nr;
+	unsigned long			gp;
+	struct task_struct		*to;
+	bool				busy;
+};
+
+enum syslet_job {
+	SYSLET_JOB_NONE,	/* parked */
+	SYSLET_JOB_CHAIN,	/* run a SYSLET_ASYNC chain */
+	SYSLET_JOB_HANDOFF,	/* take over a blocked task's user context */
+};
+
+/**
+ * struct syslet_worker - a pool thread
+ * @idle_node:	in syslet_process::idle while parked
+ * @node:	in syslet_process::workers
+ * @task:	the thread; changes hands at a cachemiss (the spare leaves
+ *		the pool, the blocked task joins it with this structure)
+ * @sp:		the process' syslet state
+ * @job:	what it was woken for; set under pool_lock
+ * @head:	SYSLET_JOB_CHAIN: ring to complete to (referenced)
+ * @atom:	SYSLET_JOB_CHAIN: first atom
+ * @ka:		SYSLET_JOB_CHAIN: first atom, fetched
+ * @ho:		SYSLET_JOB_HANDOFF: the user context to take over
+ */
+struct syslet_worker {
+	struct list_head		idle_node;
+	struct list_head		node;
+	struct task_struct		*task;
+	struct syslet_process		*sp;
+	enum syslet_job			job;
+	struct syslet_head		*head;
+	struct syslet_uatom __user	*atom;
+	struct syslet_katom		ka;
+	struct syslet_handoff		ho;
+};
+
+/**
+ * struct syslet_run - a chain running in the caller's context
+ * @frame:	async_exec() registers while an atom's call is in pt_regs
+ * @head:	ring a cachemiss completes to (referenced by async_exec())
+ * @may_hand_off: a block in an atom's call may hand off
+ * @worker:	set by the scheduler hook when the caller's user context
+ *		went to a spare: this task is a cachemiss worker now
+ *
+ * Lives on async_exec()'s stack; task_struct::syslet points to it while
+ * the chain runs.
+ */
+struct syslet_run {
+	struct arch_syslet_frame	frame;
+	struct syslet_head		*head;
+	bool				may_hand_off;
+	struct syslet_worker		*worker;
+};
+
+static inline bool syslet_in_worker(void)
+{
+	return current->flags & PF_USER_WORKER;
+}
+
 struct syslet_process *syslet_process(void);
 
 /* exec.c */
 int syslet_fetch_atom(struct syslet_uatom __user *uatom,
 		      struct syslet_katom *ka);
 void syslet_run_chain(struct syslet_uatom __user *uatom,
-		      struct syslet_katom *ka, bool in_worker,
+		      struct syslet_katom *ka, struct syslet_run *run,
 		      struct syslet_chain_result *res);
 
 /* head.c */
@@ -118,5 +216,17 @@ int syslet_queue_async(struct syslet_head *head,
 		       struct syslet_uatom __user *atom,
 		       const struct syslet_katom *ka);
 void syslet_pool_kill(struct syslet_process *sp);
+void syslet_pool_add_spare(struct syslet_process *sp, struct syslet_head *head);
+void syslet_worker_finish_chain(struct syslet_worker *w);
+bool syslet_pool_loop(struct syslet_worker *w);
+void __noreturn syslet_worker_exit(struct syslet_worker *w);
+
+/* cachemiss.c */
+struct syslet_worker *syslet_pick_spare(struct syslet_process *sp,
+					struct task_struct *tsk,
+					const char **why);
+void syslet_take_over(struct syslet_worker *w);
+long syslet_cachemiss_done(struct syslet_run *run,
+			   const struct syslet_chain_result *res, u64 flags);
 
 #endif /* _KERNEL_SYSLET_SYSLET_H */

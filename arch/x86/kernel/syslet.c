@@ -13,25 +13,31 @@
  */
 #include <linux/audit.h>
 #include <linux/entry-common.h>
+#include <linux/sched/task_stack.h>
 #include <linux/syslet.h>
+#include <asm/fpu/api.h>
+#include <asm/fsgsbase.h>
+#include <asm/gsseg.h>
+#include <asm/pkru.h>
+#include <asm/segment.h>
 #include <asm/syscall.h>
 #include <asm/syslet.h>
 
-/* The registers an atom's system call is allowed to clobber in pt_regs. */
-struct syslet_saved_regs {
-	unsigned long orig_ax, ax, di, si, dx, r10, r8, r9;
-};
-
-long arch_syslet_syscall(unsigned long nr, const u64 *args)
+long arch_syslet_syscall(unsigned long nr, const u64 *args,
+			 struct arch_syslet_frame *frame, bool may_hand_off)
 {
 	struct pt_regs *regs = current_pt_regs();
-	struct syslet_saved_regs saved = {
-		.orig_ax = regs->orig_ax, .ax = regs->ax,
-		.di = regs->di, .si = regs->si, .dx = regs->dx,
-		.r10 = regs->r10, .r8 = regs->r8, .r9 = regs->r9,
-	};
 	unsigned long work = READ_ONCE(current_thread_info()->syscall_work);
 	long ret, call_nr = nr;
+
+	frame->orig_ax = regs->orig_ax;
+	frame->ax = regs->ax;
+	frame->di = regs->di;
+	frame->si = regs->si;
+	frame->dx = regs->dx;
+	frame->r10 = regs->r10;
+	frame->r8 = regs->r8;
+	frame->r9 = regs->r9;
 
 	/*
 	 * Audit keeps one record per system call: close the one still open
@@ -63,21 +69,169 @@ long arch_syslet_syscall(unsigned long nr, const u64 *args)
 			call_nr = -1;
 		}
 	}
-	if (likely(call_nr != -1))
+	if (likely(call_nr != -1)) {
+		/*
+		 * Only the call itself may hand off when it blocks: ptrace
+		 * stops and audit above and below must not.  The hook in
+		 * the scheduler clears the flag when it fires.
+		 */
+		if (may_hand_off)
+			current->flags |= PF_SYSLET;
 		regs->ax = x64_sys_call(regs, call_nr);
+		current->flags &= ~PF_SYSLET;
+	}
 
 	if (unlikely(READ_ONCE(current_thread_info()->syscall_work) &
 		     SYSCALL_WORK_EXIT))
 		syscall_exit_nested_work(regs);
 	ret = regs->ax;
 
-	regs->orig_ax = saved.orig_ax;
-	regs->ax = saved.ax;
-	regs->di = saved.di;
-	regs->si = saved.si;
-	regs->dx = saved.dx;
-	regs->r10 = saved.r10;
-	regs->r8 = saved.r8;
-	regs->r9 = saved.r9;
+	regs->orig_ax = frame->orig_ax;
+	regs->ax = frame->ax;
+	regs->di = frame->di;
+	regs->si = frame->si;
+	regs->dx = frame->dx;
+	regs->r10 = frame->r10;
+	regs->r8 = frame->r8;
+	regs->r9 = frame->r9;
 	return ret;
+}
+
+#define SYSLET_TIF_UNMOVABLE	(_TIF_SINGLESTEP | _TIF_BLOCKSTEP |	\
+				 _TIF_IO_BITMAP | _TIF_NOTSC |		\
+				 _TIF_NOCPUID | _TIF_SSBD |		\
+				 _TIF_SPEC_IB | _TIF_SPEC_L1D_FLUSH |	\
+				 _TIF_SPEC_FORCE_UPDATE)
+
+/**
+ * arch_syslet_cannot_move - can @tsk's user context move to @spare?
+ * @tsk:	current, blocking in an atom (scheduler hook: must not sleep)
+ * @spare:	the parked pool thread that would take it over
+ *
+ * Rare per-thread CPU state is not moved but refused: I/O permissions,
+ * TSC/CPUID faulting, single-step and branch-step, per-thread
+ * speculation controls, hardware breakpoints, segment selectors and TLS
+ * descriptors other than the 64-bit defaults, dynamically enabled
+ * xstate (AMX) and user shadow stacks.  The atom then just completes in
+ * the caller's context.
+ *
+ * Return: NULL if it can, else the reason it cannot.
+ */
+const char *arch_syslet_cannot_move(struct task_struct *tsk,
+				    struct task_struct *spare)
+{
+	struct thread_struct *t = &tsk->thread;
+	unsigned short sel;
+	int i;
+
+	if (read_task_thread_flags(tsk) & SYSLET_TIF_UNMOVABLE)
+		return "x86 thread flags";
+	if (t->iopl_emul)
+		return "iopl";
+	for (i = 0; i < HBP_NUM; i++)
+		if (t->ptrace_bps[i])
+			return "hardware breakpoints";
+	/* Selectors stay in the CPU while the task is in the kernel. */
+	savesegment(fs, sel);
+	if (sel)
+		return "fs selector";
+	savesegment(gs, sel);
+	if (sel)
+		return "gs selector";
+	savesegment(es, sel);
+	if (sel)
+		return "es selector";
+	savesegment(ds, sel);
+	if (sel)
+		return "ds selector";
+	if (memchr_inv(t->tls_array, 0, sizeof(t->tls_array)))
+		return "TLS descriptors";
+	if (t->fpu.fpstate != &t->fpu.__fpstate ||
+	    spare->thread.fpu.fpstate != &spare->thread.fpu.__fpstate ||
+	    t->fpu.fpstate->size != spare->thread.fpu.fpstate->size)
+		return "dynamic xstate";
+#ifdef CONFIG_X86_USER_SHADOW_STACK
+	if (t->features & ARCH_SHSTK_SHSTK)
+		return "shadow stack";
+#endif
+	return NULL;
+}
+
+/**
+ * arch_syslet_capture - capture the caller's user CPU state at a cachemiss
+ * @st:		where to put it
+ * @frame:	the async_exec() registers an atom's call has overwritten
+ *
+ * Runs in the scheduler hook, in the blocked task, which must not sleep.
+ * The general registers are those of the async_exec() system call; the
+ * FPU registers go to the task's own fpstate, where they stay: the task
+ * becomes a pool thread (PF_USER_WORKER), whose fpstate the FPU code
+ * leaves alone, so the spare can copy it at leisure.
+ */
+void arch_syslet_capture(struct arch_syslet_user_state *st,
+			 const struct arch_syslet_frame *frame)
+{
+	struct pt_regs *regs = &st->regs;
+
+	*regs = *current_pt_regs();
+	regs->orig_ax = frame->orig_ax;
+	regs->ax = frame->ax;
+	regs->di = frame->di;
+	regs->si = frame->si;
+	regs->dx = frame->dx;
+	regs->r10 = frame->r10;
+	regs->r8 = frame->r8;
+	regs->r9 = frame->r9;
+
+	current_save_fsgs();
+	st->fsbase = current->thread.fsbase;
+	st->gsbase = current->thread.gsbase;
+	st->pkru = cpu_feature_enabled(X86_FEATURE_OSPKE) ? read_pkru() : 0;
+	fpu_sync_fpstate(&current->thread.fpu);
+}
+
+/**
+ * arch_syslet_install - take over a blocked task's user CPU state
+ * @st:		its state as captured by arch_syslet_capture()
+ * @from:	the blocked task, now a pool thread
+ *
+ * Runs in the spare (current), which returns to user mode afterwards
+ * with these registers and 0 in ax: async_exec() went asynchronous.
+ */
+void arch_syslet_install(const struct arch_syslet_user_state *st,
+			 struct task_struct *from)
+{
+	struct fpu *dst = &current->thread.fpu;
+	struct fpu *src = &from->thread.fpu;
+	struct pt_regs *regs = current_pt_regs();
+
+	*regs = st->regs;
+	regs->ax = 0;
+
+	fpregs_lock();
+	memcpy(&dst->fpstate->regs, &src->fpstate->regs, src->fpstate->size);
+	/* The CPU's registers are not ours: load fpstate on the way out. */
+	dst->last_cpu = -1;
+	set_thread_flag(TIF_NEED_FPU_LOAD);
+	fpregs_unlock();
+
+	/* As arch_prctl(ARCH_SET_FS/ARCH_SET_GS) does for current. */
+	preempt_disable();
+	loadsegment(fs, 0);
+	x86_fsbase_write_cpu(st->fsbase);
+	current->thread.fsindex = 0;
+	current->thread.fsbase = st->fsbase;
+	load_gs_index(0);
+	x86_gsbase_write_cpu_inactive(st->gsbase);
+	current->thread.gsindex = 0;
+	current->thread.gsbase = st->gsbase;
+	loadsegment(es, 0);
+	current->thread.es = 0;
+	loadsegment(ds, 0);
+	current->thread.ds = 0;
+	if (cpu_feature_enabled(X86_FEATURE_OSPKE)) {
+		current->thread.pkru = st->pkru;
+		write_pkru(st->pkru);
+	}
+	preempt_enable();
 }

@@ -121,6 +121,54 @@ TRACE_EVENT(syslet_worker,
 	TP_printk("tid=%d %s", __entry->tid, __entry->start ? "start" : "exit")
 );
 
+/* An atom's system call blocked and a spare took over the user context. */
+TRACE_EVENT(syslet_cachemiss,
+	TP_PROTO(pid_t blocked, pid_t spare, unsigned long nr),
+	TP_ARGS(blocked, spare, nr),
+	TP_STRUCT__entry(
+		__field(pid_t, blocked)
+		__field(pid_t, spare)
+		__field(unsigned long, nr)
+	),
+	TP_fast_assign(
+		__entry->blocked = blocked;
+		__entry->spare = spare;
+		__entry->nr = nr;
+	),
+	TP_printk("blocked=%d spare=%d nr=%lu", __entry->blocked,
+		  __entry->spare, __entry->nr)
+);
+
+/* An atom's system call blocked in the caller's context, and why. */
+TRACE_EVENT(syslet_handoff_refused,
+	TP_PROTO(unsigned long nr, const char *reason),
+	TP_ARGS(nr, reason),
+	TP_STRUCT__entry(
+		__field(unsigned long, nr)
+		__string(reason, reason)
+	),
+	TP_fast_assign(
+		__entry->nr = nr;
+		__assign_str(reason);
+	),
+	TP_printk("nr=%lu reason=%s", __entry->nr, __get_str(reason))
+);
+
+/* A pool thread parks (idle, ready for work) or takes work. */
+TRACE_EVENT(syslet_worker_park,
+	TP_PROTO(pid_t tid, bool park),
+	TP_ARGS(tid, park),
+	TP_STRUCT__entry(
+		__field(pid_t, tid)
+		__field(bool, park)
+	),
+	TP_fast_assign(
+		__entry->tid = tid;
+		__entry->park = park;
+	),
+	TP_printk("tid=%d %s", __entry->tid, __entry->park ? "park" : "unpark")
+);
+
 #endif /* _TRACE_SYSLET_H */
 
 #include <trace/define_trace.h>
