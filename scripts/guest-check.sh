@@ -5,6 +5,8 @@
 rc=0
 echo "# syslet selftests"
 ./syslet_test || rc=1
+echo "# syslet cachemiss selftests"
+./cachemiss_test || rc=1
 echo "# hello_syslet"
 if ./hello_syslet | grep -q "Hello Syslet World"; then
 	echo "ok 1 hello_syslet.prints_hello"

@@ -1,0 +1,632 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Syslet selftests: the cachemiss hand-off.  An atom that blocks in the
+ * caller's context hands the caller's user context to a spare thread:
+ * async_exec() returns 0 at once, with every bit of the caller's state
+ * intact, and the atom completes through the ring.
+ */
+#define _GNU_SOURCE
+#include <cpuid.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+#include "kselftest_harness.h"
+#include "syslet.h"
+
+#define HSZ sizeof(struct async_head_user)
+
+static pid_t sys_gettid(void)
+{
+	return syscall(SYS_gettid);
+}
+
+static int count_dir(const char *path)
+{
+	struct dirent *de;
+	DIR *d = opendir(path);
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+static int count_threads(void)
+{
+	return count_dir("/proc/self/task");
+}
+
+/* Threads of every process in the system. */
+static int count_system_threads(void)
+{
+	struct dirent *de;
+	DIR *d = opendir("/proc");
+	char path[300];
+	int n = 0, t;
+
+	while ((de = readdir(d))) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/task", de->d_name);
+		t = count_dir(path);
+		if (t > 0)
+			n += t;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Threads of this process called syslet-<pid>: the pool. */
+static int count_pool_threads(void)
+{
+	char path[300], comm[64], want[32];
+	struct dirent *de;
+	DIR *d = opendir("/proc/self/task");
+	int n = 0;
+
+	snprintf(want, sizeof(want), "syslet-%d\n", getpid());
+	while ((de = readdir(d))) {
+		int f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+			 de->d_name);
+		f = open(path, O_RDONLY);
+		if (f < 0)
+			continue;
+		memset(comm, 0, sizeof(comm));
+		if (read(f, comm, sizeof(comm) - 1) > 0 && !strcmp(comm, want))
+			n++;
+		close(f);
+	}
+	closedir(d);
+	return n;
+}
+
+static int wait_exit(pid_t pid, int ms)
+{
+	int status;
+
+	for (int i = 0; i < ms; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 +
+				WTERMSIG(status);
+		usleep(1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+struct pipe_read {
+	int p[2];
+	uint64_t fd, buf, len;
+	char data[16];
+	int64_t ret;
+	struct syslet_uatom atom;
+};
+
+static int pipe_read_init(struct pipe_read *pr, uint64_t flags)
+{
+	memset(pr, 0, sizeof(*pr));
+	if (pipe(pr->p))
+		return -1;
+	pr->fd = pr->p[0];
+	pr->buf = PTR(pr->data);
+	pr->len = sizeof(pr->data) - 1;
+	pr->ret = 12345;
+	init_atom(&pr->atom, __NR_read, &pr->fd, &pr->buf, &pr->len, NULL,
+		  NULL, NULL, &pr->ret, flags, NULL);
+	return 0;
+}
+
+static void pipe_read_close(struct pipe_read *pr)
+{
+	close(pr->p[0]);
+	close(pr->p[1]);
+}
+
+/* ------------------------------------------------------- the basics */
+
+TEST(blocking_read_hands_off)
+{
+	static struct test_ring r;
+	struct pipe_read pr;
+
+	ASSERT_EQ(0, pipe_read_init(&pr, 0));
+	test_ring_init(&r, 8, 0);
+	/* No flags: tried in our context, blocks, goes asynchronous. */
+	ASSERT_EQ(0, async_exec(&pr.atom, &r.head, HSZ));
+	/* The pipe is still empty and the read still pending. */
+	ASSERT_EQ(12345, pr.ret);
+	ASSERT_EQ(0, r.slots[0]);
+
+	ASSERT_EQ(5, write(pr.p[1], "hello", 5));
+	ASSERT_EQ(1, async_wait(1, &r.head, NULL));
+	ASSERT_EQ(PTR(&pr.atom), test_ring_reap(&r));
+	ASSERT_EQ(5, pr.ret);
+	ASSERT_STREQ("hello", pr.data);
+	pipe_read_close(&pr);
+}
+
+TEST(non_blocking_atom_stays_cached)
+{
+	static struct test_ring r;
+	struct pipe_read pr;
+
+	ASSERT_EQ(0, pipe_read_init(&pr, 0));
+	test_ring_init(&r, 8, 0);
+	ASSERT_EQ(3, write(pr.p[1], "abc", 3));
+	ASSERT_EQ((long)&pr.atom, async_exec(&pr.atom, &r.head, HSZ));
+	ASSERT_EQ(3, pr.ret);
+	ASSERT_EQ(0, r.slots[0]);
+	pipe_read_close(&pr);
+}
+
+static void *write_later(void *arg)
+{
+	struct pipe_read *pr = arg;
+
+	usleep(100000);
+	if (write(pr->p[1], "late", 4) != 4)
+		return (void *)1;
+	return NULL;
+}
+
+TEST(sync_flag_never_hands_off)
+{
+	static struct test_ring r;
+	struct pipe_read pr;
+	pthread_t t;
+
+	ASSERT_EQ(0, pipe_read_init(&pr, SYSLET_SYNC));
+	test_ring_init(&r, 8, 0);
+	ASSERT_EQ(0, pthread_create(&t, NULL, write_later, &pr));
+	/* Blocks right here until the other thread writes. */
+	ASSERT_EQ((long)&pr.atom, async_exec(&pr.atom, &r.head, HSZ));
+	ASSERT_EQ(4, pr.ret);
+	ASSERT_EQ(0, r.slots[0]);
+	pthread_join(t, NULL);
+	pipe_read_close(&pr);
+}
+
+TEST(no_ring_no_hand_off)
+{
+	struct pipe_read pr;
+	pthread_t t;
+
+	ASSERT_EQ(0, pipe_read_init(&pr, 0));
+	ASSERT_EQ(0, pthread_create(&t, NULL, write_later, &pr));
+	/* Nowhere to complete to: the caller waits. */
+	ASSERT_EQ((long)&pr.atom, async_exec(&pr.atom, NULL, 0));
+	ASSERT_EQ(4, pr.ret);
+	pthread_join(t, NULL);
+	pipe_read_close(&pr);
+}
+
+TEST(chain_continues_in_worker)
+{
+	static struct test_ring r;
+	struct pipe_read pr;
+	struct syslet_uatom second;
+	int64_t pid = 0;
+
+	ASSERT_EQ(0, pipe_read_init(&pr, SYSLET_STOP_ON_NON_POSITIVE));
+	pr.atom.next = PTR(&second);
+	init_atom(&second, __NR_getpid, NULL, NULL, NULL, NULL, NULL, NULL,
+		  &pid, 0, NULL);
+	test_ring_init(&r, 8, 0);
+	ASSERT_EQ(0, async_exec(&pr.atom, &r.head, HSZ));
+	ASSERT_EQ(0, pid);
+	ASSERT_EQ(2, write(pr.p[1], "ok", 2));
+	ASSERT_EQ(1, async_wait(1, &r.head, NULL));
+	/* The chain's last atom is what completes. */
+	ASSERT_EQ(PTR(&second), test_ring_reap(&r));
+	ASSERT_EQ(2, pr.ret);
+	ASSERT_EQ(getpid(), pid);
+	pipe_read_close(&pr);
+}
+
+TEST(max_nr_threads_makes_the_caller_wait)
+{
+	static struct test_ring r;
+	struct pipe_read a, b;
+	pthread_t t;
+
+	ASSERT_EQ(0, pipe_read_init(&a, 0));
+	ASSERT_EQ(0, pipe_read_init(&b, 0));
+	test_ring_init(&r, 8, 1);
+	ASSERT_EQ(0, async_exec(&a.atom, &r.head, HSZ));
+	/* The ring's one thread is busy: b blocks in our context. */
+	ASSERT_EQ(0, pthread_create(&t, NULL, write_later, &b));
+	ASSERT_EQ((long)&b.atom, async_exec(&b.atom, &r.head, HSZ));
+	ASSERT_EQ(4, b.ret);
+	pthread_join(t, NULL);
+	ASSERT_EQ(1, write(a.p[1], "x", 1));
+	ASSERT_EQ(1, async_wait(1, &r.head, NULL));
+	ASSERT_EQ(PTR(&a.atom), test_ring_reap(&r));
+	pipe_read_close(&a);
+	pipe_read_close(&b);
+}
+
+/* ------------------------------------- the caller's state survives */
+
+static __thread int tls_var = 0x5151;
+
+#define XMM_LOAD(n)	"movdqu " #n "*16(%[in]), %%xmm" #n "\n\t"
+#define XMM_STORE(n)	"movdqu %%xmm" #n ", " #n "*16(%[out])\n\t"
+#define YMM_LOAD(n)	"vmovdqu " #n "*32(%[in]), %%ymm" #n "\n\t"
+#define YMM_STORE(n)	"vmovdqu %%ymm" #n ", " #n "*32(%[out])\n\t"
+#define ALL16(m)	m(0) m(1) m(2) m(3) m(4) m(5) m(6) m(7) m(8) m(9) \
+			m(10) m(11) m(12) m(13) m(14) m(15)
+#define VEC_CLOBBERS	"xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", \
+			"xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", \
+			"xmm12", "xmm13", "xmm14", "xmm15"
+
+/*
+ * async_exec() with the vector registers loaded before the syscall
+ * instruction and stored right after it: nothing but the kernel (and
+ * the hand-off) runs in between.
+ */
+static long async_exec_vectors(struct syslet_uatom *atom,
+			       struct async_head_user *head, int ymm,
+			       const uint8_t *in, uint8_t *out)
+{
+	register long rax asm("rax") = __NR_async_exec;
+	register long rdi asm("rdi") = (long)atom;
+	register long rsi asm("rsi") = (long)head;
+	register long rdx asm("rdx") = HSZ;
+
+	if (ymm)
+		asm volatile(ALL16(YMM_LOAD) "syscall\n\t" ALL16(YMM_STORE)
+			     : "+r"(rax)
+			     : "r"(rdi), "r"(rsi), "r"(rdx), [in] "r"(in),
+			       [out] "r"(out)
+			     : "rcx", "r11", "memory", VEC_CLOBBERS);
+	else
+		asm volatile(ALL16(XMM_LOAD) "syscall\n\t" ALL16(XMM_STORE)
+			     : "+r"(rax)
+			     : "r"(rdi), "r"(rsi), "r"(rdx), [in] "r"(in),
+			       [out] "r"(out)
+			     : "rcx", "r11", "memory", VEC_CLOBBERS);
+	return rax;
+}
+
+static int cpu_has_avx(void)
+{
+	unsigned int a, b, c, d, lo, hi;
+
+	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_AVX) ||
+	    !(c & bit_OSXSAVE))
+		return 0;
+	asm volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	return (lo & 6) == 6;
+}
+
+static volatile pid_t signalled_tid;
+
+static void on_usr1(int sig)
+{
+	signalled_tid = sys_gettid();
+}
+
+/*
+ * Hand off from the calling thread and check everything the caller can
+ * see of itself.  Returns 0 or the number of the first check that
+ * failed, so it can run in a pthread too.
+ */
+static int check_state_across_hand_off(void)
+{
+	static uint8_t in[16 * 32], out[16 * 32];
+	struct sigaction sa = { .sa_handler = on_usr1 };
+	static char altstack[65536];
+	stack_t ss = { .ss_sp = altstack, .ss_size = sizeof(altstack) };
+	stack_t ss_after;
+	sigset_t set, mask_before = { 0 }, mask_after = { 0 };
+	struct test_ring *r = calloc(1, sizeof(*r));
+	struct pipe_read pr;
+	pid_t tid = sys_gettid();
+	int *tls_addr = &tls_var;
+	int ymm = cpu_has_avx();
+	long ret;
+
+	if (!r || pipe_read_init(&pr, 0))
+		return 1;
+	test_ring_init(r, 8, 0);
+	for (unsigned int i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)(i * 7 + 3);
+	tls_var = 0x1234 + tid;
+	sigaction(SIGUSR1, &sa, NULL);
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) ||
+	    pthread_sigmask(SIG_SETMASK, NULL, &mask_before))
+		return 2;
+	if (sigaltstack(&ss, NULL))
+		return 3;
+	errno = 4242;
+
+	ret = async_exec_vectors(&pr.atom, &r->head, ymm, in, out);
+
+	if (errno != 4242)
+		return 4;
+	if (ret != 0)
+		return 5;	/* did not hand off */
+	if (pr.ret != 12345)
+		return 6;	/* the read cannot have completed yet */
+	if (memcmp(in, out, ymm ? 16 * 32 : 16 * 16))
+		return 7;
+	if (sys_gettid() != tid)
+		return 8;
+	if (&tls_var != tls_addr || tls_var != 0x1234 + tid)
+		return 9;
+	if (pthread_sigmask(SIG_SETMASK, NULL, &mask_after))
+		return 10;
+	for (int sig = 1; sig < SIGRTMAX; sig++)
+		if (sigismember(&mask_before, sig) !=
+		    sigismember(&mask_after, sig))
+			return 10;
+	if (sigaltstack(NULL, &ss_after) || ss_after.ss_sp != altstack ||
+	    ss_after.ss_size != sizeof(altstack))
+		return 11;
+	/* A signal for the caller's thread ID reaches the caller. */
+	signalled_tid = 0;
+	if (syscall(SYS_tgkill, getpid(), tid, SIGUSR1))
+		return 12;
+	if (signalled_tid != tid)
+		return 13;
+	/* And the worker finishes the read for us. */
+	if (write(pr.p[1], "state", 5) != 5)
+		return 14;
+	if (async_wait(1, &r->head, NULL) != 1)
+		return 15;
+	if (test_ring_reap(r) != PTR(&pr.atom) || pr.ret != 5 ||
+	    strcmp(pr.data, "state"))
+		return 16;
+	ss.ss_flags = SS_DISABLE;
+	sigaltstack(&ss, NULL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	pipe_read_close(&pr);
+	free(r);
+	return 0;
+}
+
+TEST(state_survives_hand_off_in_main_thread)
+{
+	/* Twice: the second hand-off goes to the first one's worker. */
+	ASSERT_EQ(0, check_state_across_hand_off());
+	ASSERT_EQ(0, check_state_across_hand_off());
+	ASSERT_EQ(getpid(), sys_gettid());
+}
+
+static void *state_thread(void *arg)
+{
+	return (void *)(long)check_state_across_hand_off();
+}
+
+TEST(state_survives_hand_off_in_pthread)
+{
+	pthread_t t;
+	void *res;
+
+	ASSERT_EQ(0, pthread_create(&t, NULL, state_thread, NULL));
+	ASSERT_EQ(0, pthread_join(t, &res));
+	ASSERT_EQ(0, (long)res);
+}
+
+TEST(parent_sees_the_process_after_leader_hand_off)
+{
+	pid_t pid = fork();
+
+	if (!pid) {
+		/* The group leader hands off, then the process exits. */
+		if (check_state_across_hand_off())
+			_exit(1);
+		if (sys_gettid() != getpid())
+			_exit(2);
+		_exit(42);
+	}
+	/* wait() still finds the child by its PID, with its status. */
+	ASSERT_EQ(42, wait_exit(pid, 5000));
+}
+
+/* ----------------------------------------------------------- scale */
+
+struct many {
+	struct pipe_read *pr;
+	int n;
+	volatile int done;
+	int max_pool;
+};
+
+static void *writer_and_counter(void *arg)
+{
+	struct many *m = arg;
+
+	usleep(200000);
+	for (int i = 0; i < m->n; i++) {
+		if (!(i % 32)) {
+			int pool = count_pool_threads();
+
+			if (pool > m->max_pool)
+				m->max_pool = pool;
+		}
+		if (write(m->pr[i].p[1], "x", 1) != 1)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+TEST(thousand_blocked_reads_with_64_threads)
+{
+	const int n = 1000;
+	struct rlimit rl = { 2 * n + 64, 2 * n + 64 };
+	struct many m = { .n = n };
+	struct async_head_user *head = calloc(1, 4096);
+	uint64_t *ring = calloc(1024, sizeof(uint64_t));
+	int cached = 0, reaped = 0;
+	unsigned int idx = 0;
+	pthread_t t;
+
+	ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &rl));
+	m.pr = calloc(n, sizeof(*m.pr));
+	ASSERT_NE(NULL, m.pr);
+	head->completion_ring = PTR(ring);
+	head->ring_size_bytes = 1024 * sizeof(uint64_t);
+	head->max_nr_threads = 64;
+	for (int i = 0; i < n; i++)
+		ASSERT_EQ(0, pipe_read_init(&m.pr[i], 0));
+	ASSERT_EQ(0, pthread_create(&t, NULL, writer_and_counter, &m));
+	for (int i = 0; i < n; i++) {
+		long ret = async_exec(&m.pr[i].atom, head, HSZ);
+
+		ASSERT_LE(0, ret);
+		if (ret)
+			cached++;
+	}
+	while (cached + reaped < n) {
+		ASSERT_LE(0, async_wait(1, head, NULL));
+		while (ring[idx % 1024]) {
+			ring[idx % 1024] = 0;
+			idx++;
+			reaped++;
+		}
+		head->user_ring_idx = idx;
+	}
+	pthread_join(t, NULL);
+	for (int i = 0; i < n; i++) {
+		ASSERT_EQ(1, m.pr[i].ret);
+		pipe_read_close(&m.pr[i]);
+	}
+	TH_LOG("%d went asynchronous, %d completed in the caller, pool peaked at %d",
+	       reaped, cached, m.max_pool);
+	ASSERT_LE(64, reaped);
+	ASSERT_GE(64, m.max_pool);
+	ASSERT_GE(64, count_pool_threads());
+}
+
+/* ------------------------------------------------------ life cycle */
+
+static int block_many(int n)
+{
+	static struct test_ring r;
+	struct pipe_read *pr = calloc(n, sizeof(*pr));
+
+	test_ring_init(&r, 64, 128);
+	for (int i = 0; i < n; i++) {
+		if (pipe_read_init(&pr[i], 0))
+			return -1;
+		if (async_exec(&pr[i].atom, &r.head, HSZ) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+TEST(sigkill_with_100_blocked_workers)
+{
+	int before = count_system_threads();
+	int sync[2];
+	char c;
+	pid_t pid;
+
+	ASSERT_EQ(0, pipe(sync));
+	pid = fork();
+	if (!pid) {
+		c = block_many(100) ? 'e' : 'k';
+		if (write(sync[1], &c, 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	ASSERT_EQ(1, read(sync[0], &c, 1));
+	ASSERT_EQ('k', c);
+	ASSERT_LE(before + 100, count_system_threads());
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	/* Gone within a second, every thread with it. */
+	ASSERT_EQ(128 + SIGKILL, wait_exit(pid, 1000));
+	ASSERT_EQ(before, count_system_threads());
+}
+
+static void *exec_true(void *arg)
+{
+	usleep(50000);
+	execl("/bin/busybox", "true", NULL);
+	execl("/bin/true", "true", NULL);
+	return NULL;
+}
+
+TEST(exec_from_second_thread_with_blocked_workers)
+{
+	int before = count_system_threads();
+	pid_t pid = fork();
+
+	if (!pid) {
+		pthread_t t;
+
+		if (block_many(10))
+			_exit(1);
+		if (pthread_create(&t, NULL, exec_true, NULL))
+			_exit(2);
+		pause();
+		_exit(3);
+	}
+	ASSERT_EQ(0, wait_exit(pid, 5000));
+	ASSERT_EQ(before, count_system_threads());
+}
+
+TEST(exit_of_last_user_thread_with_blocked_workers)
+{
+	pid_t pid = fork();
+
+	if (!pid) {
+		if (block_many(10))
+			_exit(1);
+		syscall(__NR_exit, 9);
+	}
+	ASSERT_EQ(9, wait_exit(pid, 5000));
+}
+
+TEST(fork_after_hand_off)
+{
+	static struct test_ring r;
+	struct pipe_read pr;
+	pid_t pid;
+
+	ASSERT_EQ(0, pipe_read_init(&pr, 0));
+	test_ring_init(&r, 8, 0);
+	ASSERT_EQ(0, async_exec(&pr.atom, &r.head, HSZ));
+	pid = fork();
+	if (!pid) {
+		struct pipe_read cpr;
+
+		/* Nothing of the parent's pool came along. */
+		if (count_threads() != 1)
+			_exit(1);
+		/* And hand-offs work in the child from scratch. */
+		if (pipe_read_init(&cpr, 0) ||
+		    async_exec(&cpr.atom, &r.head, HSZ) != 0 ||
+		    write(cpr.p[1], "c", 1) != 1 ||
+		    async_wait(1, &r.head, NULL) != 1 || cpr.ret != 1)
+			_exit(2);
+		_exit(0);
+	}
+	ASSERT_EQ(0, wait_exit(pid, 5000));
+	ASSERT_EQ(1, write(pr.p[1], "p", 1));
+	ASSERT_EQ(1, async_wait(1, &r.head, NULL));
+	ASSERT_EQ(1, pr.ret);
+	pipe_read_close(&pr);
+}
+
+TEST_HARNESS_MAIN
