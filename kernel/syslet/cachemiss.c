@@ -74,7 +74,7 @@ static const char *syslet_task_unmovable(struct task_struct *tsk)
 static bool syslet_spare_fits(struct task_struct *spare,
 			      struct task_struct *tsk)
 {
-	return spare->real_cred == tsk->real_cred &&
+	return !spare->ptrace && spare->real_cred == tsk->real_cred &&
 	       spare->cred == spare->real_cred &&
 	       tsk->cred == tsk->real_cred &&
 	       spare->seccomp.mode == tsk->seccomp.mode &&

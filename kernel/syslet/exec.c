@@ -10,6 +10,7 @@
  */
 #include <linux/compat.h>
 #include <linux/futex.h>
+#include <linux/ptrace.h>
 #include <linux/sched/signal.h>
 #include <linux/syscalls.h>
 #include <linux/syslet.h>
@@ -227,6 +228,31 @@ void syslet_run_chain(struct syslet_uatom __user *uatom,
 	}
 }
 
+/*
+ * A tracer that stops at system calls (PTRACE_SYSCALL: strace, gdb's
+ * catch syscall) expects entry and exit stops to alternate.  Atoms run
+ * inside async_exec(), so a traced chain is presented as async_exec()
+ * returning 0, the atoms' own calls, then async_exec() entered again;
+ * its real exit stop carries the result.
+ */
+static void syslet_trace_chain_begin(void)
+{
+	struct pt_regs *regs;
+
+	if (likely(!test_syscall_work(SYSCALL_TRACE)))
+		return;
+	regs = current_pt_regs();
+	regs->ax = 0;
+	ptrace_report_syscall_exit(regs, 0);
+	regs->ax = -ENOSYS;
+}
+
+static void syslet_trace_chain_end(void)
+{
+	if (unlikely(test_syscall_work(SYSCALL_TRACE)))
+		ptrace_report_syscall_entry(current_pt_regs());
+}
+
 /**
  * sys_async_exec - run a syslet
  * @atom:	first atom of the chain
@@ -289,10 +315,12 @@ SYSCALL_DEFINE3(async_exec, struct syslet_uatom __user *, atom,
 		run.may_hand_off = true;
 		current->syslet = &run;
 	}
+	syslet_trace_chain_begin();
 	syslet_run_chain(atom, &ka, &run, &res);
 	current->syslet = NULL;
 	if (unlikely(run.worker))
 		return syslet_cachemiss_done(&run, &res, ka.flags);
+	syslet_trace_chain_end();
 	err = res.err;
 out:
 	if (head)

@@ -20,6 +20,7 @@
  */
 #include <linux/cred.h>
 #include <linux/nodemask.h>
+#include <linux/ptrace.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
 #include <linux/slab.h>
@@ -149,11 +150,29 @@ void __noreturn syslet_worker_exit(struct syslet_worker *w)
 	do_exit(code);
 }
 
+/*
+ * A thread that clone()'s tracer follows starts with a stop pending, as
+ * a cloned user thread stops before its first instruction: take it
+ * before the first atom, so the tracer sees every call.
+ */
+static void syslet_worker_start_traced(void)
+{
+	struct ksignal ksig;
+
+	spin_lock_irq(&current->sighand->siglock);
+	recalc_sigpending();
+	spin_unlock_irq(&current->sighand->siglock);
+	if (signal_pending(current))
+		get_signal(&ksig);
+}
+
 static int syslet_worker_fn(void *arg)
 {
 	struct syslet_worker *w = arg;
 
 	trace_syslet_worker(current->pid, true);
+	if (unlikely(current->ptrace))
+		syslet_worker_start_traced();
 	if (w->job == SYSLET_JOB_CHAIN)
 		syslet_worker_finish_chain(w);
 	/* ret_from_fork() takes a taken-over context to user mode. */
@@ -182,7 +201,16 @@ static int syslet_worker_create(struct syslet_process *sp,
 		.user_worker	= 1,
 	};
 	struct task_struct *tsk;
+	struct pid *pid = NULL;
+	int trace = 0;
 
+	/*
+	 * A tracer that follows clone() (strace -f) follows pool threads
+	 * too and sees the system calls of the chains they run: tell it
+	 * about the new thread as clone() would.
+	 */
+	if (unlikely(ptrace_event_enabled(current, PTRACE_EVENT_CLONE)))
+		trace = PTRACE_EVENT_CLONE;
 	snprintf(name, sizeof(name), "syslet-%d", task_tgid_nr(current));
 	w->sp = sp;
 	INIT_LIST_HEAD(&w->idle_node);
@@ -196,7 +224,7 @@ static int syslet_worker_create(struct syslet_process *sp,
 	list_add(&w->node, &sp->workers);
 	spin_unlock(&sp->pool_lock);
 
-	tsk = copy_process(NULL, 0, NUMA_NO_NODE, &args);
+	tsk = copy_process(NULL, trace, NUMA_NO_NODE, &args);
 	if (IS_ERR(tsk)) {
 		spin_lock(&sp->pool_lock);
 		list_del(&w->node);
@@ -211,7 +239,13 @@ static int syslet_worker_create(struct syslet_process *sp,
 		sp->nr_idle++;
 	}
 	spin_unlock(&sp->pool_lock);
+	if (unlikely(trace))
+		pid = get_task_pid(tsk, PIDTYPE_PID);
 	wake_up_new_task(tsk);
+	if (unlikely(trace)) {
+		ptrace_event_pid(trace, pid);
+		put_pid(pid);
+	}
 	return 0;
 }
 
