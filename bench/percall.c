@@ -8,6 +8,8 @@
  *
  *   percall [iterations]
  */
+#include <linux/futex.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -31,6 +33,102 @@ static double now(void)
 		printf("%-34s %8.1f ns/call\n", label,			\
 		       (now() - t0) / (n));				\
 	} while (0)
+
+/*
+ * One cachemiss hand-off: async_exec() of a read on an empty pipe, from
+ * the call until it returns 0 in the caller's (taken over) context.  The
+ * completion is reaped outside the measured window, and the worker is
+ * given time to park again, so every measured call finds a spare.
+ */
+static void measure_hand_off(long n)
+{
+	static struct async_head_user head;
+	static uint64_t ring[64];
+	struct syslet_uatom atom;
+	uint64_t fd, buf, len = 1;
+	double total = 0;
+	int64_t ret;
+	char c;
+	int p[2];
+
+	if (pipe(p))
+		return;
+	fd = p[0];
+	buf = PTR(&c);
+	head.completion_ring = PTR(ring);
+	head.ring_size_bytes = sizeof(ring);
+	init_atom(&atom, __NR_read, &fd, &buf, &len, NULL, NULL, NULL, &ret,
+		  0, NULL);
+	for (long i = -8; i < n; i++) {
+		double t0 = now();
+		long r = async_exec(&atom, &head, sizeof(head));
+		double t1 = now();
+
+		if (r != 0) {
+			printf("hand-off: async_exec returned %ld\n", r);
+			return;
+		}
+		if (i >= 0)
+			total += t1 - t0;
+		if (write(p[1], "x", 1) != 1 ||
+		    async_wait(1, &head, NULL) != 1)
+			return;
+		ring[head.user_ring_idx % 64] = 0;
+		head.user_ring_idx++;
+		usleep(2000);
+	}
+	printf("%-34s %8.1f ns/call\n", "hand-off (block -> back in user)",
+	       total / n);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* Futex ping-pong: one wake plus a switch to the woken thread. */
+static uint32_t futex_word;
+
+static void futex_wait(uint32_t val)
+{
+	while (__atomic_load_n(&futex_word, __ATOMIC_ACQUIRE) == val)
+		syscall(__NR_futex, &futex_word, FUTEX_WAIT_PRIVATE, val,
+			NULL, NULL, 0);
+}
+
+static void futex_set_wake(uint32_t val)
+{
+	__atomic_store_n(&futex_word, val, __ATOMIC_RELEASE);
+	syscall(__NR_futex, &futex_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+static long pingpong_rounds;
+
+static void *pong(void *arg)
+{
+	for (long i = 0; i < pingpong_rounds; i++) {
+		futex_wait(2 * i);
+		futex_set_wake(2 * i + 2);
+	}
+	return NULL;
+}
+
+static void measure_futex_switch(long n)
+{
+	pthread_t t;
+	double t0;
+
+	pingpong_rounds = n;
+	futex_word = 0;
+	if (pthread_create(&t, NULL, pong, NULL))
+		return;
+	usleep(10000);
+	t0 = now();
+	for (long i = 0; i < n; i++) {
+		futex_set_wake(2 * i + 1);
+		futex_wait(2 * i + 1);
+	}
+	printf("%-34s %8.1f ns/call\n", "futex wake + switch (one way)",
+	       (now() - t0) / (2 * n));
+	pthread_join(t, NULL);
+}
 
 int main(int argc, char **argv)
 {
@@ -59,5 +157,7 @@ int main(int argc, char **argv)
 	MEASURE("stat() direct", n, syscall(__NR_stat, PTR(path), &st));
 	MEASURE("stat atom, with ring", n,
 		async_exec(&st_atom, &head, sizeof(head)));
+	measure_futex_switch(n / 10);
+	measure_hand_off(n / 100 > 20 ? n / 100 : 20);
 	return 0;
 }

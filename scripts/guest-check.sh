@@ -13,6 +13,25 @@ if ./hello_syslet | grep -q "Hello Syslet World"; then
 else
 	echo "not ok 1 hello_syslet.prints_hello"; rc=1
 fi
+# strace -f must show the system calls atoms run: the SYSLET_ASYNC
+# write of hello_syslet in its pool thread, and dirscan's cached stats
+# between async_exec's (alternating) stops.
+echo "# strace"
+if strace -f -o /tmp/hello.strace ./hello_syslet >/dev/null 2>&1 &&
+   grep -q 'write(1, "Hello Syslet World!\\n", 20' /tmp/hello.strace; then
+	echo "ok 1 strace.shows_async_atom_in_pool_thread"
+else
+	echo "not ok 1 strace.shows_async_atom_in_pool_thread"; rc=1
+	cat /tmp/hello.strace
+fi
+if strace -f -o /tmp/dirscan.strace ./dirscan /opt/syslet >/dev/null 2>&1 &&
+   grep -q 'newfstatat(3, "hello_syslet", {st_mode=S_IFREG' /tmp/dirscan.strace &&
+   ! grep -q 'resumed>' /tmp/dirscan.strace; then
+	echo "ok 2 strace.shows_cached_atoms_in_order"
+else
+	echo "not ok 2 strace.shows_cached_atoms_in_order"; rc=1
+	tail -20 /tmp/dirscan.strace
+fi
 if [ -x ./syslet-lib-tests ]; then
 	echo "# lib-syslet tests"
 	./syslet-lib-tests || rc=1

@@ -21,7 +21,13 @@ cp "$job" "$root/opt/syslet/job"
 for f in /lib64/ld-linux-x86-64.so.2 /lib/x86_64-linux-gnu/{libc,libm,librt,libpthread,libstdc++,libgcc_s,libunwind,liblzma,libdw,libelf,libz,libbz2,libzstd}.so.*; do
 	[ -e "$f" ] && cp -L "$f" "$root$f" 2>/dev/null || true
 done
-[ -x /usr/bin/strace ] && cp /usr/bin/strace "$root/usr/bin/strace"
+if [ -x /usr/bin/strace ]; then
+	cp /usr/bin/strace "$root/usr/bin/strace"
+	# and whatever else it links against (libunwind-ptrace, ...)
+	for f in $(ldd /usr/bin/strace | awk '/=> \//{print $3}'); do
+		cp -L "$f" "$root$f"
+	done
+fi
 
 cat > "$root/init" <<'INIT'
 #!/bin/busybox sh
