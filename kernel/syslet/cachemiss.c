@@ -29,7 +29,9 @@
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
 #include <linux/seccomp.h>
+#include <linux/syscalls.h>
 #include <linux/syslet.h>
+#include <linux/uaccess.h>
 #include <linux/uprobes.h>
 #include <linux/wait_bit.h>
 #include "syslet.h"
@@ -411,6 +413,142 @@ static void syslet_forward_signals(struct syslet_handoff *ho)
 	put_task_struct(to);
 }
 
+/* Take a user word and leave 0 in its place, atomically. */
+static int syslet_take_user_word(u64 __user *uptr, u64 *val)
+{
+	u64 old;
+
+	if (get_user(old, uptr))
+		return -EFAULT;
+	if (!user_access_begin(uptr, sizeof(*uptr)))
+		return -EFAULT;
+	while (old && !unsafe_try_cmpxchg_user(uptr, &old, 0, fault))
+		;
+	user_access_end();
+	*val = old;
+	return 0;
+fault:
+	user_access_end();
+	return -EFAULT;
+}
+
+/*
+ * User-space cachemiss contexts.  After posting its chain, a cachemiss
+ * worker may run user code instead of parking: the ring's owner (the
+ * thread that set the ring up) at head_ip on head_stack, any other at
+ * new_thread_ip on new_thread_stack.  A stack serves once: the worker
+ * takes it and leaves 0, user space puts in a fresh one when it likes.
+ * The thread starts with the completed atom in rdi and the head in rsi,
+ * no TLS, the initial FPU state and all signals blocked, and comes back
+ * into the pool with async_thread().
+ */
+static bool syslet_enter_user_context(struct syslet_worker *w,
+				      struct async_head_user __user *uhead,
+				      bool owner,
+				      struct syslet_uatom __user *atom)
+{
+	u64 __user *stackp = owner ? &uhead->head_stack :
+				     &uhead->new_thread_stack;
+	u64 __user *ipp = owner ? &uhead->head_ip : &uhead->new_thread_ip;
+	struct syslet_process *sp = w->sp;
+	u64 ip, stack;
+
+	if (get_user(ip, ipp) || !ip || ip >= TASK_SIZE_MAX)
+		return false;
+	if (syslet_take_user_word(stackp, &stack) || !stack)
+		return false;
+
+	spin_lock(&sp->pool_lock);
+	if (sp->dying) {
+		spin_unlock(&sp->pool_lock);
+		return false;
+	}
+	w->in_user = true;
+	sp->nr_in_user++;
+	spin_unlock(&sp->pool_lock);
+
+	current->flags &= ~PF_USER_WORKER;
+	arch_syslet_enter_user(ip, stack, (unsigned long)atom,
+			       (unsigned long)uhead);
+	return true;
+}
+
+/**
+ * syslet_forget_user_worker - a thread leaves for good
+ * @sp:		the process' syslet state
+ * @tsk:	current, exiting or exec()ing
+ *
+ * A pool thread running a user-space cachemiss context may exit or exec
+ * instead of coming back with async_thread(): drop it from the pool.
+ */
+void syslet_forget_user_worker(struct syslet_process *sp,
+			       struct task_struct *tsk)
+{
+	struct syslet_worker *w, *found = NULL;
+
+	if (likely(!READ_ONCE(sp->nr_in_user)))
+		return;
+	spin_lock(&sp->pool_lock);
+	list_for_each_entry(w, &sp->workers, node) {
+		if (w->task == tsk && w->in_user) {
+			list_del(&w->node);
+			sp->nr_workers--;
+			sp->nr_in_user--;
+			found = w;
+			break;
+		}
+	}
+	spin_unlock(&sp->pool_lock);
+	kfree(found);
+}
+
+/**
+ * sys_async_thread - a user-space cachemiss context returns to the pool
+ * @event:	reserved, must be NULL
+ * @uhead:	the ring whose context it ran (informational)
+ *
+ * Return: 0 when the thread has taken over the user context of a task
+ * that blocked in an atom (it continues as that task), -EINVAL if the
+ * caller is not running a user-space cachemiss context.  Does not
+ * return when the pool thread exits instead.
+ */
+SYSCALL_DEFINE2(async_thread, void __user *, event,
+		struct async_head_user __user *, uhead)
+{
+	struct syslet_process *sp;
+	struct syslet_worker *w, *found = NULL;
+	sigset_t all;
+
+	if (in_compat_syscall())
+		return -ENOSYS;
+	if (event)
+		return -EINVAL;
+	/* Pairs with syslet_process()'s cmpxchg_release(). */
+	sp = smp_load_acquire(&current->signal->syslet);
+	if (!sp)
+		return -EINVAL;
+
+	spin_lock(&sp->pool_lock);
+	list_for_each_entry(w, &sp->workers, node) {
+		if (w->task == current && w->in_user) {
+			w->in_user = false;
+			sp->nr_in_user--;
+			found = w;
+			break;
+		}
+	}
+	spin_unlock(&sp->pool_lock);
+	if (!found)
+		return -EINVAL;
+
+	siginitsetinv(&all, sigmask(SIGKILL) | sigmask(SIGSTOP));
+	set_current_blocked(&all);
+	current->flags |= PF_USER_WORKER;
+	if (syslet_pool_loop(found))
+		return 0;
+	syslet_worker_exit(found);
+}
+
 /**
  * syslet_cachemiss_done - a cachemiss worker finished its chain
  * @run:	the run, with @run->worker set
@@ -428,6 +566,8 @@ long syslet_cachemiss_done(struct syslet_run *run,
 {
 	struct syslet_worker *w = run->worker;
 	struct syslet_head *head = run->head;
+	struct async_head_user __user *uhead = head->uhead;
+	bool owner = head->owner == current;
 
 	if (res->err != -EINTR && !(flags & SYSLET_NO_COMPLETE))
 		syslet_post_completion(head, res->last);
@@ -439,6 +579,10 @@ long syslet_cachemiss_done(struct syslet_run *run,
 	/* @w and our old identity are the spare's until it is done. */
 	wait_var_event(&w->ho.busy, !smp_load_acquire(&w->ho.busy));
 	syslet_forward_signals(&w->ho);
+
+	if (res->err != -EINTR &&
+	    syslet_enter_user_context(w, uhead, owner, res->last))
+		return 0;
 
 	if (syslet_pool_loop(w))
 		return 0;

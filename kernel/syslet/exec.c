@@ -249,8 +249,10 @@ static void syslet_trace_chain_begin(void)
 
 static void syslet_trace_chain_end(void)
 {
-	if (unlikely(test_syscall_work(SYSCALL_TRACE)))
-		ptrace_report_syscall_entry(current_pt_regs());
+	/* A tracer asking to skip the call is too late: the atoms ran. */
+	if (unlikely(test_syscall_work(SYSCALL_TRACE)) &&
+	    ptrace_report_syscall_entry(current_pt_regs()))
+		return;
 }
 
 /**

@@ -98,6 +98,7 @@ static struct syslet_head *syslet_head_alloc(struct async_head_user __user *uhea
 	INIT_LIST_HEAD(&head->overflow);
 	init_waitqueue_head(&head->wait);
 	refcount_set(&head->ref, 1);
+	head->owner = current;
 	return head;
 }
 
@@ -284,6 +285,7 @@ void syslet_exec(struct task_struct *tsk)
 
 	if (!sp)
 		return;
+	syslet_forget_user_worker(sp, tsk);
 	WRITE_ONCE(tsk->signal->syslet, NULL);
 	syslet_free_state(sp);
 }
@@ -305,6 +307,7 @@ void syslet_exit(struct task_struct *tsk, long code)
 
 	if (!sp || (tsk->flags & PF_USER_WORKER))
 		return;
+	syslet_forget_user_worker(sp, tsk);
 	if (atomic_read(&tsk->signal->live) - READ_ONCE(sp->nr_workers) <= 1) {
 		WRITE_ONCE(sp->exit_code, code);
 		syslet_pool_kill(sp);

@@ -358,14 +358,3 @@ void syslet_pool_kill(struct syslet_process *sp)
 	}
 	spin_unlock(&sp->pool_lock);
 }
-
-/*
- * User-space cachemiss threads (head_stack/head_ip, new_thread_stack/
- * new_thread_ip) come with the cachemiss handoff; until then there is
- * no such thread to return to the pool.
- */
-SYSCALL_DEFINE2(async_thread, void __user *, event,
-		struct async_head_user __user *, uhead)
-{
-	return -ENOSYS;
-}

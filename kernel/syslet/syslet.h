@@ -41,6 +41,8 @@ struct seccomp_filter;
  * @overflowing: @overflow is not empty (read without @lock)
  * @wait:	async_wait() sleeps here
  * @ref:	one for the process' table, one per chain in flight
+ * @owner:	the thread that set the ring up (compared, never followed):
+ *		as a cachemiss worker it uses head_ip/head_stack
  */
 struct syslet_head {
 	unsigned long			uaddr;
@@ -56,6 +58,7 @@ struct syslet_head {
 	wait_queue_head_t		wait;
 	refcount_t			ref;
 	struct rcu_head			rcu;
+	const struct task_struct	*owner;
 };
 
 /**
@@ -67,6 +70,7 @@ struct syslet_head {
  * @workers:	all pool threads
  * @nr_workers:	pool threads alive
  * @nr_idle:	pool threads parked
+ * @nr_in_user: pool threads running a user-space cachemiss context
  * @dying:	the process is exiting: no new pool threads
  * @exit_code:	exit code of the last thread that is not a pool thread
  */
@@ -78,6 +82,7 @@ struct syslet_process {
 	struct list_head	workers;
 	unsigned int		nr_workers;
 	unsigned int		nr_idle;
+	unsigned int		nr_in_user;
 	bool			dying;
 	long			exit_code;
 };
@@ -156,6 +161,7 @@ enum syslet_job {
  * @atom:	SYSLET_JOB_CHAIN: first atom
  * @ka:		SYSLET_JOB_CHAIN: first atom, fetched
  * @ho:		SYSLET_JOB_HANDOFF: the user context to take over
+ * @in_user:	running a user-space cachemiss context (see async_thread())
  */
 struct syslet_worker {
 	struct list_head		idle_node;
@@ -167,6 +173,7 @@ struct syslet_worker {
 	struct syslet_uatom __user	*atom;
 	struct syslet_katom		ka;
 	struct syslet_handoff		ho;
+	bool				in_user;
 };
 
 /**
@@ -226,6 +233,8 @@ struct syslet_worker *syslet_pick_spare(struct syslet_process *sp,
 					struct task_struct *tsk,
 					const char **why);
 void syslet_take_over(struct syslet_worker *w);
+void syslet_forget_user_worker(struct syslet_process *sp,
+			       struct task_struct *tsk);
 long syslet_cachemiss_done(struct syslet_run *run,
 			   const struct syslet_chain_result *res, u64 flags);
 

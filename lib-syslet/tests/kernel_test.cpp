@@ -74,9 +74,9 @@ TEST(KernelSyslets, QueuedReadOfEmptyPipeCompletesViaRingAfterWrite)
 TEST(KernelSyslets, BlockingReadGoesAsynchronousByItself)
 {
 	REQUIRE_KERNEL_SYSLETS();
-	// The kernel answers async_thread() with -ENOSYS until the cachemiss
-	// handoff exists; without it a blocking cached atom completes
-	// synchronously, which would block this test forever.
+	// A kernel from before the cachemiss hand-off answers async_thread()
+	// with -ENOSYS (the hand-off brought it); there a blocking cached atom
+	// completes synchronously, which would block this test forever.
 	if (syslet::sys::async_thread(nullptr, nullptr) == -ENOSYS)
 		GTEST_SKIP() << "kernel has no cachemiss handoff yet (async_thread: ENOSYS)";
 	read_completes_after_write({}); // cachemiss: async_exec returns 0

@@ -16,6 +16,7 @@
 #include <linux/sched/task_stack.h>
 #include <linux/syslet.h>
 #include <asm/fpu/api.h>
+#include <asm/fpu/signal.h>
 #include <asm/fsgsbase.h>
 #include <asm/gsseg.h>
 #include <asm/pkru.h>
@@ -190,6 +191,25 @@ void arch_syslet_capture(struct arch_syslet_user_state *st,
 	fpu_sync_fpstate(&current->thread.fpu);
 }
 
+/* Load 64-bit fs/gs bases with null selectors, as ARCH_SET_FS/GS does. */
+static void syslet_load_fsgs(unsigned long fsbase, unsigned long gsbase)
+{
+	preempt_disable();
+	loadsegment(fs, 0);
+	x86_fsbase_write_cpu(fsbase);
+	current->thread.fsindex = 0;
+	current->thread.fsbase = fsbase;
+	load_gs_index(0);
+	x86_gsbase_write_cpu_inactive(gsbase);
+	current->thread.gsindex = 0;
+	current->thread.gsbase = gsbase;
+	loadsegment(es, 0);
+	current->thread.es = 0;
+	loadsegment(ds, 0);
+	current->thread.ds = 0;
+	preempt_enable();
+}
+
 /**
  * arch_syslet_install - take over a blocked task's user CPU state
  * @st:		its state as captured by arch_syslet_capture()
@@ -215,23 +235,43 @@ void arch_syslet_install(const struct arch_syslet_user_state *st,
 	set_thread_flag(TIF_NEED_FPU_LOAD);
 	fpregs_unlock();
 
-	/* As arch_prctl(ARCH_SET_FS/ARCH_SET_GS) does for current. */
-	preempt_disable();
-	loadsegment(fs, 0);
-	x86_fsbase_write_cpu(st->fsbase);
-	current->thread.fsindex = 0;
-	current->thread.fsbase = st->fsbase;
-	load_gs_index(0);
-	x86_gsbase_write_cpu_inactive(st->gsbase);
-	current->thread.gsindex = 0;
-	current->thread.gsbase = st->gsbase;
-	loadsegment(es, 0);
-	current->thread.es = 0;
-	loadsegment(ds, 0);
-	current->thread.ds = 0;
+	syslet_load_fsgs(st->fsbase, st->gsbase);
 	if (cpu_feature_enabled(X86_FEATURE_OSPKE)) {
 		current->thread.pkru = st->pkru;
 		write_pkru(st->pkru);
 	}
-	preempt_enable();
+}
+
+/**
+ * arch_syslet_enter_user - send a pool thread to a user-space context
+ * @ip:		where it starts
+ * @sp:		its stack pointer
+ * @arg0:	first argument register (rdi)
+ * @arg1:	second argument register (rsi)
+ *
+ * For a cachemiss worker that runs user code after its chain completed:
+ * every other general register 0, no TLS (fs and gs base 0), the FPU in
+ * its initial state.  Current is no longer PF_USER_WORKER; it returns
+ * to user mode when its system call returns.
+ */
+void arch_syslet_enter_user(unsigned long ip, unsigned long sp,
+			    unsigned long arg0, unsigned long arg1)
+{
+	struct pt_regs *regs = current_pt_regs();
+
+	memset(regs, 0, sizeof(*regs));
+	regs->ip = ip;
+	regs->sp = sp;
+	regs->di = arg0;
+	regs->si = arg1;
+	regs->cs = __USER_CS;
+	regs->ss = __USER_DS;
+	regs->flags = X86_EFLAGS_IF | X86_EFLAGS_FIXED;
+	regs->orig_ax = -1;	/* not in a system call: no restart */
+	fpu__clear_user_states(&current->thread.fpu);
+	syslet_load_fsgs(0, 0);
+	if (cpu_feature_enabled(X86_FEATURE_OSPKE)) {
+		current->thread.pkru = init_pkru_value;
+		write_pkru(init_pkru_value);
+	}
 }

@@ -51,5 +51,7 @@ void arch_syslet_capture(struct arch_syslet_user_state *st,
 			 const struct arch_syslet_frame *frame);
 void arch_syslet_install(const struct arch_syslet_user_state *st,
 			 struct task_struct *from);
+void arch_syslet_enter_user(unsigned long ip, unsigned long sp,
+			    unsigned long arg0, unsigned long arg1);
 
 #endif /* _ASM_X86_SYSLET_H */

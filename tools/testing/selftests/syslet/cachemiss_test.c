@@ -442,6 +442,82 @@ TEST(parent_sees_the_process_after_leader_hand_off)
 	ASSERT_EQ(42, wait_exit(pid, 5000));
 }
 
+/* ------------------------------------ user-space cachemiss contexts */
+
+static struct test_ring ucm_ring;
+static volatile uint64_t ucm_atom, ucm_head, ucm_runs;
+static volatile long ucm_thread_ret = 1;
+
+/*
+ * Entered by a cachemiss worker after its chain completed: no TLS (so no
+ * libc, no stack protector), rdi = the atom, rsi = the head.  It records
+ * what it got and goes back into the pool with async_thread().
+ */
+__attribute__((noreturn, optimize("no-stack-protector")))
+static void ucm_entry(uint64_t atom, uint64_t head)
+{
+	long ret;
+
+	ucm_atom = atom;
+	ucm_head = head;
+	__atomic_add_fetch(&ucm_runs, 1, __ATOMIC_SEQ_CST);
+	asm volatile("syscall"
+		     : "=a"(ret)
+		     : "a"((long)__NR_async_thread), "D"(0L), "S"(head)
+		     : "rcx", "r11", "memory");
+	/* Back here only with a taken-over context, which is not ours. */
+	ucm_thread_ret = ret;
+	for (;;)
+		asm volatile("syscall" : : "a"((long)__NR_exit), "D"(3L)
+			     : "rcx", "r11", "memory");
+}
+
+TEST(async_thread_outside_a_cachemiss_context)
+{
+	ASSERT_EQ(-1, syscall(__NR_async_thread, NULL, NULL));
+	ASSERT_EQ(EINVAL, errno);
+	ASSERT_EQ(-1, syscall(__NR_async_thread, (void *)8, NULL));
+	ASSERT_EQ(EINVAL, errno);
+}
+
+TEST(worker_runs_a_user_context_then_returns_to_the_pool)
+{
+	static char stack[65536] __attribute__((aligned(16)));
+	struct pipe_read pr;
+	int pool_before;
+
+	ASSERT_EQ(0, pipe_read_init(&pr, 0));
+	test_ring_init(&ucm_ring, 8, 0);
+	/* We set the ring up, so as a worker we would use head_ip. */
+	ucm_ring.head.head_ip = PTR(ucm_entry);
+	ucm_ring.head.head_stack = PTR(stack + sizeof(stack) - 8);
+	ASSERT_EQ(0, async_exec(&pr.atom, &ucm_ring.head, HSZ));
+	pool_before = count_pool_threads();
+
+	ASSERT_EQ(4, write(pr.p[1], "user", 4));
+	ASSERT_EQ(1, async_wait(1, &ucm_ring.head, NULL));
+	ASSERT_EQ(PTR(&pr.atom), test_ring_reap(&ucm_ring));
+	for (int i = 0; i < 2000 && !ucm_runs; i++)
+		usleep(1000);
+	ASSERT_EQ(1, ucm_runs);
+	ASSERT_EQ(PTR(&pr.atom), ucm_atom);
+	ASSERT_EQ(PTR(&ucm_ring.head), ucm_head);
+	/* The stack was taken; the next worker has none and parks. */
+	ASSERT_EQ(0, ucm_ring.head.head_stack);
+	ASSERT_EQ(4, pr.ret);
+
+	/* Back in the pool, it is the spare for the next hand-off. */
+	for (int i = 0; i < 2000 && count_pool_threads() < pool_before; i++)
+		usleep(1000);
+	ASSERT_LE(pool_before, count_pool_threads());
+	ASSERT_EQ(0, pipe_read_init(&pr, 0));
+	ASSERT_EQ(0, async_exec(&pr.atom, &ucm_ring.head, HSZ));
+	ASSERT_EQ(1, write(pr.p[1], "x", 1));
+	ASSERT_EQ(1, async_wait(1, &ucm_ring.head, NULL));
+	ASSERT_EQ(1, pr.ret);
+	ASSERT_EQ(1, ucm_runs);
+}
+
 /* ----------------------------------------------------------- scale */
 
 struct many {

@@ -79,13 +79,6 @@ TEST(syscalls_exist)
 	ASSERT_NE(ENOSYS, errno);
 }
 
-TEST(async_thread_not_yet)
-{
-	/* User-space cachemiss threads arrive with the cachemiss handoff. */
-	ASSERT_EQ(-1, syscall(__NR_async_thread, NULL, NULL));
-	ASSERT_EQ(ENOSYS, errno);
-}
-
 TEST(compat_int80_gets_enosys)
 {
 	long ret;
