@@ -115,11 +115,19 @@ struct syslet_uatom {
  * @max_nr_threads:	upper bound on pool threads working for this ring;
  *			0 lets the kernel choose.
  * @status:		written by the kernel: SYSLET_HEAD_* bits.
- * @head_stack:		user-space cachemiss context: stack of the original
- *			thread when it becomes a cachemiss thread (0: none).
- * @head_ip:		user-space cachemiss context: entry point for it.
- * @new_thread_stack:	stack for a new user-space cachemiss thread.
- * @new_thread_ip:	entry point for a new user-space cachemiss thread.
+ * @head_stack:		user-space cachemiss context for the ring's owner
+ *			(the thread that set the ring up) once it has become
+ *			a cachemiss worker and completed its chain: the
+ *			stack pointer it starts with.  The kernel takes it
+ *			atomically and leaves 0 (one use; refill to reuse).
+ *			0: the worker parks in the kernel instead.
+ * @head_ip:		entry point for that context (0: none).  It starts
+ *			with the completed atom in rdi, the head in rsi, all
+ *			other registers 0, no TLS (fs/gs base 0), the
+ *			initial FPU state and all signals blocked, and goes
+ *			back into the pool with async_thread().
+ * @new_thread_stack:	the same as @head_stack, for every other worker.
+ * @new_thread_ip:	the same as @head_ip, for every other worker.
  * @__reserved:		must be zero.
  *
  * The kernel identifies a ring by the address of its async_head_user.  It
@@ -172,7 +180,10 @@ struct async_head_user {
  *	of unreaped completions, or -EOVERFLOW if completions are held back
  *	because the ring is full (reap, then call again).
  * long async_thread(void *event, struct async_head_user *ahu);
- *	Return a user-space cachemiss thread to the pool.
+ *	Return a user-space cachemiss thread to the pool (@event must be
+ *	NULL).  Returns 0 when the thread has taken over the context of
+ *	a caller whose atom blocked, -EINVAL when the caller is not a
+ *	user-space cachemiss thread.
  * long umem_add(__u64 *uptr, __u64 inc);
  *	Atomically add @inc to the 8-byte aligned user word at @uptr and
  *	return the new value (-EFAULT, -EINVAL if misaligned).
