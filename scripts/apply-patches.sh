@@ -25,6 +25,34 @@ run_patch() { # dir file [-R]
 	patch -d "$src" -p1 -F0 -N -s --no-backup-if-mismatch -r - "$@"
 }
 
+# Reverting and re-applying rewrites every file those patches touch,
+# and make would rebuild all that includes them (sched.h: nearly all).
+# Remember content and mtime of each such file now; at the end, a file
+# whose content came out the same gets its old mtime back.
+files=()
+for ((i = keep; i < ${#have[@]}; i++)); do files+=("$state/${have[$i]}"); done
+for ((i = keep; i < ${#want[@]}; i++)); do files+=("$pdir/${want[$i]}"); done
+mapfile -t touched < <([ ${#files[@]} -gt 0 ] &&
+	sed -n 's|^+++ b/\([^[:space:]]*\).*|\1|p' "${files[@]}" | sort -u)
+stamps=$(mktemp -d)
+trap 'rm -rf "$stamps"' EXIT
+for ((i = 0; i < ${#touched[@]}; i++)); do
+	f=$src/${touched[$i]}
+	[ -f "$f" ] || continue
+	sha1sum < "$f" > "$stamps/$i.sum"
+	touch -r "$f" "$stamps/$i.time"
+done
+restore_mtimes() {
+	local i f
+	for ((i = 0; i < ${#touched[@]}; i++)); do
+		f=$src/${touched[$i]}
+		[ -f "$stamps/$i.sum" ] && [ -f "$f" ] || continue
+		if [ "$(sha1sum < "$f")" = "$(cat "$stamps/$i.sum")" ]; then
+			touch -r "$stamps/$i.time" "$f"
+		fi
+	done
+}
+
 # Revert what changed, newest first.
 for ((i = ${#have[@]} - 1; i >= keep; i--)); do
 	echo "patches: reverting ${have[$i]}"
@@ -48,9 +76,11 @@ for ((i = keep; i < ${#want[@]}; i++)); do
 			rm -f "$state/${applied[$j]}"
 		done
 		printf '%s\n' "${have[@]:0:$keep}" | sed '/^$/d' > "$state/series"
+		restore_mtimes
 		exit 1
 	fi
 	applied+=("$p")
 	cp "$pdir/$p" "$state/$p"
 	echo "$p" >> "$state/series"
 done
+restore_mtimes

@@ -34,9 +34,8 @@
  */
 int syslet_fetch_atom(struct syslet_uatom __user *uatom, struct syslet_katom *ka)
 {
-	u64 __user *argp[SYSLET_NR_ARGS];
 	u64 ret_ptr, next, p;
-	int i, nr_args;
+	int i;
 
 	if (unlikely(!IS_ALIGNED((unsigned long)uatom, sizeof(u64))))
 		return -EINVAL;
@@ -46,17 +45,21 @@ int syslet_fetch_atom(struct syslet_uatom __user *uatom, struct syslet_katom *ka
 	unsafe_get_user(ka->nr, &uatom->nr, efault);
 	unsafe_get_user(ret_ptr, &uatom->ret_ptr, efault);
 	unsafe_get_user(next, &uatom->next, efault);
-	for (nr_args = 0; nr_args < SYSLET_NR_ARGS; nr_args++) {
-		unsafe_get_user(p, &uatom->arg_ptr[nr_args], efault);
+	/*
+	 * One user access section for the atom and the values its argument
+	 * pointers point to: each pointer is checked like the atom was.
+	 */
+	for (i = 0; i < SYSLET_NR_ARGS; i++) {
+		unsafe_get_user(p, &uatom->arg_ptr[i], efault);
 		if (!p)
 			break;
-		argp[nr_args] = u64_to_user_ptr(p);
+		if (unlikely(!access_ok(u64_to_user_ptr(p), sizeof(u64))))
+			goto efault;
+		unsafe_get_user(ka->args[i], (u64 __user *)u64_to_user_ptr(p),
+				efault);
 	}
 	user_read_access_end();
 
-	for (i = 0; i < nr_args; i++)
-		if (get_user(ka->args[i], argp[i]))
-			return -EFAULT;
 	for (; i < SYSLET_NR_ARGS; i++)
 		ka->args[i] = 0;
 	ka->ret_ptr = u64_to_user_ptr(ret_ptr);
@@ -274,10 +277,11 @@ static void syslet_trace_chain_end(void)
 SYSCALL_DEFINE3(async_exec, struct syslet_uatom __user *, atom,
 		struct async_head_user __user *, uhead, size_t, size)
 {
-	struct syslet_run run = { .may_hand_off = false };
-	struct syslet_chain_result res;
+	/* Filled before use: spare the hot path the stack auto-init. */
+	struct syslet_run run __uninitialized;
+	struct syslet_chain_result res __uninitialized;
+	struct syslet_katom ka __uninitialized;
 	struct syslet_head *head = NULL;
-	struct syslet_katom ka;
 	int err;
 
 	if (unlikely(in_compat_syscall()))
@@ -311,6 +315,9 @@ SYSCALL_DEFINE3(async_exec, struct syslet_uatom __user *, atom,
 		/* No pool thread to be had: complete synchronously. */
 	}
 
+	run.worker = NULL;
+	run.head = NULL;
+	run.may_hand_off = false;
 	if (head && head->ring && !(ka.flags & SYSLET_SYNC)) {
 		syslet_pool_add_spare(current->signal->syslet, head);
 		run.head = head;
