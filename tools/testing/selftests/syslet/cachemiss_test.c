@@ -674,6 +674,67 @@ TEST(exit_of_last_user_thread_with_blocked_workers)
 	ASSERT_EQ(9, wait_exit(pid, 5000));
 }
 
+/* A child with blocked workers; they complete once told to go on. */
+static int child_stop_resume(int go_fd)
+{
+	static struct test_ring r;
+	struct pipe_read pr[4];
+	char c;
+
+	test_ring_init(&r, 8, 0);
+	for (int i = 0; i < 4; i++)
+		if (pipe_read_init(&pr[i], 0) ||
+		    async_exec(&pr[i].atom, &r.head, HSZ) != 0)
+			return 1;
+	if (read(go_fd, &c, 1) != 1)
+		return 2;
+	for (int i = 0; i < 4; i++)
+		if (write(pr[i].p[1], "y", 1) != 1)
+			return 3;
+	if (async_wait(4, &r.head, NULL) != 4)
+		return 4;
+	for (int i = 0; i < 4; i++)
+		if (pr[i].ret != 1)
+			return 5;
+	return 0;
+}
+
+TEST(group_stop_and_continue_with_blocked_workers)
+{
+	int go[2], status;
+	pid_t pid;
+
+	ASSERT_EQ(0, pipe(go));
+	pid = fork();
+	if (!pid)
+		_exit(child_stop_resume(go[0]));
+	usleep(300000);
+	ASSERT_EQ(0, kill(pid, SIGSTOP));
+	ASSERT_EQ(pid, waitpid(pid, &status, WUNTRACED));
+	ASSERT_TRUE(WIFSTOPPED(status));
+	ASSERT_EQ(0, kill(pid, SIGCONT));
+	ASSERT_EQ(pid, waitpid(pid, &status, WCONTINUED));
+	ASSERT_TRUE(WIFCONTINUED(status));
+	/* The workers' reads were interrupted by the stop and reissued. */
+	ASSERT_EQ(1, write(go[1], "g", 1));
+	ASSERT_EQ(0, wait_exit(pid, 5000));
+}
+
+TEST(coredump_with_blocked_workers)
+{
+	pid_t pid = fork();
+
+	if (!pid) {
+		struct rlimit core = { RLIM_INFINITY, RLIM_INFINITY };
+
+		if (chdir("/tmp") || setrlimit(RLIMIT_CORE, &core) ||
+		    block_many(8))
+			_exit(1);
+		abort();
+	}
+	ASSERT_EQ(128 + SIGABRT, wait_exit(pid, 10000));
+}
+
 TEST(fork_after_hand_off)
 {
 	static struct test_ring r;
