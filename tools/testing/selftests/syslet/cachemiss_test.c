@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
@@ -440,6 +441,37 @@ TEST(parent_sees_the_process_after_leader_hand_off)
 	}
 	/* wait() still finds the child by its PID, with its status. */
 	ASSERT_EQ(42, wait_exit(pid, 5000));
+}
+
+TEST(traced_caller_never_hands_off)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (!pid) {
+		static struct test_ring r;
+		struct pipe_read pr;
+		pthread_t t;
+
+		ptrace(PTRACE_TRACEME, 0, 0, 0);
+		raise(SIGSTOP);
+		if (pipe_read_init(&pr, 0) ||
+		    pthread_create(&t, NULL, write_later, &pr))
+			_exit(1);
+		test_ring_init(&r, 8, 0);
+		/* A tracer must see the caller as it is: no hand-off. */
+		if (async_exec(&pr.atom, &r.head, HSZ) != (long)&pr.atom)
+			_exit(2);
+		_exit(pr.ret == 4 ? 0 : 3);
+	}
+	for (;;) {
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		if (WIFEXITED(status) || WIFSIGNALED(status))
+			break;
+		ASSERT_EQ(0, ptrace(PTRACE_CONT, pid, 0, 0));
+	}
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status));
 }
 
 /* ------------------------------------ user-space cachemiss contexts */
