@@ -28,7 +28,8 @@
 # Environment: SERIES_REV=<commit> exports the overlay and patches of that
 # commit of this repository instead of the working tree;
 # SERIES_SUBJECT_PREFIX (default PATCH) and SERIES_VERSION (-v N) go to
-# format-patch.
+# format-patch; SERIES_CHECKPATCH_OPTS adds checkpatch options, e.g.
+# "--ignore COMPLEX_MACRO" for a false positive you have looked at.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -279,12 +280,13 @@ cpdir=$sdir/checkpatch
 rm -rf "$cpdir"
 mkdir -p "$cpdir"
 errors=0
+read -r -a cpopts <<< "${SERIES_CHECKPATCH_OPTS:-}"
 for m in "${mails[@]}"; do
 	b=$(basename "$m" .patch)
 	# run outside any git repository: checkpatch checks a file that git
 	# tracks as a source file (--file), not as a patch
 	(cd "$cpdir" && perl "$pristine/scripts/checkpatch.pl" --strict --root="$pristine" \
-		--color=never "$m") > "$cpdir/$b.log" 2>&1 || true
+		--color=never "${cpopts[@]}" "$m") > "$cpdir/$b.log" 2>&1 || true
 	total=$(grep -m1 '^total:' "$cpdir/$b.log" || true)
 	if [[ $total =~ ^total:\ ([0-9]+)\ errors,\ ([0-9]+)\ warnings,\ ([0-9]+)\ checks ]]; then
 		e=${BASH_REMATCH[1]} w=${BASH_REMATCH[2]} c=${BASH_REMATCH[3]}
