@@ -77,7 +77,6 @@ if [ -n "${SERIES_REV:-}" ]; then
 	origin="syslet $(git -C "$top" describe --always "$rev")"
 	date=$(git -C "$top" log -1 --format=%cI "$rev")
 else
-	src=$top
 	# tracked and new files, not what .gitignore ignores (objects, binaries)
 	git -C "$top" ls-files -z --cached --others --exclude-standard -- "${dirs[@]}" |
 		while IFS= read -r -d '' f; do
@@ -89,6 +88,10 @@ else
 		done | sort -u > "$work/files"
 	origin="syslet $(git -C "$top" describe --always --dirty)"
 	date=$(git -C "$top" log -1 --format=%cI HEAD)
+	# Work on a snapshot: people edit these files while we run.
+	src=$work/src
+	mkdir -p "$src"
+	{ echo patches; cat "$work/files"; } | tar -C "$top" -cf - -T - | tar -C "$src" -xf -
 fi
 export GIT_AUTHOR_DATE=$date GIT_COMMITTER_DATE=$date
 [ -s "$work/files" ] || die "no overlay files found"

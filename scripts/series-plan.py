@@ -25,7 +25,9 @@ Order, each class keeping patches/series order:
   docs    overlay: Documentation
   tests   overlay: tools/testing/selftests
 A patch header line "Series-Phase: pre|hook|enable|wire" overrides the
-guess (and is left out of the commit message).
+guess (and is left out of the commit message).  The message of an
+overlay group is SRC/patches/series-msg/<group>.txt (subject line, blank
+line, body) if that file exists, else the default below.
 
 plan.tsv: one line per commit: kind ("patch" or "files"), payload (patch
 file name, or a file listing the paths), commit message file, phase.
@@ -33,6 +35,7 @@ file name, or a file listing the paths), commit message file, phase.
 import os
 import re
 import sys
+import textwrap
 
 PHASES = ["pre", "core", "arch", "hook", "enable", "wire", "docs", "tests"]
 
@@ -49,14 +52,11 @@ context, at the cost of the plain system calls when nothing blocks
 process, which posts the atom the chain ended on to a completion ring in
 user memory.
 
-This adds the user ABI (include/uapi/linux/syslet.h) and the core in
-kernel/syslet/: fetching atoms (each is read from user memory once) and
-the chain loop, the per-process state and the ring heads, which need no
-registration (the first async_exec() naming one sets it up), posting
-completions with held-back overflow, async_wait(), the pool threads,
-the allowlist of system calls an atom may run, and umem_add().  Also
-include/linux/syslet.h, the hooks the process life cycle calls, and the
-syslet tracepoints.
+This adds the user ABI (include/uapi/linux/syslet.h), the hooks the
+process life cycle calls (include/linux/syslet.h), the syslet
+tracepoints and the core in kernel/syslet/:
+
+{core_files}
 
 Every atom's system call goes through the normal syscall entry and exit
 work (seccomp, ptrace, audit, tracepoints) by way of the architecture's
@@ -85,20 +85,42 @@ The async_exec() register frame is saved around the call and restored.
         """\
 The design and the user ABI, for users and reviewers: atoms, chains
 and their flags, async_exec(), completion rings, async_wait(), pool
-threads and their limits, umem_add(), the tracepoints and what is not
-done yet, with a Hello Syslet World.
+threads and their limits, umem_add() and the tracepoints, with a Hello
+Syslet World.
 """),
     "tests": (
         "selftests/syslet: add tests and Hello Syslet World",
         """\
-kselftest_harness tests for the ABI layout, cached execution and chains,
-stop conditions, the allowlist, bad atoms, flags, pointers and heads,
-completion rings and held-back overflow, async_wait(), umem_add(), pool
-threads (limits, exit, SIGKILL, fork), -EINTR handling, and that seccomp
-filters and ptrace see the atoms' system calls.  hello_syslet is the
-example from Documentation/syslet-design.txt.
+syslet_test has kselftest_harness tests for the ABI layout, cached
+execution and chains, stop conditions, the allowlist, bad atoms, flags,
+pointers and heads, completion rings and held-back overflow,
+async_wait(), umem_add(), pool threads (limits, exit, SIGKILL, fork),
+-EINTR handling, and that seccomp filters and ptrace see the atoms'
+system calls.  hello_syslet is the example from
+Documentation/syslet-design.txt.
 """),
 }
+
+
+def core_files(src):
+    """The file table of kernel/syslet/syslet.h's header comment, if any."""
+    rows = []
+    try:
+        with open(os.path.join(src, "kernel/syslet/syslet.h")) as f:
+            for line in f:
+                m = re.match(r"^ \* (\w+\.c)\t+(.*\S)", line)
+                if m:
+                    rows.append(textwrap.fill(
+                        m.group(2), 72, initial_indent=f"  {m.group(1):<12} ",
+                        subsequent_indent=" " * 15))
+                elif rows:
+                    break
+    except OSError:
+        pass
+    return "\n".join(rows) or (
+        "  fetching atoms and the chain loop, the per-process state and\n"
+        "  the ring heads, completions and async_wait(), the pool threads,\n"
+        "  the allowlist of system calls an atom may run, umem_add()")
 
 
 def group_of(path):
@@ -229,6 +251,11 @@ def main():
         with open(listing, "w") as f:
             f.write("".join(p + "\n" for p in mine))
         subject, body = GROUPS[g]
+        override = os.path.join(src, "patches/series-msg", f"{g}.txt")
+        if os.path.exists(override):
+            with open(override) as f:
+                subject, _, body = f.read().strip().partition("\n")
+        body = body.strip("\n").replace("{core_files}", core_files(src))
         units[g].append(("files", listing, subject, body.splitlines()))
 
     n = 0
