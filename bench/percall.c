@@ -135,7 +135,7 @@ int main(int argc, char **argv)
 	long n = argc > 1 ? atol(argv[1]) : 20000;
 	static struct async_head_user head;
 	static uint64_t ring[64];
-	struct syslet_uatom atom, st_atom;
+	struct syslet_uatom atom, st_atom, bad_flags;
 	uint64_t path = PTR("/opt/syslet/percall"), statp;
 	struct stat st;
 	int64_t ret;
@@ -151,6 +151,13 @@ int main(int argc, char **argv)
 
 	MEASURE("empty loop", n, asm volatile("" ::: "memory"));
 	MEASURE("getpid() direct", n, syscall(__NR_getpid));
+	/* Where the time goes: rejected at once, rejected after the fetch. */
+	bad_flags = atom;
+	bad_flags.flags = SYSLET_ASYNC | SYSLET_SYNC;
+	MEASURE("async_exec, misaligned atom", n,
+		async_exec((void *)((char *)&atom + 1), NULL, 0));
+	MEASURE("async_exec, atom fetched, refused", n,
+		async_exec(&bad_flags, NULL, 0));
 	MEASURE("getpid atom, no ring", n, async_exec(&atom, NULL, 0));
 	MEASURE("getpid atom, with ring", n,
 		async_exec(&atom, &head, sizeof(head)));

@@ -160,9 +160,23 @@ struct syslet_head *syslet_head_get(struct async_head_user __user *uhead,
 		return ERR_PTR(-ENOMEM);
 
 	rcu_read_lock();
+	head = rcu_dereference(sp->hint);
+	if (head && (head->uhead != uhead || !refcount_inc_not_zero(&head->ref)))
+		head = NULL;
+	rcu_read_unlock();
+	if (likely(head)) {
+		/* Still in the table?  (A stale hint is merely useless.) */
+		if (likely(!READ_ONCE(head->unlinked)))
+			return head;
+		syslet_head_put(head);
+	}
+
+	rcu_read_lock();
 	head = xa_load(&sp->heads, syslet_head_key(uhead));
 	if (head && !refcount_inc_not_zero(&head->ref))
 		head = NULL;
+	if (head)
+		rcu_assign_pointer(sp->hint, head);
 	rcu_read_unlock();
 	if (likely(head) || !create)
 		return head;
@@ -232,8 +246,11 @@ SYSCALL_DEFINE2(async_unregister, struct async_head_user __user *, uhead,
 		err = -ENOENT;
 	else if (atomic_read(&head->inflight))
 		err = -EBUSY;	/* completions still to come: reap them */
-	else
+	else {
 		xa_erase(&sp->heads, syslet_head_key(uhead));
+		WRITE_ONCE(head->unlinked, true);
+		RCU_INIT_POINTER(sp->hint, NULL);
+	}
 	mutex_unlock(&sp->lock);
 	if (!err)
 		syslet_head_put(head);

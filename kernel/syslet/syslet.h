@@ -43,6 +43,7 @@ struct seccomp_filter;
  * @ref:	one for the process' table, one per chain in flight
  * @owner:	the thread that set the ring up (compared, never followed):
  *		as a cachemiss worker it uses head_ip/head_stack
+ * @unlinked:	removed from the process' table (unregistered)
  */
 struct syslet_head {
 	unsigned long			uaddr;
@@ -59,11 +60,14 @@ struct syslet_head {
 	refcount_t			ref;
 	struct rcu_head			rcu;
 	const struct task_struct	*owner;
+	bool				unlinked;
 };
 
 /**
  * struct syslet_process - per-process (thread group) syslet state
  * @heads:	completion ring heads, indexed by user address / 8
+ * @hint:	the head looked up last (RCU): most processes use one ring,
+ *		and a lookup in @heads walks a deep tree for a user address
  * @lock:	serialises creation and removal of heads
  * @pool_lock:	protects @idle and the counters below
  * @idle:	parked pool threads (struct syslet_worker)
@@ -76,6 +80,7 @@ struct syslet_head {
  */
 struct syslet_process {
 	struct xarray		heads;
+	struct syslet_head __rcu *hint;
 	struct mutex		lock;
 	spinlock_t		pool_lock;
 	struct list_head	idle;
