@@ -48,9 +48,12 @@ them, asynchronously, without a thread per operation and without a
 special-purpose opcode per call.  A chain is a list of atoms (struct
 syslet_uatom) in user memory.  async_exec() runs it in the caller's own
 context, at the cost of the plain system calls when nothing blocks
-("cached" execution), or, with SYSLET_ASYNC, in a pool thread of the
-process, which posts the atom the chain ended on to a completion ring in
-user memory.
+("cached" execution).  When one of its calls is about to sleep, a parked
+spare thread of the process takes over the caller's user context (its
+registers, FPU state, TLS, signal state and thread ID) and returns to
+user space with 0, while the blocked task finishes the chain as a
+cachemiss worker and posts the atom it ended on to a completion ring in
+user memory.  SYSLET_ASYNC hands the chain to a pool thread at once.
 
 This adds the user ABI (include/uapi/linux/syslet.h), the hooks the
 process life cycle calls (include/linux/syslet.h), the syslet
@@ -85,8 +88,9 @@ The async_exec() register frame is saved around the call and restored.
         """\
 The design and the user ABI, for users and reviewers: atoms, chains
 and their flags, async_exec(), completion rings, async_wait(), pool
-threads and their limits, umem_add() and the tracepoints, with a Hello
-Syslet World.
+threads and their limits, the cachemiss hand-off and what refuses it,
+user-space cachemiss contexts, umem_add(), tracing and strace, with a
+Hello Syslet World.
 """),
     "tests": (
         "selftests/syslet: add tests and Hello Syslet World",
@@ -96,8 +100,13 @@ execution and chains, stop conditions, the allowlist, bad atoms, flags,
 pointers and heads, completion rings and held-back overflow,
 async_wait(), umem_add(), pool threads (limits, exit, SIGKILL, fork),
 -EINTR handling, and that seccomp filters and ptrace see the atoms'
-system calls.  hello_syslet is the example from
-Documentation/syslet-design.txt.
+system calls.  cachemiss_test covers the hand-off: a blocking read goes
+asynchronous, the caller's state (TID, TLS, vector registers, signal
+mask, sigaltstack, thread-directed signals) survives it from the main
+thread and from a pthread, 1000 blocked reads under max_nr_threads=64,
+SIGKILL, exec, exit, group stop and coredump with blocked workers,
+fork, ptrace refusal, and user-space cachemiss contexts.  hello_syslet
+is the example from Documentation/syslet-design.txt.
 """),
 }
 

@@ -76,23 +76,25 @@ static const char *syslet_task_unmovable(struct task_struct *tsk)
 static bool syslet_spare_fits(struct task_struct *spare,
 			      struct task_struct *tsk)
 {
-	return !spare->ptrace && spare->real_cred == tsk->real_cred &&
-	       spare->cred == spare->real_cred &&
-	       tsk->cred == tsk->real_cred &&
-	       spare->seccomp.mode == tsk->seccomp.mode &&
-	       READ_ONCE(spare->seccomp.filter) == tsk->seccomp.filter &&
-	       spare->files == tsk->files && spare->fs == tsk->fs &&
-	       spare->nsproxy == tsk->nsproxy &&
-	       spare->personality == tsk->personality &&
-	       task_no_new_privs(spare) == task_no_new_privs(tsk)
+	if (spare->ptrace || spare->real_cred != tsk->real_cred ||
+	    spare->cred != spare->real_cred || tsk->cred != tsk->real_cred ||
+	    spare->seccomp.mode != tsk->seccomp.mode ||
+	    READ_ONCE(spare->seccomp.filter) != tsk->seccomp.filter ||
+	    spare->files != tsk->files || spare->fs != tsk->fs ||
+	    spare->nsproxy != tsk->nsproxy ||
+	    spare->personality != tsk->personality ||
+	    task_no_new_privs(spare) != task_no_new_privs(tsk))
+		return false;
 #ifdef CONFIG_NUMA
-	       && spare->mempolicy == tsk->mempolicy
+	if (spare->mempolicy != tsk->mempolicy)
+		return false;
 #endif
 #ifdef CONFIG_CGROUPS
-	       && rcu_access_pointer(spare->cgroups) ==
-		  rcu_access_pointer(tsk->cgroups)
+	if (rcu_access_pointer(spare->cgroups) !=
+	    rcu_access_pointer(tsk->cgroups))
+		return false;
 #endif
-	       ;
+	return true;
 }
 
 /**

@@ -242,11 +242,11 @@ SYSCALL_DEFINE2(async_unregister, struct async_head_user __user *, uhead,
 
 	mutex_lock(&sp->lock);
 	head = xa_load(&sp->heads, syslet_head_key(uhead));
-	if (!head)
+	if (!head) {
 		err = -ENOENT;
-	else if (atomic_read(&head->inflight))
+	} else if (atomic_read(&head->inflight)) {
 		err = -EBUSY;	/* completions still to come: reap them */
-	else {
+	} else {
 		xa_erase(&sp->heads, syslet_head_key(uhead));
 		WRITE_ONCE(head->unlinked, true);
 		RCU_INIT_POINTER(sp->hint, NULL);

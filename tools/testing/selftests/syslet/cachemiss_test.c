@@ -266,16 +266,6 @@ TEST(max_nr_threads_makes_the_caller_wait)
 
 static __thread int tls_var = 0x5151;
 
-#define XMM_LOAD(n)	"movdqu " #n "*16(%[in]), %%xmm" #n "\n\t"
-#define XMM_STORE(n)	"movdqu %%xmm" #n ", " #n "*16(%[out])\n\t"
-#define YMM_LOAD(n)	"vmovdqu " #n "*32(%[in]), %%ymm" #n "\n\t"
-#define YMM_STORE(n)	"vmovdqu %%ymm" #n ", " #n "*32(%[out])\n\t"
-#define ALL16(m)	m(0) m(1) m(2) m(3) m(4) m(5) m(6) m(7) m(8) m(9) \
-			m(10) m(11) m(12) m(13) m(14) m(15)
-#define VEC_CLOBBERS	"xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", \
-			"xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", \
-			"xmm12", "xmm13", "xmm14", "xmm15"
-
 /*
  * async_exec() with the vector registers loaded before the syscall
  * instruction and stored right after it: nothing but the kernel (and
@@ -291,17 +281,89 @@ static long async_exec_vectors(struct syslet_uatom *atom,
 	register long rdx asm("rdx") = HSZ;
 
 	if (ymm)
-		asm volatile(ALL16(YMM_LOAD) "syscall\n\t" ALL16(YMM_STORE)
+		asm volatile(
+			     "vmovdqu 0(%[in]), %%ymm0\n\t"
+			     "vmovdqu 32(%[in]), %%ymm1\n\t"
+			     "vmovdqu 64(%[in]), %%ymm2\n\t"
+			     "vmovdqu 96(%[in]), %%ymm3\n\t"
+			     "vmovdqu 128(%[in]), %%ymm4\n\t"
+			     "vmovdqu 160(%[in]), %%ymm5\n\t"
+			     "vmovdqu 192(%[in]), %%ymm6\n\t"
+			     "vmovdqu 224(%[in]), %%ymm7\n\t"
+			     "vmovdqu 256(%[in]), %%ymm8\n\t"
+			     "vmovdqu 288(%[in]), %%ymm9\n\t"
+			     "vmovdqu 320(%[in]), %%ymm10\n\t"
+			     "vmovdqu 352(%[in]), %%ymm11\n\t"
+			     "vmovdqu 384(%[in]), %%ymm12\n\t"
+			     "vmovdqu 416(%[in]), %%ymm13\n\t"
+			     "vmovdqu 448(%[in]), %%ymm14\n\t"
+			     "vmovdqu 480(%[in]), %%ymm15\n\t"
+			     "syscall\n\t"
+			     "vmovdqu %%ymm0, 0(%[out])\n\t"
+			     "vmovdqu %%ymm1, 32(%[out])\n\t"
+			     "vmovdqu %%ymm2, 64(%[out])\n\t"
+			     "vmovdqu %%ymm3, 96(%[out])\n\t"
+			     "vmovdqu %%ymm4, 128(%[out])\n\t"
+			     "vmovdqu %%ymm5, 160(%[out])\n\t"
+			     "vmovdqu %%ymm6, 192(%[out])\n\t"
+			     "vmovdqu %%ymm7, 224(%[out])\n\t"
+			     "vmovdqu %%ymm8, 256(%[out])\n\t"
+			     "vmovdqu %%ymm9, 288(%[out])\n\t"
+			     "vmovdqu %%ymm10, 320(%[out])\n\t"
+			     "vmovdqu %%ymm11, 352(%[out])\n\t"
+			     "vmovdqu %%ymm12, 384(%[out])\n\t"
+			     "vmovdqu %%ymm13, 416(%[out])\n\t"
+			     "vmovdqu %%ymm14, 448(%[out])\n\t"
+			     "vmovdqu %%ymm15, 480(%[out])\n\t"
 			     : "+r"(rax)
 			     : "r"(rdi), "r"(rsi), "r"(rdx), [in] "r"(in),
 			       [out] "r"(out)
-			     : "rcx", "r11", "memory", VEC_CLOBBERS);
+			     : "rcx", "r11", "memory", "xmm0", "xmm1", "xmm2",
+			       "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",
+			       "xmm9", "xmm10", "xmm11", "xmm12", "xmm13",
+			       "xmm14", "xmm15");
 	else
-		asm volatile(ALL16(XMM_LOAD) "syscall\n\t" ALL16(XMM_STORE)
+		asm volatile(
+			     "movdqu 0(%[in]), %%xmm0\n\t"
+			     "movdqu 16(%[in]), %%xmm1\n\t"
+			     "movdqu 32(%[in]), %%xmm2\n\t"
+			     "movdqu 48(%[in]), %%xmm3\n\t"
+			     "movdqu 64(%[in]), %%xmm4\n\t"
+			     "movdqu 80(%[in]), %%xmm5\n\t"
+			     "movdqu 96(%[in]), %%xmm6\n\t"
+			     "movdqu 112(%[in]), %%xmm7\n\t"
+			     "movdqu 128(%[in]), %%xmm8\n\t"
+			     "movdqu 144(%[in]), %%xmm9\n\t"
+			     "movdqu 160(%[in]), %%xmm10\n\t"
+			     "movdqu 176(%[in]), %%xmm11\n\t"
+			     "movdqu 192(%[in]), %%xmm12\n\t"
+			     "movdqu 208(%[in]), %%xmm13\n\t"
+			     "movdqu 224(%[in]), %%xmm14\n\t"
+			     "movdqu 240(%[in]), %%xmm15\n\t"
+			     "syscall\n\t"
+			     "movdqu %%xmm0, 0(%[out])\n\t"
+			     "movdqu %%xmm1, 16(%[out])\n\t"
+			     "movdqu %%xmm2, 32(%[out])\n\t"
+			     "movdqu %%xmm3, 48(%[out])\n\t"
+			     "movdqu %%xmm4, 64(%[out])\n\t"
+			     "movdqu %%xmm5, 80(%[out])\n\t"
+			     "movdqu %%xmm6, 96(%[out])\n\t"
+			     "movdqu %%xmm7, 112(%[out])\n\t"
+			     "movdqu %%xmm8, 128(%[out])\n\t"
+			     "movdqu %%xmm9, 144(%[out])\n\t"
+			     "movdqu %%xmm10, 160(%[out])\n\t"
+			     "movdqu %%xmm11, 176(%[out])\n\t"
+			     "movdqu %%xmm12, 192(%[out])\n\t"
+			     "movdqu %%xmm13, 208(%[out])\n\t"
+			     "movdqu %%xmm14, 224(%[out])\n\t"
+			     "movdqu %%xmm15, 240(%[out])\n\t"
 			     : "+r"(rax)
 			     : "r"(rdi), "r"(rsi), "r"(rdx), [in] "r"(in),
 			       [out] "r"(out)
-			     : "rcx", "r11", "memory", VEC_CLOBBERS);
+			     : "rcx", "r11", "memory", "xmm0", "xmm1", "xmm2",
+			       "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",
+			       "xmm9", "xmm10", "xmm11", "xmm12", "xmm13",
+			       "xmm14", "xmm15");
 	return rax;
 }
 
