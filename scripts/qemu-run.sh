@@ -9,10 +9,10 @@
 # Exit status: the guest job's, or 124 on timeout, 125 if the guest died
 # without reporting.
 set -uo pipefail
-icount=() timeout=900
+icount=() timeout=900 smp=2
 while [ $# -gt 3 ]; do
 	case $1 in
-	--icount) icount=(-icount shift=0,sleep=off); shift ;;
+	--icount) icount=(-icount shift=0,sleep=off); smp=1; shift ;;
 	--timeout) timeout=$2; shift 2 ;;
 	*) echo "qemu-run: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -20,7 +20,7 @@ done
 kernel=$1 initrd=$2 log=$3
 : > "$log.out"
 timeout --foreground -k 10 "$timeout" \
-	qemu-system-x86_64 -machine q35 -cpu max -smp 2 -m 2G \
+	qemu-system-x86_64 -machine q35 -cpu max -smp $smp -m 2G \
 	"${icount[@]}" -nographic -no-reboot \
 	-kernel "$kernel" -initrd "$initrd" \
 	-append "console=ttyS0 panic=-1 loglevel=5 hung_task_panic=0" \
