@@ -123,7 +123,8 @@ struct syslet_worker *syslet_pick_spare(struct syslet_process *sp,
 			break;
 		list_del_init(&w->idle_node);
 		sp->nr_idle--;
-		w->job = SYSLET_JOB_HANDOFF;
+		/* Ours; it may not look at the record until it is filled. */
+		w->job = SYSLET_JOB_RESERVED;
 		spin_unlock(&sp->pool_lock);
 		return w;
 	}
@@ -216,6 +217,10 @@ void syslet_sched_block(struct task_struct *tsk)
 	run->may_hand_off = false;
 	run->worker = w;
 	trace_syslet_cachemiss(tsk->pid, w->task->pid, w->ho.nr);
+	/* Publish the record: the spare reads it after taking pool_lock. */
+	spin_lock(&w->sp->pool_lock);
+	w->job = SYSLET_JOB_HANDOFF;
+	spin_unlock(&w->sp->pool_lock);
 	wake_up_process(w->task);
 }
 

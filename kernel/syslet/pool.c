@@ -73,13 +73,18 @@ static bool syslet_worker_park(struct syslet_worker *w)
 	struct ksignal ksig;
 
 	for (;;) {
+		long wait;
+
 		spin_lock(&sp->pool_lock);
-		if (w->job != SYSLET_JOB_NONE) {
+		if (w->job == SYSLET_JOB_CHAIN || w->job == SYSLET_JOB_HANDOFF) {
 			spin_unlock(&sp->pool_lock);
 			trace_syslet_worker_park(current->pid, false);
 			return true;
 		}
-		if (sp->dying || !timeout) {
+		if (w->job == SYSLET_JOB_RESERVED) {
+			/* A cachemiss is filling in our record: wait for it. */
+			wait = MAX_SCHEDULE_TIMEOUT;
+		} else if (sp->dying || !timeout) {
 			/* Keep one spare for the next submitter. */
 			if (sp->dying || sp->nr_idle > 1) {
 				if (!list_empty(&w->idle_node)) {
@@ -90,8 +95,11 @@ static bool syslet_worker_park(struct syslet_worker *w)
 				return false;
 			}
 			timeout = SYSLET_IDLE_TIMEOUT;
+			wait = timeout;
+		} else {
+			wait = timeout;
 		}
-		if (list_empty(&w->idle_node)) {
+		if (w->job == SYSLET_JOB_NONE && list_empty(&w->idle_node)) {
 			list_add(&w->idle_node, &sp->idle);
 			sp->nr_idle++;
 			trace_syslet_worker_park(current->pid, true);
@@ -99,7 +107,10 @@ static bool syslet_worker_park(struct syslet_worker *w)
 		set_current_state(TASK_INTERRUPTIBLE | TASK_FREEZABLE);
 		spin_unlock(&sp->pool_lock);
 
-		timeout = schedule_timeout(timeout);
+		if (wait == MAX_SCHEDULE_TIMEOUT)
+			schedule();
+		else
+			timeout = schedule_timeout(wait);
 		__set_current_state(TASK_RUNNING);
 		/* Deferred work queued for this thread, e.g. fput(). */
 		if (task_work_pending(current))

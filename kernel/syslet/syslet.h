@@ -151,6 +151,7 @@ struct syslet_handoff {
 enum syslet_job {
 	SYSLET_JOB_NONE,	/* parked */
 	SYSLET_JOB_CHAIN,	/* run a SYSLET_ASYNC chain */
+	SYSLET_JOB_RESERVED,	/* picked by the hook, hand-off not ready */
 	SYSLET_JOB_HANDOFF,	/* take over a blocked task's user context */
 };
 
