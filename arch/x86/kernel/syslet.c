@@ -24,6 +24,20 @@
 #include <asm/syscall.h>
 #include <asm/syslet.h>
 
+/* Put the async_exec() registers an atom's call overwrote into @regs. */
+static __always_inline void syslet_frame_to_regs(struct pt_regs *regs,
+				const struct arch_syslet_frame *frame)
+{
+	regs->orig_ax = frame->orig_ax;
+	regs->ax = frame->ax;
+	regs->di = frame->di;
+	regs->si = frame->si;
+	regs->dx = frame->dx;
+	regs->r10 = frame->r10;
+	regs->r8 = frame->r8;
+	regs->r9 = frame->r9;
+}
+
 long arch_syslet_syscall(unsigned long nr, const u64 *args,
 			 struct arch_syslet_frame *frame, bool may_hand_off)
 {
@@ -86,15 +100,7 @@ long arch_syslet_syscall(unsigned long nr, const u64 *args,
 		     SYSCALL_WORK_EXIT))
 		syscall_exit_nested_work(regs);
 	ret = regs->ax;
-
-	regs->orig_ax = frame->orig_ax;
-	regs->ax = frame->ax;
-	regs->di = frame->di;
-	regs->si = frame->si;
-	regs->dx = frame->dx;
-	regs->r10 = frame->r10;
-	regs->r8 = frame->r8;
-	regs->r9 = frame->r9;
+	syslet_frame_to_regs(regs, frame);
 	return ret;
 }
 
@@ -175,14 +181,7 @@ void arch_syslet_capture(struct arch_syslet_user_state *st,
 	struct pt_regs *regs = &st->regs;
 
 	*regs = *current_pt_regs();
-	regs->orig_ax = frame->orig_ax;
-	regs->ax = frame->ax;
-	regs->di = frame->di;
-	regs->si = frame->si;
-	regs->dx = frame->dx;
-	regs->r10 = frame->r10;
-	regs->r8 = frame->r8;
-	regs->r9 = frame->r9;
+	syslet_frame_to_regs(regs, frame);
 
 	current_save_fsgs();
 	st->fsbase = current->thread.fsbase;

@@ -106,20 +106,24 @@ TRACE_EVENT(syslet_sync_fallback,
 	TP_printk("atom=0x%lx reason=%s", __entry->atom, __get_str(reason))
 );
 
-/* A pool thread starts or exits. */
-TRACE_EVENT(syslet_worker,
-	TP_PROTO(pid_t tid, bool start),
-	TP_ARGS(tid, start),
+DECLARE_EVENT_CLASS(syslet_pool_thread,
+	TP_PROTO(pid_t tid, bool on),
+	TP_ARGS(tid, on),
 	TP_STRUCT__entry(
 		__field(pid_t, tid)
-		__field(bool, start)
+		__field(bool, on)
 	),
 	TP_fast_assign(
 		__entry->tid = tid;
-		__entry->start = start;
+		__entry->on = on;
 	),
-	TP_printk("tid=%d %s", __entry->tid, __entry->start ? "start" : "exit")
+	TP_printk("tid=%d %s", __entry->tid, __entry->on ? "on" : "off")
 );
+
+/* A pool thread starts (on) or exits (off). */
+DEFINE_EVENT(syslet_pool_thread, syslet_worker,
+	TP_PROTO(pid_t tid, bool start),
+	TP_ARGS(tid, start));
 
 /* An atom's system call blocked and a spare took over the user context. */
 TRACE_EVENT(syslet_cachemiss,
@@ -154,20 +158,10 @@ TRACE_EVENT(syslet_handoff_refused,
 	TP_printk("nr=%lu reason=%s", __entry->nr, __get_str(reason))
 );
 
-/* A pool thread parks (idle, ready for work) or takes work. */
-TRACE_EVENT(syslet_worker_park,
+/* A pool thread parks, idle and ready for work (on), or takes work (off). */
+DEFINE_EVENT(syslet_pool_thread, syslet_worker_park,
 	TP_PROTO(pid_t tid, bool park),
-	TP_ARGS(tid, park),
-	TP_STRUCT__entry(
-		__field(pid_t, tid)
-		__field(bool, park)
-	),
-	TP_fast_assign(
-		__entry->tid = tid;
-		__entry->park = park;
-	),
-	TP_printk("tid=%d %s", __entry->tid, __entry->park ? "park" : "unpark")
-);
+	TP_ARGS(tid, park));
 
 #endif /* _TRACE_SYSLET_H */
 
