@@ -19,12 +19,16 @@ while [ $# -gt 3 ]; do
 done
 kernel=$1 initrd=$2 log=$3
 : > "$log.out"
-timeout --foreground -k 10 "$timeout" \
-	qemu-system-x86_64 -machine q35 -cpu max -smp $smp -m 2G \
-	"${icount[@]}" -nographic -no-reboot \
-	-kernel "$kernel" -initrd "$initrd" \
-	-append "console=ttyS0 panic=-1 loglevel=5 hung_task_panic=0" \
-	-serial mon:stdio -serial "file:$log.out" </dev/null 2>&1 | tee "$log.console"
+qemu=(qemu-system-x86_64 -machine q35 -cpu max -smp $smp -m 2G
+	"${icount[@]}" -nographic -no-reboot
+	-kernel "$kernel" -initrd "$initrd"
+	-append "console=ttyS0 panic=-1 loglevel=5 hung_task_panic=0"
+	-serial mon:stdio -serial "file:$log.out")
+# The exact command line, for reports (bench/results/*.md).
+for a in "${qemu[@]}"; do
+	case $a in *[!A-Za-z0-9_./:=,+-]*) printf "'%s' " "$a" ;; *) printf '%s ' "$a" ;; esac
+done | sed 's/ $/\n/' > "$log.cmdline"
+timeout --foreground -k 10 "$timeout" "${qemu[@]}" </dev/null 2>&1 | tee "$log.console"
 rc=${PIPESTATUS[0]}
 if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
 	echo "qemu-run: TIMEOUT after ${timeout}s" >&2
