@@ -3,6 +3,8 @@
 #   make run     build what is missing, boot the syslet kernel, run the demo
 #   make check   host tests of lib-syslet, then the kselftests in the guest
 #                on the debug kernel; ends with "N passed, N failed"
+#   make FLAVOR=perf bench   per-call cost against io_uring, libaio, POSIX
+#                AIO and threads on the perf kernel -> bench/results/percall.md
 #   make series  export the patch series (git format-patch) for mailing
 #                into build/series/out, checkpatch'ed; series-build
 #                then builds each patch of it in turn (slow)
@@ -16,15 +18,18 @@ LOGS     := $(BUILD)/logs
 SELFTEST := tools/testing/selftests/syslet
 KSELFTEST_INC := $(BUILD)/src/tools/testing/selftests
 GUEST_CFLAGS := -Wall -O2 -static -I$(TOP)/include/uapi -I$(KSELFTEST_INC)
+GUEST_CXXFLAGS := -std=c++20 -Wall -O2 -static -I$(TOP)/lib-syslet/include -I$(TOP)/include/uapi
+BENCH_KERNEL := $(BUILD)/perf/arch/x86/boot/bzImage
 QEMU_TIMEOUT ?= 1200
 
 .PHONY: all setup kernel kernel-debug kernel-perf guest run check percall \
+	bench bench-smoke \
 	host-tests guest-check series series-build clean help
 
 all: kernel guest
 
 help:
-	@sed -n '2,9p' Makefile
+	@sed -n '2,11p' Makefile
 
 setup:
 	@$(TOP)/scripts/setup.sh
@@ -43,6 +48,9 @@ guest: setup kernel
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/hello_syslet $(SELFTEST)/hello_syslet.c
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/dirscan demo/dirscan.c
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/percall bench/percall.c
+	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/peers bench/peers.c -luring -laio -lpthread
+	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/peers-first bench/peers-first.c -luring -laio -lpthread
+	g++ $(GUEST_CXXFLAGS) -o $(GUEST)/bin/peers-lib bench/peers-lib.cpp -pthread
 	@if [ -f lib-syslet/Makefile ]; then \
 		$(MAKE) -s -C lib-syslet guest OUT=$(GUEST)/bin; fi
 
@@ -77,6 +85,25 @@ percall: guest
 	@mkdir -p $(LOGS)
 	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/percall.cpio $(TOP)/scripts/guest-percall.sh $(GUEST)/bin
 	$(TOP)/scripts/qemu-run.sh --icount --timeout $(QEMU_TIMEOUT) $(KERNEL) $(GUEST)/percall.cpio $(LOGS)/percall
+
+# Syslets against io_uring, libaio, POSIX AIO and a thread pool, per call
+# and first call, in instructions, all in one boot of the perf kernel
+# (whatever FLAVOR says; FLAVOR=perf avoids building the debug one too);
+# writes bench/results/percall.md.
+bench: guest kernel-perf
+	@mkdir -p $(LOGS)
+	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/bench.cpio $(TOP)/scripts/guest-bench.sh $(GUEST)/bin
+	$(TOP)/scripts/qemu-run.sh --icount --timeout $(QEMU_TIMEOUT) $(BENCH_KERNEL) $(GUEST)/bench.cpio $(LOGS)/bench
+	$(TOP)/scripts/bench-table.py $(LOGS)/bench -o $(TOP)/bench/results/percall.md
+	@cat $(TOP)/bench/results/percall.md
+
+# Every peer of "bench" a few times, results checked (KTAP), on $(FLAVOR).
+bench-smoke: guest
+	@mkdir -p $(LOGS)
+	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/bench-smoke.cpio $(TOP)/scripts/guest-bench-smoke.sh $(GUEST)/bin
+	@$(TOP)/scripts/qemu-run.sh --timeout $(QEMU_TIMEOUT) $(KERNEL) $(GUEST)/bench-smoke.cpio $(LOGS)/bench-smoke; \
+		rc=$$?; $(TOP)/scripts/results.py --tests $(LOGS)/bench-smoke.out \
+		--console $(LOGS)/bench-smoke.console --status guest=$$rc
 
 # A git format-patch series with a cover letter in build/series/out, made
 # in a throwaway repository on the pristine tree; fails on checkpatch errors.

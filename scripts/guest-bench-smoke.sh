@@ -1,0 +1,9 @@
+#!/bin/sh
+# Guest job of "make bench-smoke": every peer of the benchmarks a few
+# times, results checked (KTAP "ok N bench.smoke_<peer>"); seconds, also
+# on the debug kernel.
+rc=0
+echo "# bench smoke"
+./peers --smoke || rc=1
+./peers-lib --smoke || rc=1
+exit $rc
