@@ -3,11 +3,20 @@
  * plain to use glibc's AIO, or with LD_PRELOAD=libsyslet-aio.so to run the
  * same binary on syslets.
  *
- *   aio-test [--check-threads] [--blocking]
+ *   aio-test [--check-threads | --expect-helper] [--blocking]
  *
- * --check-threads  fail if the process has more than one thread after the
- *                  read/write tests (glibc's AIO creates helper threads,
- *                  libsyslet-aio in fallback mode never does)
+ * It prints how many threads the process has right after its first
+ * aio_write() returned (glibc's AIO has started its helper thread by then;
+ * libsyslet-aio runs a request that does not block in the caller) and
+ * after the read/write tests, not counting the kernel's syslet pool
+ * threads ("syslet-<pid>").
+ *
+ * --check-threads  fail if the process has more than one thread at either
+ *                  point (libsyslet-aio: no glibc AIO helper threads, and
+ *                  no reaper thread while nothing went asynchronous)
+ * --expect-helper  fail unless there is more than one thread right after
+ *                  the first aio_write() (glibc's own AIO: shows that the
+ *                  count sees its helper thread)
  * --blocking       also read an empty pipe that is written only later
  *                  (needs real asynchronous AIO: glibc's or kernel syslets)
  */
@@ -26,6 +35,7 @@
 #include <unistd.h>
 
 static int failures;
+static int threads_after_first_submission = -1;
 
 #define CHECK(condition)                                                                                     \
 	do {                                                                                                 \
@@ -54,6 +64,11 @@ static void wait_for(struct aiocb* cb)
 		aio_suspend(list, 1, NULL);
 }
 
+/*
+ * The process' threads, not counting the kernel's syslet pool threads
+ * (named "syslet-<pid>": spares the kernel keeps ready on a syslet
+ * kernel, not threads of any AIO implementation).
+ */
 static int count_threads(void)
 {
 	int threads = 0;
@@ -61,9 +76,21 @@ static int count_threads(void)
 	struct dirent* entry;
 	if (tasks == NULL)
 		return -1;
-	while ((entry = readdir(tasks)) != NULL)
-		if (entry->d_name[0] != '.')
+	while ((entry = readdir(tasks)) != NULL) {
+		char path[300], name[32] = "";
+		FILE* comm;
+		if (entry->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", entry->d_name);
+		comm = fopen(path, "r");
+		if (comm != NULL) {
+			if (fgets(name, sizeof(name), comm) == NULL)
+				name[0] = '\0';
+			fclose(comm);
+		}
+		if (strncmp(name, "syslet-", 7) != 0)
 			threads++;
+	}
 	closedir(tasks);
 	return threads;
 }
@@ -75,6 +102,8 @@ static void test_write_read_fsync(int fd)
 	struct aiocb cb = make_request(fd, text, strlen(text), 100);
 
 	CHECK(aio_write(&cb) == 0);
+	if (threads_after_first_submission < 0)
+		threads_after_first_submission = count_threads();
 	wait_for(&cb);
 	CHECK(aio_error(&cb) == 0);
 	CHECK(aio_return(&cb) == (ssize_t)strlen(text));
@@ -209,10 +238,12 @@ static void test_blocking_pipe(void)
 
 int main(int argc, char** argv)
 {
-	int check_threads = 0, blocking = 0;
+	int check_threads = 0, expect_helper = 0, blocking = 0;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--check-threads") == 0)
 			check_threads = 1;
+		else if (strcmp(argv[i], "--expect-helper") == 0)
+			expect_helper = 1;
 		else if (strcmp(argv[i], "--blocking") == 0)
 			blocking = 1;
 	}
@@ -229,11 +260,15 @@ int main(int argc, char** argv)
 	test_write_read_fsync(fd);
 	test_errors();
 	test_lio_listio(fd);
+	const int threads = count_threads();
+	printf("threads right after the first aio_write: %d\n", threads_after_first_submission);
+	printf("threads after read/write/fsync/lio_listio: %d\n", threads);
 	if (check_threads) {
-		const int threads = count_threads();
-		printf("threads after read/write/fsync/lio_listio: %d\n", threads);
+		CHECK(threads_after_first_submission == 1);
 		CHECK(threads == 1);
 	}
+	if (expect_helper)
+		CHECK(threads_after_first_submission > 1);
 	test_sigev_signal(fd);
 	test_sigev_thread(fd);
 	if (blocking)

@@ -1,12 +1,15 @@
 // libsyslet-aio.so: POSIX AIO (glibc's struct aiocb ABI) implemented on
 // syslets, for LD_PRELOAD under unmodified binaries.
 //
-// Every request is one syslet atom (pread, pwrite, fsync or fdatasync)
-// submitted from the caller's thread.  If it does not block it completes
-// right there ("cached"); if it blocks, the kernel continues it
-// asynchronously and posts it to the shim's completion ring, which one
-// reaper thread of the shim consumes (started when the first request
-// goes asynchronous).  No glibc AIO helper threads are ever created.
+// Every request is one syslet chain submitted from the caller's thread:
+// fsync or fdatasync, or a pread/pwrite that falls back to read/write on
+// a file that cannot seek (pipe, socket), as glibc's AIO does.  If it does
+// not block it completes right there ("cached"); if it blocks, the kernel
+// continues it asynchronously and posts it to the shim's completion ring,
+// which one reaper thread of the shim consumes (started when the first
+// request goes asynchronous).  No glibc AIO helper threads are ever
+// created (the kernel's syslet pool threads, named "syslet-<pid>", are
+// the process' only other threads until something goes asynchronous).
 // Notification: SIGEV_NONE, SIGEV_SIGNAL (SI_ASYNCIO, sigev_value) and
 // SIGEV_THREAD (a detached thread per notification, as glibc does).
 // Without kernel syslets the library's user-space fallback runs each
@@ -87,6 +90,12 @@ struct list_notification {
 
 class aio_engine
 {
+	struct pending_request {
+		syslet::chain chain;
+		aiocb* cb = nullptr;
+		std::shared_ptr<list_notification> list;
+	};
+
 public:
 	static aio_engine& instance()
 	{
@@ -99,9 +108,34 @@ public:
 		   std::shared_ptr<list_notification> list = nullptr)
 	{
 		auto request = std::make_unique<pending_request>();
+		request->chain.add(operation);
+		return submit(cb, std::move(request), std::move(list));
+	}
+
+	// Submits a transfer: atom 0 preads (pwrites) at the offset.  If that
+	// fails, atom 1 asks whether the file can seek at all; if it can, the
+	// chain ends there with atom 0's error, if not (ESPIPE), atom 2 reads
+	// (writes) at the current position, as glibc does for pipes and
+	// sockets.  Only a failing transfer costs more than one system call.
+	int submit_transfer(aiocb* cb, const syslet::call& positioned, const syslet::call& streaming,
+			    std::shared_ptr<list_notification> list)
+	{
+		constexpr auto on_failure =
+			syslet::flag::stop_on_negative | syslet::flag::skip_to_next_on_stop;
+		auto request = std::make_unique<pending_request>();
+		syslet::chain& chain = request->chain;
+		chain.end_after(chain.add(positioned, on_failure));
+		chain.end_after(
+			chain.add(syslet::op::syscall(SYS_lseek, cb->aio_fildes, 0, SEEK_CUR), on_failure));
+		chain.add(streaming);
+		return submit(cb, std::move(request), std::move(list));
+	}
+
+	int submit(aiocb* cb, std::unique_ptr<pending_request> request,
+		   std::shared_ptr<list_notification> list)
+	{
 		request->cb = cb;
 		request->list = std::move(list);
-		request->chain.add(operation);
 		syslet::abi::atom* first = request->chain.state().materialize();
 		syslet::detail::chain_state* key = &request->chain.state();
 
@@ -162,12 +196,6 @@ public:
 	}
 
 private:
-	struct pending_request {
-		syslet::chain chain;
-		aiocb* cb = nullptr;
-		std::shared_ptr<list_notification> list;
-	};
-
 	static constexpr std::size_t ring_slots = 1024;
 
 	aio_engine()
@@ -198,8 +226,7 @@ private:
 			request = std::move(found->second);
 			pending_.erase(found);
 		}
-		const syslet::syscall_result result =
-			key->completed_at(atom_address, syslet::completion_path::ring).result();
+		const syslet::syscall_result result = result_of(*key, atom_address);
 		aiocb* cb = request->cb;
 		cb->__return_value = result ? *result : -1;
 		error_code_of(cb).store(result ? 0 : result.error().value(), std::memory_order_release);
@@ -210,6 +237,19 @@ private:
 		notify(cb->aio_sigevent);
 		if (request->list && request->list->remaining.fetch_sub(1) == 1)
 			notify(request->list->event);
+	}
+
+	// The request's outcome: that of the atom the chain ended on, except
+	// when a transfer ended on its seek test (the file can seek: the
+	// pread/pwrite's own error).
+	static syslet::syscall_result result_of(const syslet::detail::chain_state& chain,
+						syslet::abi::word atom_address)
+	{
+		const syslet::completion done =
+			chain.completed_at(atom_address, syslet::completion_path::ring);
+		if (chain.size() == 3 && done.final_atom == 1)
+			return syslet::from_kernel_return(chain.raw_result(0));
+		return done.result();
 	}
 
 	void went_asynchronous()
@@ -254,21 +294,20 @@ private:
 	std::once_flag reaper_started_;
 };
 
-syslet::call operation_for(const aiocb* cb, int opcode)
-{
-	auto* buffer = const_cast<void*>(cb->aio_buf);
-	if (opcode == LIO_READ)
-		return syslet::op::pread(cb->aio_fildes, buffer, cb->aio_nbytes, cb->aio_offset);
-	return syslet::op::pwrite(cb->aio_fildes, buffer, cb->aio_nbytes, cb->aio_offset);
-}
-
 int submit_transfer(aiocb* cb, int opcode, std::shared_ptr<list_notification> list = nullptr)
 {
 	if (cb->aio_offset < 0 || cb->aio_reqprio < 0) {
 		errno = EINVAL;
 		return -1;
 	}
-	return aio_engine::instance().submit(cb, operation_for(cb, opcode), std::move(list));
+	auto* buffer = const_cast<void*>(cb->aio_buf);
+	if (opcode == LIO_READ)
+		return aio_engine::instance().submit_transfer(
+			cb, syslet::op::pread(cb->aio_fildes, buffer, cb->aio_nbytes, cb->aio_offset),
+			syslet::op::read(cb->aio_fildes, buffer, cb->aio_nbytes), std::move(list));
+	return aio_engine::instance().submit_transfer(
+		cb, syslet::op::pwrite(cb->aio_fildes, buffer, cb->aio_nbytes, cb->aio_offset),
+		syslet::op::write(cb->aio_fildes, buffer, cb->aio_nbytes), std::move(list));
 }
 
 } // namespace
