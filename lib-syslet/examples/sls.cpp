@@ -1,11 +1,13 @@
 // sls: Linus's readdir + async_stat loop as a tiny `ls -lAn`.
 //
-//   sls [--sync] [DIR]
+//   sls [--sync] [--paths] [DIR]
 //
 // Reads the directory with getdents64 atoms, submits one chain per entry
 // (fstatat, plus readlinkat for symbolic links), waits once, and prints the
 // entries sorted by name.  --sync does the same with plain system calls:
-// both modes print exactly the same thing.
+// both modes print exactly the same thing.  --paths tells on stderr how many
+// stat chains completed cached (in the caller), through the ring (went
+// asynchronous) or failed to submit.
 #include <syslet.hpp>
 
 #include <dirent.h>
@@ -110,8 +112,12 @@ std::optional<std::vector<entry>> read_directory_async(int dirfd)
 	}
 }
 
+struct path_counts {
+	std::size_t cached = 0, ring = 0, other = 0;
+};
+
 // Linus's loop: submit a stat for every entry, then wait once.
-void stat_entries_async(int dirfd, std::vector<entry>& entries)
+path_counts stat_entries_async(int dirfd, std::vector<entry>& entries)
 {
 	std::vector<syslet::chain> stats;
 	stats.reserve(entries.size());
@@ -129,8 +135,16 @@ void stat_entries_async(int dirfd, std::vector<entry>& entries)
 	}
 	(void)syslet::wait_all();
 
+	path_counts counts;
 	for (std::size_t i = 0; i < entries.size(); ++i) {
 		entry& e = entries[i];
+		const auto& finished = stats[i].finished();
+		if (finished && finished->path == syslet::completion_path::cached)
+			++counts.cached;
+		else if (finished && finished->path == syslet::completion_path::ring)
+			++counts.ring;
+		else
+			++counts.other;
 		const auto stat_result = stats[i].result(syslet::atom_ref{0});
 		if (!stat_result) {
 			e.error = stat_result.error().value();
@@ -143,6 +157,7 @@ void stat_entries_async(int dirfd, std::vector<entry>& entries)
 						     static_cast<std::size_t>(*length));
 		}
 	}
+	return counts;
 }
 
 std::string mode_string(mode_t mode)
@@ -196,13 +211,16 @@ void print_entry(const entry& e)
 int main(int argc, char** argv)
 {
 	bool synchronous = false;
+	bool show_paths = false;
 	const char* directory = ".";
 	for (int i = 1; i < argc; ++i) {
 		const std::string_view option = argv[i];
 		if (option == "--sync")
 			synchronous = true;
+		else if (option == "--paths")
+			show_paths = true;
 		else if (option == "--help" || option == "-h") {
-			std::printf("usage: sls [--sync] [DIR]\n");
+			std::printf("usage: sls [--sync] [--paths] [DIR]\n");
 			return 0;
 		} else
 			directory = argv[i];
@@ -219,10 +237,15 @@ int main(int argc, char** argv)
 		::close(dirfd);
 		return 1;
 	}
-	if (synchronous)
+	if (synchronous) {
 		stat_entries_sync(dirfd, *entries);
-	else
-		stat_entries_async(dirfd, *entries);
+	} else {
+		const path_counts counts = stat_entries_async(dirfd, *entries);
+		if (show_paths)
+			std::fprintf(stderr,
+				     "sls: %zu stat chains: %zu cached, %zu through the ring, %zu other\n",
+				     entries->size(), counts.cached, counts.ring, counts.other);
+	}
 	::close(dirfd);
 
 	std::sort(entries->begin(), entries->end(),
