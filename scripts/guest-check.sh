@@ -15,7 +15,8 @@ else
 fi
 # strace -f must show the system calls atoms run: the SYSLET_ASYNC
 # write of hello_syslet in its pool thread, and dirscan's cached stats
-# between async_exec's (alternating) stops.
+# between async_exec's (alternating) stops.  (exit_group may be shown
+# interrupted when a spare pool thread exits at the same time.)
 echo "# strace"
 if strace -f -o /tmp/hello.strace ./hello_syslet >/dev/null 2>&1 &&
    grep -q 'write(1, "Hello Syslet World!\\n", 20' /tmp/hello.strace; then
@@ -26,7 +27,7 @@ else
 fi
 if strace -f -o /tmp/dirscan.strace ./dirscan /opt/syslet >/dev/null 2>&1 &&
    grep -q 'newfstatat(3, "hello_syslet", {st_mode=S_IFREG' /tmp/dirscan.strace &&
-   ! grep -q 'resumed>' /tmp/dirscan.strace; then
+   ! grep 'resumed>' /tmp/dirscan.strace | grep -qv '<\.\.\. exit_group resumed>'; then
 	echo "ok 2 strace.shows_cached_atoms_in_order"
 else
 	echo "not ok 2 strace.shows_cached_atoms_in_order"; rc=1
