@@ -33,6 +33,91 @@ else
 	echo "not ok 2 strace.shows_cached_atoms_in_order"; rc=1
 	tail -20 /tmp/dirscan.strace
 fi
+# Linus's test: sls (readdir + one async stat chain per entry, one wait)
+# on 10,000 entries must print exactly what its synchronous mode (plain
+# fstatat/readlinkat) prints; busybox ls, an independent lstat reader,
+# must agree on mode, links, owner, size and name.  tmpfs: every stat is
+# cached, sls --paths says how many went which way.
+if [ -x ./sls ]; then
+	echo "# lib-syslet sls"
+	d=/tmp/sls-10000
+	mkdir -p $d
+	(
+		cd $d || exit 1
+		i=0
+		while [ $i -lt 10000 ]; do
+			umask 0$((i / 8 % 4))$((i % 8))$((i / 32 % 8))
+			case $((i % 1000)) in
+			1) mkdir "Dir.$i" ;;
+			2) ln -s "f$((i - 2))" "link-$i" ;;
+			3) ln -s "/nowhere/$i" "dangling-$i" ;;
+			4) mkfifo "fifo_$i" ;;
+			5) : > ".hidden$i"; ln ".hidden$i" "HARD$i" ;;
+			6) ;;
+			*) printf '%*s' $((i * 37 % 3001)) '' > "f$i" ;;
+			esac
+			i=$((i + 1))
+		done
+	)
+	umask 022
+	./sls --paths $d > /tmp/sls.async 2> /tmp/sls.paths
+	sls_rc=$?
+	./sls --sync $d > /tmp/sls.sync
+	sync_rc=$?
+	lines=$(wc -l < /tmp/sls.async)
+	cat /tmp/sls.paths | sed 's/^/# /'
+	if [ $sls_rc -eq 0 ] && [ $sync_rc -eq 0 ] && [ "$lines" -eq 10000 ] &&
+	   cmp -s /tmp/sls.async /tmp/sls.sync; then
+		echo "ok 1 lib-syslet.sls_matches_reference_on_10000_files"
+	else
+		echo "not ok 1 lib-syslet.sls_matches_reference_on_10000_files"; rc=1
+		echo "# sls: status $sls_rc, sync $sync_rc, $lines lines"
+		diff /tmp/sls.async /tmp/sls.sync | head -20
+	fi
+	awk '{ print $1, $2, $3, $4, $5, $8 }' /tmp/sls.async > /tmp/sls.fields
+	LC_ALL=C ls -lAn $d | awk 'NR > 1 { print $1, $2, $3, $4, $5, $9 }' > /tmp/ls.fields
+	if [ "$lines" -eq 10000 ] && cmp -s /tmp/sls.fields /tmp/ls.fields; then
+		echo "ok 2 lib-syslet.sls_agrees_with_busybox_ls"
+	else
+		echo "not ok 2 lib-syslet.sls_agrees_with_busybox_ls"; rc=1
+		diff /tmp/sls.fields /tmp/ls.fields | head -20
+	fi
+	rm -rf $d
+fi
+# An unmodified POSIX AIO program (glibc <aio.h>, dynamic, -lrt) passes on
+# glibc's AIO and on syslets through the LD_PRELOAD shim; glibc starts a
+# helper thread at the first request, the shim does not (a request that
+# does not block runs in the caller; nothing went asynchronous yet).
+if [ -x ./aio-test-dyn ] && [ -f ./libsyslet-aio.so ]; then
+	echo "# lib-syslet POSIX AIO"
+	./aio-test-dyn --blocking > /tmp/aio-glibc.txt 2>&1
+	glibc_rc=$?
+	LD_PRELOAD=./libsyslet-aio.so ./aio-test-dyn --blocking > /tmp/aio-shim.txt 2>&1
+	shim_rc=$?
+	sed 's/^/# glibc: /' /tmp/aio-glibc.txt
+	sed 's/^/# shim: /' /tmp/aio-shim.txt
+	if [ $glibc_rc -eq 0 ] && grep -q 'aio_read comes from .*libc\.so' /tmp/aio-glibc.txt; then
+		echo "ok 1 lib-syslet.aio_passes_without_shim"
+	else
+		echo "not ok 1 lib-syslet.aio_passes_without_shim"; rc=1
+	fi
+	if grep -q '^threads right after the first aio_write: [2-9]' /tmp/aio-glibc.txt; then
+		echo "ok 2 lib-syslet.aio_glibc_starts_helper_thread"
+	else
+		echo "not ok 2 lib-syslet.aio_glibc_starts_helper_thread"; rc=1
+	fi
+	if [ $shim_rc -eq 0 ] && grep -q 'aio_read comes from .*libsyslet-aio\.so' /tmp/aio-shim.txt; then
+		echo "ok 3 lib-syslet.aio_passes_with_shim"
+	else
+		echo "not ok 3 lib-syslet.aio_passes_with_shim"; rc=1
+	fi
+	if grep -q '^threads right after the first aio_write: 1$' /tmp/aio-shim.txt &&
+	   grep -q '^threads after read/write/fsync/lio_listio: 1$' /tmp/aio-shim.txt; then
+		echo "ok 4 lib-syslet.aio_no_helper_thread_with_shim"
+	else
+		echo "not ok 4 lib-syslet.aio_no_helper_thread_with_shim"; rc=1
+	fi
+fi
 if [ -x ./syslet-lib-tests ]; then
 	echo "# lib-syslet tests"
 	./syslet-lib-tests || rc=1
