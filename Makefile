@@ -22,7 +22,7 @@ GUEST_CXXFLAGS := -std=c++20 -Wall -O2 -static -I$(TOP)/lib-syslet/include -I$(T
 BENCH_KERNEL := $(BUILD)/perf/arch/x86/boot/bzImage
 QEMU_TIMEOUT ?= 1200
 
-.PHONY: all setup kernel kernel-debug kernel-perf guest run check percall \
+.PHONY: all setup kernel kernel-debug kernel-perf guest run check percall statbench \
 	bench bench-smoke \
 	host-tests guest-check series series-build clean help
 
@@ -51,6 +51,7 @@ guest: setup kernel
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/peers bench/peers.c -luring -laio -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/peers-first bench/peers-first.c -luring -laio -lpthread
 	g++ $(GUEST_CXXFLAGS) -o $(GUEST)/bin/peers-lib bench/peers-lib.cpp -pthread
+	g++ $(GUEST_CXXFLAGS) -o $(GUEST)/bin/libsyslet_stat bench/libsyslet_stat.cpp
 	@if [ -f lib-syslet/Makefile ]; then \
 		$(MAKE) -s -C lib-syslet guest OUT=$(GUEST)/bin; fi
 
@@ -85,6 +86,13 @@ percall: guest
 	@mkdir -p $(LOGS)
 	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/percall.cpio $(TOP)/scripts/guest-percall.sh $(GUEST)/bin
 	$(TOP)/scripts/qemu-run.sh --icount --timeout $(QEMU_TIMEOUT) $(KERNEL) $(GUEST)/percall.cpio $(LOGS)/percall
+
+# Instructions per syslet::async_stat() vs stat(): steady state and the
+# first call in a fresh process, on the perf kernel (like bench).
+statbench: guest kernel-perf
+	@mkdir -p $(LOGS)
+	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/statbench.cpio $(TOP)/scripts/guest-statbench.sh $(GUEST)/bin
+	$(TOP)/scripts/qemu-run.sh --icount --timeout $(QEMU_TIMEOUT) $(BENCH_KERNEL) $(GUEST)/statbench.cpio $(LOGS)/statbench
 
 # Syslets against io_uring, libaio, POSIX AIO and a thread pool, per call
 # and first call, in instructions, all in one boot of the perf kernel
