@@ -122,4 +122,8 @@ if [ -x ./syslet-lib-tests ]; then
 	echo "# lib-syslet tests"
 	./syslet-lib-tests || rc=1
 fi
+# The benchmarks with tiny sizes, so they never rot (figures: make bench).
+echo "# bench smoke"
+./peers --smoke || rc=1
+./peers-lib --smoke || rc=1
 exit $rc
