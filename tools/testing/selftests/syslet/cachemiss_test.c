@@ -43,26 +43,6 @@ static int count_dir(const char *path)
 	return n;
 }
 
-/*
- * The kernel's own count (signal_struct::nr_threads).  Not a walk of
- * /proc/self/task: a group leader's hand-off reorders the thread list,
- * and a walk that spans one may count a thread twice or miss one.
- */
-static int count_threads(void)
-{
-	char line[256];
-	int n = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Threads: %d", &n) == 1)
-			break;
-	fclose(f);
-	return n;
-}
-
 /* Threads of every process in the system. */
 static int count_system_threads(void)
 {
@@ -78,34 +58,6 @@ static int count_system_threads(void)
 		t = count_dir(path);
 		if (t > 0)
 			n += t;
-	}
-	closedir(d);
-	return n;
-}
-
-/* Threads of this process called syslet-<pid>: the pool. */
-static int count_pool_threads(void)
-{
-	char path[300], comm[64], want[32];
-	struct dirent *de;
-	DIR *d = opendir("/proc/self/task");
-	int n = 0;
-
-	snprintf(want, sizeof(want), "syslet-%d\n", getpid());
-	while ((de = readdir(d))) {
-		int f;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
-			 de->d_name);
-		f = open(path, O_RDONLY);
-		if (f < 0)
-			continue;
-		memset(comm, 0, sizeof(comm));
-		if (read(f, comm, sizeof(comm) - 1) > 0 && !strcmp(comm, want))
-			n++;
-		close(f);
 	}
 	closedir(d);
 	return n;

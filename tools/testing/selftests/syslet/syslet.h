@@ -3,7 +3,10 @@
 #ifndef SYSLET_SELFTEST_H
 #define SYSLET_SELFTEST_H
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -87,6 +90,57 @@ static inline uint64_t test_ring_reap(struct test_ring *r)
 		r->head.user_ring_idx++;
 	}
 	return atom;
+}
+
+/*
+ * Threads of this process, by the kernel's own count (Threads: in
+ * /proc/self/status).  Not a walk of /proc/self/task: a group leader's
+ * hand-off reorders the thread list, and a walk that spans one may count
+ * a thread twice or miss one.
+ */
+static inline int count_threads(void)
+{
+	char line[256];
+	int n = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+/* Threads of this process named syslet-<pid>: the pool. */
+static inline int count_pool_threads(void)
+{
+	char path[300], comm[64], want[32];
+	struct dirent *de;
+	DIR *d = opendir("/proc/self/task");
+	int n = 0;
+
+	if (!d)
+		return -1;
+	snprintf(want, sizeof(want), "syslet-%d\n", getpid());
+	while ((de = readdir(d))) {
+		int f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+			 de->d_name);
+		f = open(path, O_RDONLY);
+		if (f < 0)
+			continue;
+		memset(comm, 0, sizeof(comm));
+		if (read(f, comm, sizeof(comm) - 1) > 0 && !strcmp(comm, want))
+			n++;
+		close(f);
+	}
+	closedir(d);
+	return n;
 }
 
 #endif
