@@ -22,7 +22,7 @@ GUEST_CXXFLAGS := -std=c++20 -Wall -O2 -static -I$(TOP)/lib-syslet/include -I$(T
 BENCH_KERNEL := $(BUILD)/perf/arch/x86/boot/bzImage
 QEMU_TIMEOUT ?= 1200
 
-.PHONY: all setup kernel kernel-debug kernel-perf guest run check percall statbench \
+.PHONY: all setup kernel kernel-debug kernel-perf guest run check percall statbench fuzz \
 	bench bench-smoke \
 	host-tests guest-check series series-build clean help
 
@@ -45,6 +45,7 @@ guest: setup kernel
 	@mkdir -p $(GUEST)/bin
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/syslet_test $(SELFTEST)/syslet_test.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/cachemiss_test $(SELFTEST)/cachemiss_test.c -lpthread
+	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/syslet_fuzz $(SELFTEST)/syslet_fuzz.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/hello_syslet $(SELFTEST)/hello_syslet.c
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/dirscan demo/dirscan.c
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/percall bench/percall.c
@@ -80,6 +81,19 @@ check: host-tests guest-check
 		--tests $(LOGS)/host-tests.log --status host-tests=$$(cat $(LOGS)/host-tests.rc) \
 		--tests $(LOGS)/check.out --console $(LOGS)/check.console \
 		--status guest=$$(cat $(LOGS)/guest.rc)
+
+# A long fuzz run on the debug kernel (make check runs a short one).
+# FUZZ_ARGS go to each syslet_fuzz run; FUZZ_SEEDS seeds are run in turn.
+FUZZ_SEEDS ?= 1 2 3 4 5 6 7 8
+FUZZ_ARGS ?= -p 9 -t 6 -n 1000
+fuzz: guest
+	@mkdir -p $(LOGS)
+	printf '#!/bin/sh\nrc=0\nfor s in $(FUZZ_SEEDS); do ./syslet_fuzz -s $$s $(FUZZ_ARGS) || rc=1; done\nexit $$rc\n' > $(GUEST)/fuzz.sh
+	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/fuzz.cpio $(GUEST)/fuzz.sh $(GUEST)/bin
+	@$(TOP)/scripts/qemu-run.sh --timeout $(QEMU_TIMEOUT) $(KERNEL) $(GUEST)/fuzz.cpio $(LOGS)/fuzz; \
+		echo $$? > $(LOGS)/fuzz.rc
+	@$(TOP)/scripts/results.py --tests $(LOGS)/fuzz.out --console $(LOGS)/fuzz.console \
+		--status guest=$$(cat $(LOGS)/fuzz.rc)
 
 # Per-call cost in instructions (QEMU -icount: 1 ns = 1 instruction).
 percall: guest

@@ -7,6 +7,8 @@ echo "# syslet selftests"
 ./syslet_test || rc=1
 echo "# syslet cachemiss selftests"
 ./cachemiss_test || rc=1
+echo "# syslet fuzz (short, fixed seed; make fuzz runs long)"
+./syslet_fuzz -s 1 -p 6 -t 4 -n 150 || rc=1
 echo "# hello_syslet"
 if ./hello_syslet | grep -q "Hello Syslet World"; then
 	echo "ok 1 hello_syslet.prints_hello"

@@ -1,0 +1,400 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A seeded fuzzer for syslets: random chains with random flags, allowed
+ * and refused system call numbers, hostile pointers (NULL, unmapped,
+ * kernel, pointing into the atom itself), cyclic chains, rings that are
+ * unmapped while workers run, from several threads of several processes
+ * at once, with exit, exit_group and SIGKILL interleaved.
+ *
+ *   syslet_fuzz [-s seed] [-p processes] [-t threads] [-n iterations]
+ *
+ * Every system call an atom may run here is bounded in time (no atom can
+ * block forever), so a run ends.  It passes when every process it
+ * started ended as it was told to; the kernel's side (no splat, no hang,
+ * no leak) is judged from the console by the caller.  Prints one KTAP
+ * line and the counts.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include "syslet.h"
+
+#define KERNEL_ADDR	0xffffffff81000000ULL
+#define MAX_ATOMS	6
+#define NR_RINGS	3
+
+struct fuzz_thread {
+	uint64_t rng;
+	unsigned long iterations, atoms, async, cached, errors;
+};
+
+/* Shared by the threads of one process. */
+static struct async_head_user *heads[NR_RINGS];
+static uint64_t *rings[NR_RINGS];
+static size_t ring_bytes = 64 * sizeof(uint64_t);
+static int pipe_fds[2];
+static pthread_mutex_t ring_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t next_rand(uint64_t *s)
+{
+	/* xorshift64*: reproducible from the seed */
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545F4914F6CDD1DULL;
+}
+
+static unsigned int pick(uint64_t *s, unsigned int n)
+{
+	return next_rand(s) % n;
+}
+
+/* A pointer a hostile caller might pass, or a good one (@good). */
+static uint64_t hostile_ptr(uint64_t *s, void *good, void *self)
+{
+	switch (pick(s, 10)) {
+	case 0:
+		return 0;
+	case 1:
+		return KERNEL_ADDR + pick(s, 4096);
+	case 2:
+		return 0x1000;			/* unmapped low page */
+	case 3:
+		return PTR(good) + 1;		/* misaligned */
+	case 4:
+		return PTR(self);		/* into the atom itself */
+	case 5:
+		return ~0ULL - pick(s, 64);
+	default:
+		return PTR(good);
+	}
+}
+
+/* Argument values: each atom owns a small table its pointers point to. */
+struct atom_args {
+	uint64_t v[6];
+	struct timespec ts;
+	struct stat st;
+	char buf[64];
+	struct pollfd pfd;
+};
+
+/* Fill @a with a system call whose blocking is bounded, or a refused one. */
+static void random_call(uint64_t *s, struct syslet_uatom *a,
+			struct atom_args *args)
+{
+	static const long refused[] = {
+		__NR_fork, __NR_vfork, __NR_clone, __NR_execve, __NR_exit,
+		__NR_exit_group, __NR_rt_sigreturn, __NR_arch_prctl,
+		__NR_setuid, __NR_rt_sigprocmask, __NR_async_exec,
+		__NR_io_uring_setup, __NR_seccomp, __NR_prctl,
+	};
+	int i;
+
+	memset(args, 0, sizeof(*args));
+	for (i = 0; i < 6; i++)
+		a->arg_ptr[i] = PTR(&args->v[i]);
+	switch (pick(s, 12)) {
+	case 0:
+		a->nr = __NR_getpid;
+		a->arg_ptr[0] = 0;
+		break;
+	case 1:	/* a short sleep: blocks, so it may hand off */
+		a->nr = __NR_nanosleep;
+		args->ts.tv_nsec = pick(s, 2000000);
+		args->v[0] = PTR(&args->ts);
+		args->v[1] = 0;
+		a->arg_ptr[2] = 0;
+		break;
+	case 2:	/* a pipe with data or without: O_NONBLOCK, bounded */
+		a->nr = __NR_read;
+		args->v[0] = pipe_fds[0];
+		args->v[1] = PTR(args->buf);
+		args->v[2] = pick(s, sizeof(args->buf));
+		a->arg_ptr[3] = 0;
+		break;
+	case 3:
+		a->nr = __NR_write;
+		args->v[0] = pipe_fds[1];
+		args->v[1] = PTR("fuzz");
+		args->v[2] = 4;
+		a->arg_ptr[3] = 0;
+		break;
+	case 4:
+		a->nr = __NR_stat;
+		args->v[0] = pick(s, 2) ? PTR("/proc/self/stat") :
+					  hostile_ptr(s, "/", a);
+		args->v[1] = pick(s, 4) ? PTR(&args->st) :
+					  hostile_ptr(s, &args->st, a);
+		a->arg_ptr[2] = 0;
+		break;
+	case 5:	/* poll with a timeout: blocks, bounded */
+		a->nr = __NR_poll;
+		args->pfd.fd = pipe_fds[0];
+		args->pfd.events = POLLIN;
+		args->v[0] = PTR(&args->pfd);
+		args->v[1] = 1;
+		args->v[2] = pick(s, 3);
+		a->arg_ptr[3] = 0;
+		break;
+	case 6:
+		a->nr = __NR_close;
+		args->v[0] = -1;
+		a->arg_ptr[1] = 0;
+		break;
+	case 7:
+		a->nr = refused[pick(s, sizeof(refused) / sizeof(refused[0]))];
+		break;
+	case 8:	/* a number past the table, or negative */
+		a->nr = pick(s, 2) ? 470 + pick(s, 2000) : -(long)pick(s, 5);
+		break;
+	case 9:	/* hostile argument pointers */
+		a->nr = __NR_getppid;
+		for (i = 0; i < 6; i++)
+			a->arg_ptr[i] = hostile_ptr(s, &args->v[i], a);
+		break;
+	case 10:
+		a->nr = __NR_umem_add;
+		args->v[0] = hostile_ptr(s, &args->v[5], a);
+		args->v[1] = 1;
+		a->arg_ptr[2] = 0;
+		break;
+	default:
+		a->nr = __NR_getppid;
+		a->arg_ptr[0] = 0;
+		break;
+	}
+}
+
+static void reap(int r)
+{
+	unsigned int n = ring_bytes / sizeof(uint64_t);
+	struct async_head_user *h = heads[r];
+	uint64_t *ring;
+
+	pthread_mutex_lock(&ring_lock);
+	ring = rings[r];	/* under the lock: another thread unmaps it */
+	while (ring && __atomic_load_n(&ring[h->user_ring_idx % n],
+				       __ATOMIC_ACQUIRE)) {
+		ring[h->user_ring_idx % n] = 0;
+		h->user_ring_idx++;
+	}
+	pthread_mutex_unlock(&ring_lock);
+}
+
+static void one_chain(struct fuzz_thread *ft)
+{
+	/* Atoms and arguments live as long as the process: workers may
+	 * still run them after async_exec() returned. */
+	struct syslet_uatom *atoms = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+					  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct atom_args *args = malloc(MAX_ATOMS * sizeof(*args));
+	static const uint64_t flag_bits[] = {
+		SYSLET_ASYNC, SYSLET_SYNC, SYSLET_NO_COMPLETE,
+		SYSLET_STOP_ON_NONZERO, SYSLET_STOP_ON_ZERO,
+		SYSLET_STOP_ON_NEGATIVE, SYSLET_STOP_ON_NON_POSITIVE,
+		SYSLET_SKIP_TO_NEXT_ON_STOP, 0x100, 1ULL << 63,
+	};
+	uint64_t *s = &ft->rng;
+	int n = 1 + pick(s, MAX_ATOMS), r = pick(s, NR_RINGS), i;
+	int64_t *rets = (int64_t *)(atoms + MAX_ATOMS);
+	void *head = heads[r];
+	size_t size = sizeof(struct async_head_user);
+	long ret;
+
+	if (atoms == MAP_FAILED || !args) {
+		ft->errors++;
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		struct syslet_uatom *a = &atoms[i];
+
+		memset(a, 0, sizeof(*a));
+		random_call(s, a, &args[i]);
+		for (int b = 0; b < 3; b++)
+			if (!pick(s, 3))
+				a->flags |= flag_bits[pick(s, 10)];
+		a->ret_ptr = pick(s, 8) ? PTR(&rets[i]) :
+					  hostile_ptr(s, &rets[i], a);
+		if (i + 1 < n)
+			a->next = PTR(&atoms[i + 1]);
+		/* A cycle, stopped by close(-1) failing. */
+		if (i + 1 == n && n > 1 && !pick(s, 6)) {
+			a->next = PTR(&atoms[0]);
+			atoms[0].nr = __NR_close;
+			atoms[0].arg_ptr[0] = PTR(&args[0].v[0]);
+			atoms[0].arg_ptr[1] = 0;
+			args[0].v[0] = -1;
+			atoms[0].flags = SYSLET_STOP_ON_NEGATIVE;
+		}
+	}
+	switch (pick(s, 10)) {
+	case 0:
+		head = NULL;
+		break;
+	case 1:
+		head = (void *)hostile_ptr(s, heads[r], atoms);
+		break;
+	case 2:
+		size = pick(s, 2 * 4096);
+		break;
+	}
+	ret = async_exec(pick(s, 16) ? &atoms[0] :
+			 (void *)hostile_ptr(s, &atoms[0], atoms), head, size);
+	ft->iterations++;
+	ft->atoms += n;
+	if (ret == 0)
+		ft->async++;
+	else if (ret > 0)
+		ft->cached++;
+	else
+		ft->errors++;
+
+	if (!pick(s, 4)) {
+		struct __kernel_timespec t = { 0, pick(s, 3000000) };
+
+		async_wait(pick(s, 3), heads[r], &t);
+	}
+	reap(r);
+	if (!pick(s, 50))	/* EBUSY while in flight, else gone */
+		async_unregister(heads[r], sizeof(struct async_head_user));
+	if (!pick(s, 200)) {	/* pull a ring away under the workers */
+		pthread_mutex_lock(&ring_lock);
+		munmap(rings[r], ring_bytes);
+		rings[r] = NULL;
+		pthread_mutex_unlock(&ring_lock);
+	}
+}
+
+static void *fuzz_thread(void *arg)
+{
+	struct fuzz_thread *ft = arg;
+	unsigned long n = ft->iterations;
+
+	ft->iterations = 0;
+	while (ft->iterations < n)
+		one_chain(ft);
+	return NULL;
+}
+
+/* One process: its rings, its threads; exits the way it is told to. */
+static int fuzz_process(uint64_t seed, int nr_threads, unsigned long n,
+			int how)
+{
+	struct fuzz_thread *ft = calloc(nr_threads, sizeof(*ft));
+	pthread_t *tid = calloc(nr_threads, sizeof(*tid));
+	unsigned long totals[5] = { 0 };
+	int i;
+
+	/* A hang is a failure, not a stuck run. */
+	alarm(120);
+	if (pipe2(pipe_fds, O_NONBLOCK))
+		return 2;
+	for (i = 0; i < NR_RINGS; i++) {
+		heads[i] = calloc(1, 4096);
+		rings[i] = mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		heads[i]->completion_ring = PTR(rings[i]);
+		heads[i]->ring_size_bytes = ring_bytes;
+		heads[i]->max_nr_threads = 1 + i * 8;
+		if (i == 0)
+			async_register(heads[i], sizeof(*heads[i]));
+	}
+	for (i = 0; i < nr_threads; i++) {
+		ft[i].rng = seed * 0x9E3779B97F4A7C15ULL + i + 1;
+		ft[i].iterations = n;
+		pthread_create(&tid[i], NULL, fuzz_thread, &ft[i]);
+	}
+	for (i = 0; i < nr_threads; i++) {
+		pthread_join(tid[i], NULL);
+		totals[0] += ft[i].iterations;
+		totals[1] += ft[i].atoms;
+		totals[2] += ft[i].async;
+		totals[3] += ft[i].cached;
+		totals[4] += ft[i].errors;
+	}
+	printf("# seed %llu: %lu chains, %lu atoms: %lu async, %lu cached, %lu errors\n",
+	       (unsigned long long)seed, totals[0], totals[1], totals[2],
+	       totals[3], totals[4]);
+	fflush(stdout);
+	switch (how) {
+	case 0:
+		return 0;		/* exit_group with workers about */
+	case 1:
+		syscall(__NR_exit, 0);	/* only the main thread leaves */
+		return 0;
+	default:
+		pause();		/* the parent kills us */
+		return 0;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long seed = time(NULL), n = 200;
+	int procs = 4, threads = 4, opt, failed = 0;
+
+	while ((opt = getopt(argc, argv, "s:p:t:n:")) != -1) {
+		switch (opt) {
+		case 's':
+			seed = strtoul(optarg, NULL, 0);
+			break;
+		case 'p':
+			procs = atoi(optarg);
+			break;
+		case 't':
+			threads = atoi(optarg);
+			break;
+		case 'n':
+			n = strtoul(optarg, NULL, 0);
+			break;
+		default:
+			fprintf(stderr, "usage: %s [-s seed] [-p procs] [-t threads] [-n iterations]\n",
+				argv[0]);
+			return 2;
+		}
+	}
+	printf("# syslet_fuzz -s %lu -p %d -t %d -n %lu\n", seed, procs,
+	       threads, n);
+	fflush(stdout);
+	/* Atoms that wander into zeroed memory read fd 0: make that EOF. */
+	if (!freopen("/dev/null", "r", stdin))
+		return 2;
+	for (int p = 0; p < procs; p++) {
+		int how = p % 3, status;
+		pid_t pid;
+
+		fflush(stdout);	/* or the child prints our buffer again */
+		pid = fork();
+
+		if (!pid)
+			_exit(fuzz_process(seed + p, threads, n, how));
+		if (how == 2) {
+			/* Killed while its chains run, or a little later. */
+			usleep(1000 * (p * 37 % 300));
+			kill(pid, SIGKILL);
+		}
+		if (waitpid(pid, &status, 0) != pid) {
+			failed++;
+			continue;
+		}
+		if (how == 2 ? !(WIFSIGNALED(status) &&
+				 WTERMSIG(status) == SIGKILL) :
+			       !(WIFEXITED(status) && !WEXITSTATUS(status))) {
+			printf("# process %d (how %d) ended with status 0x%x\n",
+			       p, how, status);
+			failed++;
+		}
+	}
+	printf("%sok 1 syslet_fuzz.seed_%lu\n", failed ? "not " : "", seed);
+	return failed ? 1 : 0;
+}
