@@ -76,10 +76,9 @@ static const char *syslet_task_unmovable(struct task_struct *tsk)
 static bool syslet_spare_fits(struct task_struct *spare,
 			      struct task_struct *tsk)
 {
-	if (spare->ptrace || spare->real_cred != tsk->real_cred ||
-	    spare->cred != spare->real_cred || tsk->cred != tsk->real_cred ||
+	if (spare->ptrace || !syslet_same_identity(spare, tsk) ||
+	    tsk->cred != tsk->real_cred ||
 	    spare->seccomp.mode != tsk->seccomp.mode ||
-	    READ_ONCE(spare->seccomp.filter) != tsk->seccomp.filter ||
 	    spare->files != tsk->files || spare->fs != tsk->fs ||
 	    spare->nsproxy != tsk->nsproxy ||
 	    spare->personality != tsk->personality ||
@@ -224,23 +223,29 @@ void syslet_sched_block(struct task_struct *tsk)
 	wake_up_process(w->task);
 }
 
-/* Move thread-directed pending signals, except SIGKILL, to current. */
-static void syslet_move_pending(struct task_struct *from)
+/*
+ * Move thread-directed pending signals from @from to @to, except SIGKILL
+ * and SIGSTOP (they act on the whole group wherever they are pending).
+ * Caller holds their (shared) siglock.  Return: whether any moved.
+ */
+static bool syslet_move_signals(struct task_struct *from,
+				struct task_struct *to)
 {
 	struct sigqueue *q, *n;
-	sigset_t moved;
+	sigset_t moved = from->pending.signal;
 
-	lockdep_assert_held(&current->sighand->siglock);
-	moved = from->pending.signal;
+	lockdep_assert_held(&from->sighand->siglock);
 	sigdelset(&moved, SIGKILL);
+	sigdelset(&moved, SIGSTOP);
 	if (sigisemptyset(&moved))
-		return;
+		return false;
 	list_for_each_entry_safe(q, n, &from->pending.list, list) {
 		if (sigismember(&moved, q->info.si_signo))
-			list_move_tail(&q->list, &current->pending.list);
+			list_move_tail(&q->list, &to->pending.list);
 	}
-	sigorsets(&current->pending.signal, &current->pending.signal, &moved);
+	sigorsets(&to->pending.signal, &to->pending.signal, &moved);
 	sigandnsets(&from->pending.signal, &from->pending.signal, &moved);
+	return true;
 }
 
 /*
@@ -297,7 +302,7 @@ static void syslet_take_identity(struct task_struct *from)
 		from->start_boottime = start_boottime;
 		if (leader)
 			syslet_take_leadership(from);
-		syslet_move_pending(from);
+		syslet_move_signals(from, tsk);
 	}
 	spin_unlock(&tsk->sighand->siglock);
 	write_unlock_irq(&tasklist_lock);
@@ -397,23 +402,8 @@ static void syslet_forward_signals(struct syslet_handoff *ho)
 
 	cond_synchronize_rcu(ho->gp);
 	spin_lock_irq(&current->sighand->siglock);
-	if (!(to->flags & PF_EXITING)) {
-		struct sigqueue *q, *n;
-		sigset_t moved = current->pending.signal;
-
-		sigdelset(&moved, SIGKILL);
-		sigdelset(&moved, SIGSTOP);
-		if (!sigisemptyset(&moved)) {
-			list_for_each_entry_safe(q, n, &current->pending.list, list)
-				if (sigismember(&moved, q->info.si_signo))
-					list_move_tail(&q->list, &to->pending.list);
-			sigorsets(&to->pending.signal, &to->pending.signal,
-				  &moved);
-			sigandnsets(&current->pending.signal,
-				    &current->pending.signal, &moved);
-			signal_wake_up(to, 0);
-		}
-	}
+	if (!(to->flags & PF_EXITING) && syslet_move_signals(current, to))
+		signal_wake_up(to, 0);
 	recalc_sigpending();
 	spin_unlock_irq(&current->sighand->siglock);
 	ho->to = NULL;

@@ -33,12 +33,19 @@
 /* How long a parked pool thread waits for work before it exits. */
 #define SYSLET_IDLE_TIMEOUT	(2 * HZ)
 
-/* Would @w run a chain with exactly the caller's identity? */
-static bool syslet_worker_matches(struct syslet_worker *w)
+/**
+ * syslet_same_identity - would @w run system calls exactly as @tsk would?
+ * @w:		a pool thread
+ * @tsk:	the task it would act for
+ *
+ * The very same credentials and seccomp filter objects: a thread that
+ * dropped privileges or added a filter since @w was made never gets it.
+ */
+bool syslet_same_identity(struct task_struct *w, struct task_struct *tsk)
 {
-	return w->task->real_cred == current->real_cred &&
-	       w->task->cred == current_cred() &&
-	       READ_ONCE(w->task->seccomp.filter) == current->seccomp.filter;
+	return w->real_cred == tsk->real_cred &&
+	       w->cred == rcu_access_pointer(tsk->cred) &&
+	       READ_ONCE(w->seccomp.filter) == tsk->seccomp.filter;
 }
 
 /* Run a SYSLET_ASYNC chain handed to this pool thread. */
@@ -311,7 +318,7 @@ int syslet_queue_async(struct syslet_head *head,
 
 	spin_lock(&sp->pool_lock);
 	list_for_each_entry(w, &sp->idle, idle_node) {
-		if (!syslet_worker_matches(w))
+		if (!syslet_same_identity(w->task, current))
 			continue;
 		list_del_init(&w->idle_node);
 		sp->nr_idle--;

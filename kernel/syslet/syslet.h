@@ -230,6 +230,7 @@ int syslet_queue_async(struct syslet_head *head,
 		       const struct syslet_katom *ka);
 void syslet_pool_kill(struct syslet_process *sp);
 void syslet_pool_add_spare(struct syslet_process *sp, struct syslet_head *head);
+bool syslet_same_identity(struct task_struct *w, struct task_struct *tsk);
 void syslet_worker_finish_chain(struct syslet_worker *w);
 bool syslet_pool_loop(struct syslet_worker *w);
 void __noreturn syslet_worker_exit(struct syslet_worker *w);

@@ -90,10 +90,13 @@ long arch_syslet_syscall(unsigned long nr, const u64 *args,
 		 * stops and audit above and below must not.  The hook in
 		 * the scheduler clears the flag when it fires.
 		 */
-		if (may_hand_off)
+		if (may_hand_off) {
 			current->flags |= PF_SYSLET;
-		regs->ax = x64_sys_call(regs, call_nr);
-		current->flags &= ~PF_SYSLET;
+			regs->ax = x64_sys_call(regs, call_nr);
+			current->flags &= ~PF_SYSLET;
+		} else {
+			regs->ax = x64_sys_call(regs, call_nr);
+		}
 	}
 
 	if (unlikely(READ_ONCE(current_thread_info()->syscall_work) &
