@@ -24,6 +24,15 @@ say() { echo "kbuild[$flavor]: $*"; }
 
 [ -f "$top/configs/$flavor.config" ] || { echo "no configs/$flavor.config" >&2; exit 1; }
 
+# One build at a time per build directory: build/src is shared by every
+# flavor, and two makes in one output tree corrupt it.
+mkdir -p "$build"
+exec 9>"$build/.kbuild.lock"
+if ! flock -n 9; then
+	say "waiting for another kernel build in $build"
+	flock 9
+fi
+
 # 1. unpack once ------------------------------------------------------------
 if [ ! -f "$src/.syslet-unpacked" ]; then
 	[ -f "$tarball" ] || { echo "missing $tarball: run scripts/setup.sh" >&2; exit 1; }
