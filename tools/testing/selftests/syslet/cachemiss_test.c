@@ -28,56 +28,6 @@ static pid_t sys_gettid(void)
 	return syscall(SYS_gettid);
 }
 
-static int count_dir(const char *path)
-{
-	struct dirent *de;
-	DIR *d = opendir(path);
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
-/* Threads of every process in the system. */
-static int count_system_threads(void)
-{
-	struct dirent *de;
-	DIR *d = opendir("/proc");
-	char path[300];
-	int n = 0, t;
-
-	while ((de = readdir(d))) {
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/task", de->d_name);
-		t = count_dir(path);
-		if (t > 0)
-			n += t;
-	}
-	closedir(d);
-	return n;
-}
-
-static int wait_exit(pid_t pid, int ms)
-{
-	int status;
-
-	for (int i = 0; i < ms; i++) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 +
-				WTERMSIG(status);
-		usleep(1000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	return -1;
-}
-
 struct pipe_read {
 	int p[2];
 	uint64_t fd, buf, len;

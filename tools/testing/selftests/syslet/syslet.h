@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <signal.h>
 #include <unistd.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 #include <linux/syslet.h>
 #include <linux/time_types.h>
@@ -141,6 +143,60 @@ static inline int count_pool_threads(void)
 	}
 	closedir(d);
 	return n;
+}
+
+static inline int count_dir(const char *path)
+{
+	struct dirent *de;
+	DIR *d = opendir(path);
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* Threads of every process in the system (kernel threads included). */
+static inline int count_system_threads(void)
+{
+	struct dirent *de;
+	DIR *d = opendir("/proc");
+	char path[300];
+	int n = 0, t;
+
+	while ((de = readdir(d))) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/task", de->d_name);
+		t = count_dir(path);
+		if (t > 0)
+			n += t;
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * Wait up to @ms milliseconds for @pid: its exit status, 128 + signal if
+ * killed, or -1 if it did not end in time (it is killed then).
+ */
+static inline int wait_exit(pid_t pid, int ms)
+{
+	int status;
+
+	for (int i = 0; i < ms; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 +
+				WTERMSIG(status);
+		usleep(1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
 }
 
 #endif

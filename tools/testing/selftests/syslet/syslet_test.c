@@ -752,21 +752,6 @@ static int child_blocks_then(int how)
 	return 13;
 }
 
-static int wait_exit(pid_t pid, int seconds)
-{
-	int status;
-
-	for (int i = 0; i < seconds * 100; i++) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 +
-				WTERMSIG(status);
-		usleep(10000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	return -1;
-}
-
 TEST(exit_with_blocked_pool_threads)
 {
 	for (int how = 0; how < 3; how++) {
@@ -775,7 +760,7 @@ TEST(exit_with_blocked_pool_threads)
 		if (!pid)
 			_exit(child_blocks_then(how));
 		/* exec'd busybox "true" exits 0 */
-		EXPECT_EQ(how == 2 ? 0 : 7, wait_exit(pid, 5))
+		EXPECT_EQ(how == 2 ? 0 : 7, wait_exit(pid, 5000))
 			TH_LOG("case %d", how);
 	}
 }
@@ -791,7 +776,7 @@ TEST(sigkill_with_blocked_pool_threads)
 	}
 	usleep(200000);
 	ASSERT_EQ(0, kill(pid, SIGKILL));
-	ASSERT_EQ(128 + SIGKILL, wait_exit(pid, 1));
+	ASSERT_EQ(128 + SIGKILL, wait_exit(pid, 1000));
 }
 
 TEST(fork_child_has_no_pool_threads)
@@ -819,7 +804,7 @@ TEST(fork_child_has_no_pool_threads)
 			_exit(2);
 		_exit(0);
 	}
-	ASSERT_EQ(0, wait_exit(pid, 5));
+	ASSERT_EQ(0, wait_exit(pid, 5000));
 }
 
 /* --------------------------------------------- signals and killability */
@@ -861,7 +846,7 @@ TEST(endless_chain_is_killable)
 	}
 	usleep(200000);
 	ASSERT_EQ(0, kill(pid, SIGKILL));
-	ASSERT_EQ(128 + SIGKILL, wait_exit(pid, 2));
+	ASSERT_EQ(128 + SIGKILL, wait_exit(pid, 2000));
 }
 
 /* ------------------------------------------------ seccomp and ptrace */
