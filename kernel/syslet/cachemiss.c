@@ -196,16 +196,12 @@ void syslet_sched_block(struct task_struct *tsk)
 		return;
 
 	why = syslet_task_unmovable(tsk);
+	if (!why)
+		why = syslet_head_start_async(run->head);
 	if (!why) {
-		if (atomic_inc_return(&run->head->inflight) >
-		    run->head->max_threads) {
+		w = syslet_pick_spare(tsk->signal->syslet, tsk, &why);
+		if (!w)
 			atomic_dec(&run->head->inflight);
-			why = "max_nr_threads";
-		} else {
-			w = syslet_pick_spare(tsk->signal->syslet, tsk, &why);
-			if (!w)
-				atomic_dec(&run->head->inflight);
-		}
 	}
 	if (!w) {
 		trace_syslet_handoff_refused(task_pt_regs(tsk)->orig_ax, why);

@@ -308,12 +308,12 @@ int syslet_queue_async(struct syslet_head *head,
 {
 	struct syslet_process *sp = syslet_process();
 	struct syslet_worker *w;
-	int err;
+	const char *why;
 
-	if (atomic_inc_return(&head->inflight) > head->max_threads) {
-		trace_syslet_sync_fallback(atom, "max_nr_threads");
-		err = -EAGAIN;
-		goto out_dec;
+	why = syslet_head_start_async(head);
+	if (why) {
+		trace_syslet_sync_fallback(atom, why);
+		return -EAGAIN;
 	}
 
 	spin_lock(&sp->pool_lock);
@@ -333,23 +333,18 @@ int syslet_queue_async(struct syslet_head *head,
 	spin_unlock(&sp->pool_lock);
 
 	w = kzalloc(sizeof(*w), GFP_KERNEL_ACCOUNT);
-	if (!w) {
-		err = -EAGAIN;
-		goto out_dec;
+	if (w) {
+		w->job = SYSLET_JOB_CHAIN;
+		w->head = head;
+		w->atom = atom;
+		w->ka = *ka;
+		if (!syslet_worker_create(sp, w))
+			return 0;
+		kfree(w);
 	}
-	w->job = SYSLET_JOB_CHAIN;
-	w->head = head;
-	w->atom = atom;
-	w->ka = *ka;
-	err = syslet_worker_create(sp, w);
-	if (!err)
-		return 0;
-	kfree(w);
 	trace_syslet_sync_fallback(atom, "no pool thread");
-	err = -EAGAIN;
-out_dec:
 	atomic_dec(&head->inflight);
-	return err;
+	return -EAGAIN;
 }
 
 /**

@@ -200,6 +200,28 @@ struct syslet_run {
 	struct syslet_worker		*worker;
 };
 
+/**
+ * syslet_head_start_async - count one more chain in flight for @head
+ * @head:	the ring the chain will complete to
+ *
+ * A ring whose completions are already held back in the kernel (user
+ * space is not reaping) takes no new asynchronous chain: it runs in the
+ * caller instead and completes through the return value.  That bounds
+ * the held-back completions, each a kernel allocation, by max_nr_threads.
+ *
+ * Return: NULL if the chain may go asynchronous, else why not.
+ */
+static inline const char *syslet_head_start_async(struct syslet_head *head)
+{
+	if (READ_ONCE(head->overflowing))
+		return "ring overflowing";
+	if (atomic_inc_return(&head->inflight) > head->max_threads) {
+		atomic_dec(&head->inflight);
+		return "max_nr_threads";
+	}
+	return NULL;
+}
+
 static inline bool syslet_in_worker(void)
 {
 	return current->flags & PF_USER_WORKER;

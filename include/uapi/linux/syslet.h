@@ -178,7 +178,9 @@ struct async_head_user {
  *	nothing is in flight for the ring, or @timeout (relative; NULL means
  *	no limit) expires, or a signal arrives (-EINTR).  Returns the number
  *	of unreaped completions, or -EOVERFLOW if completions are held back
- *	because the ring is full (reap, then call again).
+ *	because the ring is full (reap, then call again).  While they are,
+ *	async_exec() runs new chains for the ring to their end in the
+ *	caller (cached completion), even SYSLET_ASYNC ones.
  * long async_thread(void *event, struct async_head_user *ahu);
  *	Return a user-space cachemiss thread to the pool (@event must be
  *	NULL).  Returns 0 when the thread has taken over the context of

@@ -669,6 +669,72 @@ TEST(ring_full_holds_completions_back)
 	ASSERT_EQ(3, r.head.kernel_ring_idx);
 }
 
+static void *write_byte_later(void *arg)
+{
+	usleep(100000);
+	return (void *)(long)write(*(int *)arg, "x", 1);
+}
+
+/*
+ * A process that submits and never reaps must not make the kernel hold
+ * back completions without bound (each is a kernel allocation): once a
+ * ring overflows, new chains for it complete in the caller.
+ */
+TEST(ring_overflow_bounds_held_back_completions)
+{
+	static struct test_ring r;
+	struct syslet_uatom a[3], rd;
+	int64_t ret[3], rd_ret = 0;
+	uint64_t fd, buf, len = 1;
+	int tries = 0, p[2];
+	pthread_t writer;
+	char c;
+
+	test_ring_init(&r, 1, 0);
+	for (int i = 0; i < 2; i++) {
+		init_atom(&a[i], __NR_getpid, NULL, NULL, NULL, NULL, NULL,
+			  NULL, &ret[i], SYSLET_ASYNC, NULL);
+		ASSERT_EQ(0, async_exec(&a[i], &r.head, HSZ));
+		while (!r.slots[0] && tries++ < 1000)
+			usleep(1000);
+	}
+	while (!(__atomic_load_n(&r.head.status, __ATOMIC_ACQUIRE) &
+		 SYSLET_HEAD_RING_OVERFLOW) && tries++ < 2000)
+		usleep(1000);
+	ASSERT_EQ(SYSLET_HEAD_RING_OVERFLOW, r.head.status);
+
+	/* SYSLET_ASYNC: runs in the caller now, the return value tells. */
+	init_atom(&a[2], __NR_getpid, NULL, NULL, NULL, NULL, NULL, NULL,
+		  &ret[2], SYSLET_ASYNC, NULL);
+	ASSERT_EQ((long)&a[2], async_exec(&a[2], &r.head, HSZ));
+	ASSERT_EQ(getpid(), ret[2]);
+
+	/* An atom that blocks is not handed off: the caller waits for it. */
+	ASSERT_EQ(0, pipe(p));
+	fd = p[0];
+	buf = PTR(&c);
+	init_atom(&rd, __NR_read, &fd, &buf, &len, NULL, NULL, NULL, &rd_ret,
+		  0, NULL);
+	ASSERT_EQ(0, pthread_create(&writer, NULL, write_byte_later, &p[1]));
+	ASSERT_EQ((long)&rd, async_exec(&rd, &r.head, HSZ));
+	ASSERT_EQ(1, rd_ret);
+	ASSERT_EQ(0, pthread_join(writer, NULL));
+	close(p[0]);
+	close(p[1]);
+
+	/* The two that went asynchronous come out in order, none lost. */
+	ASSERT_EQ(PTR(&a[0]), test_ring_reap(&r));
+	ASSERT_EQ(1, async_wait(1, &r.head, NULL));
+	ASSERT_EQ(PTR(&a[1]), test_ring_reap(&r));
+	ASSERT_EQ(0, r.head.status);
+	ASSERT_EQ(2, r.head.kernel_ring_idx);
+
+	/* Reaped: the ring takes asynchronous work again. */
+	ASSERT_EQ(0, async_exec(&a[0], &r.head, HSZ));
+	ASSERT_EQ(1, async_wait(1, &r.head, NULL));
+	ASSERT_EQ(PTR(&a[0]), test_ring_reap(&r));
+}
+
 TEST(max_nr_threads_degrades_to_sync)
 {
 	static struct test_ring r;
