@@ -37,6 +37,7 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 mount -t tmpfs tmp /tmp
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 export PATH=/opt/syslet:/bin:/usr/bin HOME=/tmp
 cd /opt/syslet
 echo "SYSLET-GUEST: $(uname -r) $(nproc) cpus"

@@ -2,18 +2,21 @@
 # Boot a kernel with an initramfs under QEMU/TCG and bring the guest's
 # result back as our exit status.
 #
-#   qemu-run.sh [--icount] [--timeout SECS] KERNEL INITRD LOGPREFIX
+#   qemu-run.sh [--icount] [--timeout SECS] [--drive SPEC]... KERNEL INITRD LOGPREFIX
+#
+# --drive SPEC adds a QEMU "-drive SPEC" (a virtio disk for the guest).
 #
 # Writes LOGPREFIX.console (everything the kernel and guest printed) and
 # LOGPREFIX.out (the guest job's own output, from the second serial port).
 # Exit status: the guest job's, or 124 on timeout, 125 if the guest died
 # without reporting.
 set -uo pipefail
-icount=() timeout=900 smp=2
+icount=() timeout=900 smp=2 drives=()
 while [ $# -gt 3 ]; do
 	case $1 in
 	--icount) icount=(-icount shift=0,sleep=off); smp=1; shift ;;
 	--timeout) timeout=$2; shift 2 ;;
+	--drive) drives+=(-drive "$2"); shift 2 ;;
 	*) echo "qemu-run: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -21,7 +24,7 @@ kernel=$1 initrd=$2 log=$3
 : > "$log.out"
 qemu=(qemu-system-x86_64 -machine q35 -cpu max -smp $smp -m 2G
 	"${icount[@]}" -nographic -no-reboot
-	-kernel "$kernel" -initrd "$initrd"
+	-kernel "$kernel" -initrd "$initrd" "${drives[@]}"
 	-append "console=ttyS0 panic=-1 loglevel=5 hung_task_panic=0"
 	-serial mon:stdio -serial "file:$log.out")
 # The exact command line, for reports (bench/results/*.md).
