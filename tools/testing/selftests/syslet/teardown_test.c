@@ -1,0 +1,398 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Syslet selftests: teardown under fire.
+ *
+ * A child process gets chains blocked in cachemiss workers and in
+ * SYSLET_ASYNC pool threads -- asleep, in a pipe read, in disk I/O --
+ * and then is killed, calls exit_group(), execs, or tries to unregister
+ * its ring; many times over.  Every time the child must end promptly
+ * with the status it asked for.  After each scenario the system's thread
+ * count is back where it started, and so are the kernel's task_struct,
+ * signal and sighand objects (/proc/slabinfo): no thread, no task and no
+ * process state is leaked.
+ *
+ * TEARDOWN_REPS (environment) sets the repetitions per scenario; the
+ * disk scenarios need a block device, TEARDOWN_DISK (default /dev/vda),
+ * which make check gives the guest as a throttled virtio disk.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "kselftest_harness.h"
+#include "syslet.h"
+
+/* Each scenario is TEARDOWN_REPS rounds of seconds each under TCG. */
+#undef TEST_TIMEOUT_DEFAULT
+#define TEST_TIMEOUT_DEFAULT 900
+
+#define HSZ		sizeof(struct async_head_user)
+#define NR_BLOCKED	8	/* chains blocked per child */
+#define DISK_CHAIN	16	/* O_DIRECT reads per disk chain */
+
+enum block_kind { BLOCK_SLEEP, BLOCK_PIPE, BLOCK_DISK };
+enum teardown { BY_SIGKILL, BY_EXIT_GROUP, BY_EXEC, BY_UNREGISTER };
+
+static const char *const kind_name[] = { "sleep", "pipe", "disk" };
+
+/* One blocked chain: up to DISK_CHAIN atoms and their argument values. */
+struct blocked {
+	struct syslet_uatom atom[DISK_CHAIN];
+	uint64_t arg[4], zero;
+	struct __kernel_timespec ts;
+	int64_t ret;
+	int pipe[2];
+	char *buf;
+};
+
+static const char *disk_path(void)
+{
+	const char *p = getenv("TEARDOWN_DISK");
+
+	return p ? p : "/dev/vda";
+}
+
+static int reps(void)
+{
+	const char *r = getenv("TEARDOWN_REPS");
+
+	return r ? atoi(r) : 10;
+}
+
+/*
+ * Chain @i of the child: odd ones SYSLET_ASYNC (a pool thread runs it),
+ * even ones tried in the caller (the block hands the caller off).
+ */
+static int blocked_init(struct blocked *b, int i, enum block_kind kind,
+			int disk_fd, long sleep_ms)
+{
+	uint64_t flags = (i & 1) ? SYSLET_ASYNC : 0;
+
+	memset(b, 0, sizeof(*b));
+	b->ret = -12345;
+	switch (kind) {
+	case BLOCK_SLEEP:
+		b->ts.tv_sec = sleep_ms / 1000;
+		b->ts.tv_nsec = sleep_ms % 1000 * 1000000;
+		b->arg[0] = PTR(&b->ts);
+		init_atom(&b->atom[0], __NR_nanosleep, &b->arg[0], &b->zero,
+			  NULL, NULL, NULL, NULL, &b->ret, flags, NULL);
+		return 0;
+	case BLOCK_PIPE:
+		if (pipe(b->pipe))
+			return -1;
+		b->arg[0] = b->pipe[0];
+		b->arg[1] = PTR(&b->arg[3]);
+		b->arg[2] = 1;
+		init_atom(&b->atom[0], __NR_read, &b->arg[0], &b->arg[1],
+			  &b->arg[2], NULL, NULL, NULL, &b->ret, flags, NULL);
+		return 0;
+	case BLOCK_DISK:
+		/* Uncached reads of the disk, one after the other. */
+		if (posix_memalign((void **)&b->buf, 4096, 4096))
+			return -1;
+		b->arg[0] = disk_fd;
+		b->arg[1] = PTR(b->buf);
+		b->arg[2] = 4096;
+		b->arg[3] = (uint64_t)i * DISK_CHAIN * 4096;
+		for (int j = DISK_CHAIN - 1; j >= 0; j--)
+			init_atom(&b->atom[j], __NR_pread64, &b->arg[0],
+				  &b->arg[1], &b->arg[2], &b->arg[3], NULL,
+				  NULL, &b->ret, j ? 0 : flags,
+				  j < DISK_CHAIN - 1 ? &b->atom[j + 1] : NULL);
+		return 0;
+	}
+	return -1;
+}
+
+/* Let every blocked chain finish (unregister scenario). */
+static int blocked_release(struct blocked *b, enum block_kind kind)
+{
+	if (kind == BLOCK_PIPE && write(b->pipe[1], "x", 1) != 1)
+		return -1;
+	return 0;
+}
+
+/* The chain's last atom: what the ring must give back for it. */
+static uint64_t blocked_last(struct blocked *b, enum block_kind kind)
+{
+	return PTR(&b->atom[kind == BLOCK_DISK ? DISK_CHAIN - 1 : 0]);
+}
+
+/*
+ * Reap @n completions of @r, each of which must be the last atom of one
+ * of the chains, exactly once.  Return: 0 or a failure code.
+ */
+static int reap_all(struct test_ring *r, struct blocked *b, int n,
+		    enum block_kind kind)
+{
+	char seen[NR_BLOCKED] = { 0 };
+	int reaped = 0;
+
+	while (reaped < n) {
+		uint64_t atom = test_ring_reap(r);
+		int i;
+
+		if (!atom) {
+			if (async_wait(1, &r->head, NULL) < 0)
+				return 30;
+			continue;
+		}
+		for (i = 0; i < n; i++)
+			if (atom == blocked_last(&b[i], kind))
+				break;
+		if (i == n || seen[i]++)
+			return 31;	/* unknown or reaped twice */
+		if (b[i].ret < 0)
+			return 32;
+		reaped++;
+	}
+	return 0;
+}
+
+/*
+ * The child: NR_BLOCKED chains blocked, tell the parent, then wait for
+ * its word and tear down as told.  Exit codes other than the scenario's
+ * own tell what went wrong.
+ */
+static void child(enum block_kind kind, enum teardown how, int ready,
+		  int go)
+{
+	static struct test_ring r;
+	static struct blocked b[NR_BLOCKED];
+	long sleep_ms = how == BY_UNREGISTER ? 1000 : 60000;
+	int disk_fd = -1;
+	char c;
+
+	if (kind == BLOCK_DISK) {
+		disk_fd = open(disk_path(), O_RDONLY | O_DIRECT);
+		if (disk_fd < 0)
+			_exit(20);
+	}
+	test_ring_init(&r, 16, NR_BLOCKED);
+	for (int i = 0; i < NR_BLOCKED; i++) {
+		if (blocked_init(&b[i], i, kind, disk_fd, sleep_ms))
+			_exit(21);
+		/*
+		 * 0: went asynchronous, blocked in a worker or pool thread.
+		 * A disk read may finish before its task sleeps; a chain of
+		 * them meets the throttled disk's queue sooner or later.
+		 */
+		for (int tries = 0;; tries++) {
+			long ret = async_exec(&b[i].atom[0], &r.head, HSZ);
+
+			if (!ret)
+				break;
+			if (kind != BLOCK_DISK || ret < 0 || tries == 20)
+				_exit(22);
+		}
+	}
+	if (write(ready, "r", 1) != 1 || read(go, &c, 1) != 1)
+		_exit(23);
+
+	switch (how) {
+	case BY_SIGKILL:
+		pause();
+		_exit(24);
+	case BY_EXIT_GROUP:
+		syscall(SYS_exit_group, 7);
+		_exit(25);
+	case BY_EXEC:
+		execl("/bin/busybox", "sh", "-c", "exit 5", NULL);
+		_exit(26);
+	case BY_UNREGISTER:
+		/* Completions still to come: the ring stays. */
+		if (async_unregister(&r.head, HSZ) != -1 || errno != EBUSY)
+			_exit(27);
+		for (int i = 0; i < NR_BLOCKED; i++)
+			if (blocked_release(&b[i], kind))
+				_exit(28);
+		c = reap_all(&r, b, NR_BLOCKED, kind);
+		if (c)
+			_exit(c);
+		/* All reaped: now it goes, and is unknown afterwards. */
+		if (async_unregister(&r.head, HSZ))
+			_exit(29);
+		if (async_wait(1, &r.head, NULL) != 0)
+			_exit(33);
+		_exit(0);
+	}
+	_exit(34);
+}
+
+/* One round: fork, block, tear down; the child's exit status or -1. */
+static int one_round(enum block_kind kind, enum teardown how)
+{
+	int ready[2], go[2], status;
+	char c = 0;
+	pid_t pid;
+
+	if (pipe(ready) || pipe(go))
+		return -2;
+	pid = fork();
+	if (!pid) {
+		close(ready[0]);
+		close(go[1]);
+		child(kind, how, ready[1], go[0]);
+	}
+	close(ready[1]);
+	close(go[0]);
+	if (read(ready[0], &c, 1) != 1) {
+		status = wait_exit(pid, 10000);
+		goto out;
+	}
+	/* The pool threads of the SYSLET_ASYNC chains may still be starting. */
+	for (int i = 0; i < 1000 && count_threads_of(pid) < 1 + NR_BLOCKED; i++)
+		usleep(1000);
+	if (how == BY_SIGKILL)
+		kill(pid, SIGKILL);
+	else if (write(go[1], "g", 1) != 1)
+		kill(pid, SIGKILL);
+	status = wait_exit(pid, 20000);
+out:
+	close(ready[0]);
+	close(go[1]);
+	return status;
+}
+
+/*
+ * Objects in use in a slab cache, or -1 if it is not listed.  SLUB counts
+ * objects cached per CPU as in use: have it flush those back first.
+ */
+static long slab_objects(const char *cache)
+{
+	char line[512], name[64];
+	long active = -1, n;
+	FILE *f;
+
+	snprintf(line, sizeof(line), "/sys/kernel/slab/%s/shrink", cache);
+	f = fopen(line, "w");
+	if (f) {
+		fputs("1", f);
+		fclose(f);
+	}
+	f = fopen("/proc/slabinfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%63s %ld", name, &n) == 2 &&
+		    !strcmp(name, cache)) {
+			active = n;
+			break;
+		}
+	fclose(f);
+	return active;
+}
+
+static const char *const caches[] = {
+	"task_struct", "signal_cache", "sighand_cache",
+};
+
+struct census {
+	int threads;
+	long objs[ARRAY_SIZE(caches)];
+};
+
+static void take_census(struct census *c)
+{
+	c->threads = count_system_threads();
+	for (size_t i = 0; i < ARRAY_SIZE(caches); i++)
+		c->objs[i] = slab_objects(caches[i]);
+}
+
+static int census_equal(struct census *a, struct census *b)
+{
+	return a->threads == b->threads &&
+	       !memcmp(a->objs, b->objs, sizeof(a->objs));
+}
+
+/*
+ * Tasks are freed after an RCU grace period, by a worker: a census is
+ * only taken once it has stood still for a while.
+ */
+static void take_settled_census(struct census *c)
+{
+	struct census prev;
+
+	take_census(&prev);
+	for (int still = 0, tries = 0; still < 5 && tries < 100; tries++) {
+		usleep(50000);
+		take_census(c);
+		still = census_equal(c, &prev) ? still + 1 : 0;
+		prev = *c;
+	}
+}
+
+/* Back where we started?  (Allowing the last round's frees some time.) */
+static int census_settles(struct census *before, struct census *after)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		take_census(after);
+		if (census_equal(before, after))
+			return 1;
+		usleep(50000);
+	}
+	return 0;
+}
+
+static void run_scenario(struct __test_metadata *_metadata,
+			 enum block_kind kind, enum teardown how, int expect)
+{
+	static const char *const how_name[] = {
+		"SIGKILL", "exit_group", "exec", "async_unregister",
+	};
+	struct census before, after;
+	int n = reps(), ok = 0;
+
+	if (kind == BLOCK_DISK && access(disk_path(), R_OK))
+		SKIP(return, "no disk at %s (make check attaches one)",
+		     disk_path());
+	/* A first round outside the census: first-use allocations. */
+	ASSERT_EQ(expect, one_round(kind, how));
+	take_settled_census(&before);
+	ASSERT_LT(0, before.objs[0])
+		TH_LOG("/proc/slabinfo lists no task_struct cache");
+	for (int i = 0; i < n; i++) {
+		int status = one_round(kind, how);
+
+		EXPECT_EQ(expect, status)
+			TH_LOG("%s with %d chains blocked in %s I/O, round %d: status %d",
+			       how_name[how], NR_BLOCKED, kind_name[kind], i,
+			       status);
+		ok += status == expect;
+	}
+	EXPECT_TRUE(census_settles(&before, &after))
+		TH_LOG("threads %d -> %d, task_struct %ld -> %ld, signal %ld -> %ld, sighand %ld -> %ld",
+		       before.threads, after.threads, before.objs[0],
+		       after.objs[0], before.objs[1], after.objs[1],
+		       before.objs[2], after.objs[2]);
+	TH_LOG("%s, chains blocked in %s: %d of %d rounds ended as expected",
+	       how_name[how], kind_name[kind], ok, n);
+}
+
+#define SCENARIO(name, kind, how, expect)				\
+	TEST(name)							\
+	{								\
+		run_scenario(_metadata, kind, how, expect);		\
+	}
+
+SCENARIO(sigkill_with_sleep_blocked, BLOCK_SLEEP, BY_SIGKILL, 128 + SIGKILL)
+SCENARIO(sigkill_with_pipe_blocked, BLOCK_PIPE, BY_SIGKILL, 128 + SIGKILL)
+SCENARIO(sigkill_with_disk_blocked, BLOCK_DISK, BY_SIGKILL, 128 + SIGKILL)
+SCENARIO(exit_group_with_sleep_blocked, BLOCK_SLEEP, BY_EXIT_GROUP, 7)
+SCENARIO(exit_group_with_pipe_blocked, BLOCK_PIPE, BY_EXIT_GROUP, 7)
+SCENARIO(exit_group_with_disk_blocked, BLOCK_DISK, BY_EXIT_GROUP, 7)
+SCENARIO(exec_with_sleep_blocked, BLOCK_SLEEP, BY_EXEC, 5)
+SCENARIO(exec_with_pipe_blocked, BLOCK_PIPE, BY_EXEC, 5)
+SCENARIO(exec_with_disk_blocked, BLOCK_DISK, BY_EXEC, 5)
+SCENARIO(unregister_with_sleep_blocked, BLOCK_SLEEP, BY_UNREGISTER, 0)
+SCENARIO(unregister_with_pipe_blocked, BLOCK_PIPE, BY_UNREGISTER, 0)
+SCENARIO(unregister_with_disk_blocked, BLOCK_DISK, BY_UNREGISTER, 0)
+
+TEST_HARNESS_MAIN
