@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Syslet selftests: load.
+ *
+ * 16 submitting threads keep 10,000 chains in flight on 4 small rings:
+ * short sleeps that hand the caller off, SYSLET_ASYNC chains in pool
+ * threads, and chains that finish in the caller.  One reaper per ring
+ * reaps, and for a while deliberately does not, so the rings run full and
+ * the kernel holds completions back.  Every chain carries its number in
+ * its atoms' private field and in its result: at the end each chain must
+ * have completed exactly once, through the ring or as the return value
+ * of async_exec(), with the result its system calls produced.
+ *
+ *	load_test [-c chains] [-t threads] [-r rings] [-s seconds]
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "syslet.h"
+
+#define HSZ		sizeof(struct async_head_user)
+#define RING_SLOTS	64
+#define MAX_RINGS	16
+
+/* One chain: nanosleep, then getpid; or getpid alone. */
+struct chain {
+	struct syslet_uatom atom[2];
+	uint64_t ts_ptr, zero;
+	struct __kernel_timespec ts;
+	int64_t ret[2];
+	atomic_int completed;	/* times seen complete: must end at 1 */
+};
+
+struct ring {
+	struct async_head_user head;
+	uint64_t slots[RING_SLOTS];
+	pthread_t reaper;
+	atomic_long reaped;
+};
+
+static struct chain *chains;
+static struct ring rings[MAX_RINGS];
+static long nr_chains = 10000;
+static int nr_threads = 16, nr_rings = 4, seconds = 10;
+static atomic_long submitted, cached, errors, held_back, went_async;
+static atomic_int submitting, reapers_paused = 1;
+
+static void fail(const char *what, long chain, long value)
+{
+	atomic_fetch_add(&errors, 1);
+	fprintf(stderr, "# chain %ld: %s (%ld)\n", chain, what, value);
+}
+
+/* A finished chain: check it once, count it once. */
+static void chain_done(uint64_t addr, long how)
+{
+	struct chain *c;
+	long i;
+
+	for (i = 0; i < 2; i++) {
+		/* The ring hands back the atom the chain ended on. */
+		uint64_t base = addr - i * sizeof(struct syslet_uatom);
+
+		if (base >= PTR(chains) && base < PTR(chains + nr_chains) &&
+		    (base - PTR(chains)) % sizeof(struct chain) == 0)
+			break;
+	}
+	if (i == 2) {
+		fail("completion names no chain's atom", -1, (long)addr);
+		return;
+	}
+	c = (struct chain *)(uintptr_t)(addr - i * sizeof(struct syslet_uatom));
+	i = c - chains;
+	if (c->atom[0].private != (uint64_t)i)
+		fail("private field changed", i, (long)c->atom[0].private);
+	if (c->atom[0].next && (c->ret[0] != 0 || c->ret[1] != getpid()))
+		fail("wrong results", i, (long)c->ret[0]);
+	if (!c->atom[0].next && c->ret[0] != getpid())
+		fail("wrong result", i, (long)c->ret[0]);
+	if (atomic_fetch_add(&c->completed, 1))
+		fail("completed twice", i, how);
+}
+
+/* Reap ring @r until every chain is accounted for. */
+static void *reaper(void *arg)
+{
+	struct ring *r = arg;
+	struct __kernel_timespec tmo = { 0, 20 * 1000 * 1000 };
+
+	for (;;) {
+		uint64_t *slot = &r->slots[r->head.user_ring_idx % RING_SLOTS];
+		uint64_t atom = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+		long ret;
+
+		if (atomic_load(&reapers_paused)) {
+			usleep(10000);
+			continue;
+		}
+		if (atom) {
+			__atomic_store_n(slot, 0, __ATOMIC_RELEASE);
+			r->head.user_ring_idx++;
+			atomic_fetch_add(&r->reaped, 1);
+			chain_done(atom, 0);
+			continue;
+		}
+		if (!atomic_load(&submitting) &&
+		    atomic_load(&cached) + atomic_load(&went_async) ==
+		    atomic_load(&submitted) &&
+		    atomic_load(&submitted) == nr_chains) {
+			long all = 0;
+
+			for (int i = 0; i < nr_rings; i++)
+				all += atomic_load(&rings[i].reaped);
+			if (all + atomic_load(&cached) == nr_chains)
+				return NULL;
+		}
+		ret = async_wait(1, &r->head, &tmo);
+		if (ret == 0)		/* nothing in flight on this ring yet */
+			usleep(1000);
+		else if (ret == -1 && errno == EOVERFLOW)
+			atomic_fetch_add(&held_back, 1);
+		else if (ret < 0 && errno != EINTR)
+			fail("async_wait", -1, -errno);
+	}
+}
+
+static void chain_init(long i)
+{
+	struct chain *c = &chains[i];
+	/* A third sleep and hand off, a third go to the pool, a third do not block. */
+	int kind = i % 3;
+
+	memset(c, 0, sizeof(*c));
+	c->ts.tv_nsec = (1 + i % 7) * 1000 * 1000;
+	c->ts_ptr = PTR(&c->ts);
+	c->ret[0] = c->ret[1] = -12345;
+	init_atom(&c->atom[1], __NR_getpid, NULL, NULL, NULL, NULL, NULL,
+		  NULL, &c->ret[1], 0, NULL);
+	if (kind == 2)
+		init_atom(&c->atom[0], __NR_getpid, NULL, NULL, NULL, NULL,
+			  NULL, NULL, &c->ret[0], 0, NULL);
+	else
+		init_atom(&c->atom[0], __NR_nanosleep, &c->ts_ptr, &c->zero,
+			  NULL, NULL, NULL, NULL, &c->ret[0],
+			  kind ? SYSLET_ASYNC : 0, &c->atom[1]);
+	c->atom[0].private = i;
+}
+
+static void *submitter(void *arg)
+{
+	long t = (long)arg;
+
+	for (long i = t; i < nr_chains; i += nr_threads) {
+		struct ring *r = &rings[(t + i) % nr_rings];
+		long ret;
+
+		chain_init(i);
+		atomic_fetch_add(&submitted, 1);
+		ret = async_exec(&chains[i].atom[0], &r->head, HSZ);
+		if (ret == 0) {
+			atomic_fetch_add(&went_async, 1);
+		} else if (ret > 0) {
+			atomic_fetch_add(&cached, 1);
+			chain_done(ret, 1);
+		} else {
+			fail("async_exec", i, ret);
+			atomic_fetch_add(&cached, 1);	/* never completes */
+			atomic_fetch_add(&chains[i].completed, 1);
+		}
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	pthread_t *sub;
+	long lost = 0, twice = 0, reaped = 0;
+	struct timespec t0, t1;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "c:t:r:s:")) != -1) {
+		switch (opt) {
+		case 'c': nr_chains = atol(optarg); break;
+		case 't': nr_threads = atoi(optarg); break;
+		case 'r': nr_rings = atoi(optarg); break;
+		case 's': seconds = atoi(optarg); break;
+		default:
+			fprintf(stderr, "usage: %s [-c chains] [-t threads] [-r rings] [-s seconds]\n",
+				argv[0]);
+			return 2;
+		}
+	}
+	if (nr_rings < 1 || nr_rings > MAX_RINGS || nr_threads < 1 ||
+	    nr_chains < 1)
+		return 2;
+	printf("TAP version 13\n1..3\n");
+	printf("# %ld chains, %d submitting threads, %d rings of %d slots\n",
+	       nr_chains, nr_threads, nr_rings, RING_SLOTS);
+	chains = calloc(nr_chains, sizeof(*chains));
+	sub = calloc(nr_threads, sizeof(*sub));
+	if (!chains || !sub)
+		return 1;
+	alarm(seconds * 6 + 60);	/* a hang fails, it does not wait for CI */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	atomic_store(&submitting, 1);
+	for (int i = 0; i < nr_rings; i++) {
+		test_ring_init((struct test_ring *)&rings[i], RING_SLOTS, 64);
+		if (pthread_create(&rings[i].reaper, NULL, reaper, &rings[i]))
+			return 1;
+	}
+	for (long t = 0; t < nr_threads; t++)
+		if (pthread_create(&sub[t], NULL, submitter, (void *)t))
+			return 1;
+	/*
+	 * Nobody reaps for the first part: the rings run full and the
+	 * kernel holds completions back (and takes no new asynchronous work
+	 * on a ring that holds some back), then the reapers catch up.
+	 */
+	usleep(seconds * 1000 * 1000 / 4);
+	atomic_store(&reapers_paused, 0);
+	for (int t = 0; t < nr_threads; t++)
+		pthread_join(sub[t], NULL);
+	atomic_store(&submitting, 0);
+	for (int i = 0; i < nr_rings; i++)
+		pthread_join(rings[i].reaper, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+
+	for (long i = 0; i < nr_chains; i++) {
+		int n = atomic_load(&chains[i].completed);
+
+		lost += n == 0;
+		twice += n > 1;
+	}
+	for (int i = 0; i < nr_rings; i++)
+		reaped += atomic_load(&rings[i].reaped);
+	printf("# submitted %ld: %ld completed in the caller, %ld went asynchronous, %ld reaped from the rings\n",
+	       atomic_load(&submitted), atomic_load(&cached),
+	       atomic_load(&went_async), reaped);
+	printf("# async_wait said EOVERFLOW %ld times; %.1f s\n",
+	       atomic_load(&held_back),
+	       t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+	printf("%sok 1 load.every_chain_completed_exactly_once # lost %ld, twice %ld\n",
+	       lost || twice ? "not " : "", lost, twice);
+	printf("%sok 2 load.ring_completions_match_async_submissions # %ld reaped, %ld async\n",
+	       reaped != atomic_load(&went_async) ? "not " : "", reaped,
+	       atomic_load(&went_async));
+	printf("%sok 3 load.no_wrong_results # %ld errors\n",
+	       atomic_load(&errors) ? "not " : "", atomic_load(&errors));
+	return lost || twice || errors || reaped != atomic_load(&went_async);
+}
