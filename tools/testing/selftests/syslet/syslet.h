@@ -46,6 +46,10 @@ static inline long umem_add(uint64_t *uptr, uint64_t inc)
 
 #define PTR(p) ((__u64)(uintptr_t)(p))
 
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#endif
+
 /* Fill an atom; args is a NULL-terminated list of up to 6 pointers. */
 static inline void init_atom(struct syslet_uatom *atom, long nr,
 			     void *a0, void *a1, void *a2, void *a3,
@@ -95,16 +99,19 @@ static inline uint64_t test_ring_reap(struct test_ring *r)
 }
 
 /*
- * Threads of this process, by the kernel's own count (Threads: in
- * /proc/self/status).  Not a walk of /proc/self/task: a group leader's
+ * Threads of process @pid, by the kernel's own count (Threads: in
+ * /proc/PID/status).  Not a walk of /proc/self/task: a group leader's
  * hand-off reorders the thread list, and a walk that spans one may count
  * a thread twice or miss one.
  */
-static inline int count_threads(void)
+static inline int count_threads_of(pid_t pid)
 {
 	char line[256];
 	int n = -1;
-	FILE *f = fopen("/proc/self/status", "r");
+	FILE *f;
+
+	snprintf(line, sizeof(line), "/proc/%d/status", pid);
+	f = fopen(line, "r");
 
 	if (!f)
 		return -1;
@@ -113,6 +120,11 @@ static inline int count_threads(void)
 			break;
 	fclose(f);
 	return n;
+}
+
+static inline int count_threads(void)
+{
+	return count_threads_of(getpid());
 }
 
 /* Threads of this process named syslet-<pid>: the pool. */

@@ -3,8 +3,9 @@
  * A seeded fuzzer for syslets: random chains with random flags, allowed
  * and refused system call numbers, hostile pointers (NULL, unmapped,
  * kernel, pointing into the atom itself), cyclic chains, rings that are
- * unmapped while workers run, from several threads of several processes
- * at once, with exit, exit_group and SIGKILL interleaved.
+ * unmapped while workers run, atoms that another thread rewrites while
+ * they run, from several threads of several processes at once, with
+ * fork, exec, exit, exit_group and SIGKILL interleaved.
  *
  *   syslet_fuzz [-s seed] [-p processes] [-t threads] [-n iterations]
  *
@@ -13,6 +14,12 @@
  * started ended as it was told to; the kernel's side (no splat, no hang,
  * no leak) is judged from the console by the caller.  Prints one KTAP
  * line and the counts.
+ *
+ * Rewritten atoms may run any system call with any argument the atoms'
+ * own bytes make up: those processes run under a seccomp filter (which
+ * atoms obey like any system call) that refuses signals to other
+ * processes and calls that change the system, in a session of their
+ * own, and they pass if they end at all, however they end.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,10 +29,14 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include "syslet.h"
 
 #define KERNEL_ADDR	0xffffffff81000000ULL
@@ -34,7 +45,7 @@
 
 struct fuzz_thread {
 	uint64_t rng;
-	unsigned long iterations, atoms, async, cached, errors;
+	unsigned long iterations, atoms, async, cached, errors, forks, hung;
 };
 
 /* Shared by the threads of one process. */
@@ -43,6 +54,12 @@ static uint64_t *rings[NR_RINGS];
 static size_t ring_bytes = 64 * sizeof(uint64_t);
 static int pipe_fds[2];
 static pthread_mutex_t ring_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Atoms that the scribbler thread rewrites while chains run from them. */
+#define SCRIBBLE_ATOMS	(4096 / sizeof(struct syslet_uatom))
+static struct syslet_uatom *scribble;
+static uint64_t *scribble_vals;		/* argument values, a page apart */
+static volatile int scribbling;
 
 static uint64_t next_rand(uint64_t *s)
 {
@@ -152,7 +169,7 @@ static void random_call(uint64_t *s, struct syslet_uatom *a,
 		a->arg_ptr[1] = 0;
 		break;
 	case 7:
-		a->nr = refused[pick(s, sizeof(refused) / sizeof(refused[0]))];
+		a->nr = refused[pick(s, ARRAY_SIZE(refused))];
 		break;
 	case 8:	/* a number past the table, or negative */
 		a->nr = pick(s, 2) ? 470 + pick(s, 2000) : -(long)pick(s, 5);
@@ -175,6 +192,127 @@ static void random_call(uint64_t *s, struct syslet_uatom *a,
 	}
 }
 
+/* Calls a scribbled atom is set to; its bytes may make it any call. */
+static const long scribble_calls[] = {
+	__NR_getpid, __NR_getppid, __NR_stat, __NR_umem_add, __NR_nanosleep,
+	__NR_close, __NR_read, __NR_write,
+};
+
+static uint64_t scribble_ptr(uint64_t *s, struct syslet_uatom *a)
+{
+	switch (pick(s, 4)) {
+	case 0:
+		return PTR(&scribble[pick(s, SCRIBBLE_ATOMS)]);
+	case 1:
+		return PTR(&scribble_vals[pick(s, 512)]);
+	default:
+		return hostile_ptr(s, &scribble_vals[pick(s, 512)], a);
+	}
+}
+
+/* Rewrite one field of one shared atom, as a racing user thread would. */
+static void scribble_once(uint64_t *s)
+{
+	struct syslet_uatom *a = &scribble[pick(s, SCRIBBLE_ATOMS)];
+
+	switch (pick(s, 5)) {
+	case 0:
+		a->nr = scribble_calls[pick(s, ARRAY_SIZE(scribble_calls))];
+		break;
+	case 1:
+		a->flags = next_rand(s) & (pick(s, 4) ? 0xff : ~0ULL);
+		break;
+	case 2:
+		a->next = pick(s, 3) ? scribble_ptr(s, a) : 0;
+		break;
+	case 3:
+		a->ret_ptr = scribble_ptr(s, a);
+		break;
+	default:
+		a->arg_ptr[pick(s, 6)] = pick(s, 3) ? scribble_ptr(s, a) : 0;
+		break;
+	}
+}
+
+/*
+ * End every cycle: each atom is read when the chain gets to it, so a
+ * chain running around the page stops at the next atom it reads.
+ */
+static void scribble_heal(void)
+{
+	for (unsigned int i = 0; i < SCRIBBLE_ATOMS; i++) {
+		__atomic_store_n(&scribble[i].next, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&scribble[i].nr, __NR_getpid,
+				 __ATOMIC_RELAXED);
+	}
+}
+
+static void *scribbler(void *arg)
+{
+	uint64_t s = (uintptr_t)arg | 1;
+
+	while (scribbling) {
+		for (int i = 0; i < 200; i++)
+			scribble_once(&s);
+		usleep(200);
+		if (!pick(&s, 8)) {
+			scribble_heal();
+			usleep(2000);
+		}
+	}
+	scribble_heal();
+	return NULL;
+}
+
+/*
+ * Scribbled atoms run whatever their bytes say.  Keep them to this
+ * process: no signals to others, nothing that changes the system.
+ */
+static int confine(void)
+{
+	static const int deny[] = {
+		__NR_kill, __NR_tkill, __NR_tgkill, __NR_rt_sigqueueinfo,
+		__NR_rt_tgsigqueueinfo, __NR_pidfd_send_signal, __NR_reboot,
+		__NR_kexec_load, __NR_kexec_file_load, __NR_mount,
+		__NR_umount2, __NR_pivot_root, __NR_chroot, __NR_swapon,
+		__NR_swapoff, __NR_init_module, __NR_finit_module,
+		__NR_delete_module, __NR_unlink, __NR_unlinkat, __NR_rmdir,
+		__NR_rename, __NR_renameat, __NR_renameat2, __NR_truncate,
+		__NR_sethostname, __NR_setdomainname, __NR_settimeofday,
+		__NR_clock_settime, __NR_adjtimex, __NR_clock_adjtime,
+		__NR_syslog, __NR_acct, __NR_quotactl, __NR_ioperm, __NR_iopl,
+		__NR_setpriority, __NR_sched_setscheduler, __NR_sched_setattr,
+		__NR_ptrace, __NR_process_vm_writev, __NR_mknod, __NR_mknodat,
+		__NR_alarm, __NR_setitimer,
+	};
+	struct sock_filter f[3 + ARRAY_SIZE(deny)];
+	struct sock_fprog prog = { ARRAY_SIZE(f), f };
+	unsigned int i, n = ARRAY_SIZE(deny);
+
+	f[0] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+					    offsetof(struct seccomp_data, nr));
+	for (i = 0; i < n; i++)
+		f[1 + i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
+							BPF_K, deny[i],
+							n - i, 0);
+	f[1 + n] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
+						SECCOMP_RET_ALLOW);
+	f[2 + n] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
+						SECCOMP_RET_ERRNO | EPERM);
+	if (setsid() < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return -1;
+	return syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+}
+
+/* A chain of the shared, scribbled atoms: any entry point will do. */
+static long scribble_chain(struct fuzz_thread *ft, void *head, size_t size)
+{
+	struct syslet_uatom *a = &scribble[pick(&ft->rng, SCRIBBLE_ATOMS)];
+
+	ft->atoms++;
+	return async_exec(a, head, size);
+}
+
 static void reap(int r)
 {
 	unsigned int n = ring_bytes / sizeof(uint64_t);
@@ -189,6 +327,38 @@ static void reap(int r)
 		h->user_ring_idx++;
 	}
 	pthread_mutex_unlock(&ring_lock);
+}
+
+static void one_chain(struct fuzz_thread *ft);
+
+/*
+ * fork() while this process' chains run in workers and pool threads: the
+ * child has none of them, and runs a few chains of its own on the rings
+ * it inherited (its own, by their addresses in its own memory).
+ */
+static void fork_during_chains(struct fuzz_thread *ft)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid < 0)
+		return;
+	if (!pid) {
+		struct fuzz_thread child = { .rng = ft->rng ^ 0xf0f0 };
+
+		/* Only this thread came along: no lock holder, no scribbler. */
+		pthread_mutex_init(&ring_lock, NULL);
+		scribble = NULL;
+
+		for (int i = 0; i < 4; i++)
+			one_chain(&child);
+		_exit(0);
+	}
+	ft->forks++;
+	/* A child killed by a scribbled atom is fine; a hung one is not. */
+	st = wait_exit(pid, 60000);
+	if (st < 0)
+		ft->hung++;
 }
 
 static void one_chain(struct fuzz_thread *ft)
@@ -248,8 +418,12 @@ static void one_chain(struct fuzz_thread *ft)
 		size = pick(s, 2 * 4096);
 		break;
 	}
-	ret = async_exec(pick(s, 16) ? &atoms[0] :
-			 (void *)hostile_ptr(s, &atoms[0], atoms), head, size);
+	if (scribble && !pick(s, 4))
+		ret = scribble_chain(ft, head, size);
+	else
+		ret = async_exec(pick(s, 16) ? &atoms[0] :
+				 (void *)hostile_ptr(s, &atoms[0], atoms),
+				 head, size);
 	ft->iterations++;
 	ft->atoms += n;
 	if (ret == 0)
@@ -273,6 +447,8 @@ static void one_chain(struct fuzz_thread *ft)
 		rings[r] = NULL;
 		pthread_mutex_unlock(&ring_lock);
 	}
+	if (!pick(s, 150))
+		fork_during_chains(ft);
 }
 
 static void *fuzz_thread(void *arg)
@@ -286,18 +462,45 @@ static void *fuzz_thread(void *arg)
 	return NULL;
 }
 
-/* One process: its rings, its threads; exits the way it is told to. */
+enum fuzz_end { END_EXIT_GROUP, END_EXIT, END_SIGKILL, END_EXEC, NR_ENDS };
+
+static int setup_scribble(uint64_t seed, pthread_t *tid)
+{
+	scribble = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (scribble == MAP_FAILED || confine())
+		return -1;
+	/*
+	 * Scribbled atoms may write anything anywhere: not to the test's
+	 * output.  Our own lines go out through a descriptor of their own.
+	 */
+	fflush(stdout);
+	if (dup2(STDOUT_FILENO, 77) != 77 || !freopen("/dev/null", "w", stderr) ||
+	    dup2(STDERR_FILENO, STDOUT_FILENO) != STDOUT_FILENO)
+		return -1;
+	stdout = fdopen(77, "w");
+	if (!stdout)
+		return -1;
+	scribble_vals = (uint64_t *)((char *)scribble + 4096);
+	scribble_heal();
+	scribbling = 1;
+	return pthread_create(tid, NULL, scribbler, (void *)(uintptr_t)seed);
+}
+
+/* One process: its rings, its threads; ends the way it is told to. */
 static int fuzz_process(uint64_t seed, int nr_threads, unsigned long n,
-			int how)
+			enum fuzz_end how, int scribbled)
 {
 	struct fuzz_thread *ft = calloc(nr_threads, sizeof(*ft));
-	pthread_t *tid = calloc(nr_threads, sizeof(*tid));
-	unsigned long totals[5] = { 0 };
+	pthread_t *tid = calloc(nr_threads, sizeof(*tid)), scribble_tid;
+	unsigned long totals[7] = { 0 };
 	int i;
 
 	/* A hang is a failure, not a stuck run. */
 	alarm(120);
 	if (pipe2(pipe_fds, O_NONBLOCK))
+		return 2;
+	if (scribbled && setup_scribble(seed, &scribble_tid))
 		return 2;
 	for (i = 0; i < NR_RINGS; i++) {
 		heads[i] = calloc(1, 4096);
@@ -314,6 +517,12 @@ static int fuzz_process(uint64_t seed, int nr_threads, unsigned long n,
 		ft[i].iterations = n;
 		pthread_create(&tid[i], NULL, fuzz_thread, &ft[i]);
 	}
+	if (how == END_EXEC) {
+		/* exec while the chains run: de_thread() meets them all. */
+		usleep(1000 * (seed * 53 % 400));
+		execl("/bin/busybox", "true", NULL);
+		return 4;
+	}
 	for (i = 0; i < nr_threads; i++) {
 		pthread_join(tid[i], NULL);
 		totals[0] += ft[i].iterations;
@@ -321,21 +530,47 @@ static int fuzz_process(uint64_t seed, int nr_threads, unsigned long n,
 		totals[2] += ft[i].async;
 		totals[3] += ft[i].cached;
 		totals[4] += ft[i].errors;
+		totals[5] += ft[i].forks;
+		totals[6] += ft[i].hung;
 	}
-	printf("# seed %llu: %lu chains, %lu atoms: %lu async, %lu cached, %lu errors\n",
-	       (unsigned long long)seed, totals[0], totals[1], totals[2],
-	       totals[3], totals[4]);
+	if (scribbled) {
+		scribbling = 0;
+		pthread_join(scribble_tid, NULL);
+	}
+	printf("# seed %llu%s: %lu chains, %lu atoms: %lu async, %lu cached, %lu errors; %lu forks\n",
+	       (unsigned long long)seed, scribbled ? " (scribbled)" : "",
+	       totals[0], totals[1], totals[2], totals[3], totals[4],
+	       totals[5]);
 	fflush(stdout);
+	if (totals[6]) {
+		printf("# seed %llu: %lu forked children hung\n",
+		       (unsigned long long)seed, totals[6]);
+		return 3;
+	}
 	switch (how) {
-	case 0:
+	case END_EXIT_GROUP:
 		return 0;		/* exit_group with workers about */
-	case 1:
+	case END_EXIT:
 		syscall(__NR_exit, 0);	/* only the main thread leaves */
 		return 0;
 	default:
 		pause();		/* the parent kills us */
 		return 0;
 	}
+}
+
+/* Did process @p end as told?  A scribbled one may end any way but hung. */
+static int ended_well(enum fuzz_end how, int scribbled, int status)
+{
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+		return 0;		/* its alarm: it hung */
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 3)
+		return 0;		/* a forked child hung */
+	if (scribbled)
+		return 1;
+	if (how == END_SIGKILL)
+		return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+	return WIFEXITED(status) && !WEXITSTATUS(status);
 }
 
 int main(int argc, char **argv)
@@ -370,15 +605,17 @@ int main(int argc, char **argv)
 	if (!freopen("/dev/null", "r", stdin))
 		return 2;
 	for (int p = 0; p < procs; p++) {
-		int how = p % 3, status;
+		enum fuzz_end how = p % NR_ENDS;
+		int scribbled = p % 3 == 2, status;
 		pid_t pid;
 
 		fflush(stdout);	/* or the child prints our buffer again */
 		pid = fork();
 
 		if (!pid)
-			_exit(fuzz_process(seed + p, threads, n, how));
-		if (how == 2) {
+			_exit(fuzz_process(seed + p, threads, n, how,
+					   scribbled));
+		if (how == END_SIGKILL) {
 			/* Killed while its chains run, or a little later. */
 			usleep(1000 * (p * 37 % 300));
 			kill(pid, SIGKILL);
@@ -387,11 +624,9 @@ int main(int argc, char **argv)
 			failed++;
 			continue;
 		}
-		if (how == 2 ? !(WIFSIGNALED(status) &&
-				 WTERMSIG(status) == SIGKILL) :
-			       !(WIFEXITED(status) && !WEXITSTATUS(status))) {
-			printf("# process %d (how %d) ended with status 0x%x\n",
-			       p, how, status);
+		if (!ended_well(how, scribbled, status)) {
+			printf("# process %d (how %d%s) ended with status 0x%x\n",
+			       p, how, scribbled ? ", scribbled" : "", status);
 			failed++;
 		}
 	}
