@@ -46,6 +46,8 @@ guest: setup kernel
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/syslet_test $(SELFTEST)/syslet_test.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/cachemiss_test $(SELFTEST)/cachemiss_test.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/syslet_fuzz $(SELFTEST)/syslet_fuzz.c -lpthread
+	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/teardown_test $(SELFTEST)/teardown_test.c
+	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/load_test $(SELFTEST)/load_test.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/hello_syslet $(SELFTEST)/hello_syslet.c
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/dirscan demo/dirscan.c
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/percall bench/percall.c
@@ -69,10 +71,16 @@ host-tests: setup
 		echo "$${PIPESTATUS[0]}" > $(LOGS)/host-tests.rc; \
 	else echo 0 > $(LOGS)/host-tests.rc; : > $(LOGS)/host-tests.log; fi
 
+# The teardown tests read a virtio disk throttled to 200 operations a
+# second, so that chains really wait for disk I/O when they are killed.
+CHECK_DISK := file=$(GUEST)/disk.img,if=virtio,format=raw,readonly=on,throttling.iops-total=200
+
 guest-check: guest
 	@mkdir -p $(LOGS)
+	@[ -f $(GUEST)/disk.img ] || truncate -s 64M $(GUEST)/disk.img
 	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/check.cpio $(TOP)/scripts/guest-check.sh $(GUEST)/bin
-	@$(TOP)/scripts/qemu-run.sh --timeout $(QEMU_TIMEOUT) $(KERNEL) $(GUEST)/check.cpio $(LOGS)/check; \
+	@$(TOP)/scripts/qemu-run.sh --timeout $(QEMU_TIMEOUT) --drive $(CHECK_DISK) \
+		$(KERNEL) $(GUEST)/check.cpio $(LOGS)/check; \
 		echo $$? > $(LOGS)/guest.rc
 
 check: SHELL := /bin/bash
