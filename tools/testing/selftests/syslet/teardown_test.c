@@ -40,10 +40,14 @@ enum teardown { BY_SIGKILL, BY_EXIT_GROUP, BY_EXEC, BY_UNREGISTER };
 
 static const char *const kind_name[] = { "sleep", "pipe", "disk" };
 
-/* One blocked chain: up to DISK_CHAIN atoms and their argument values. */
+/*
+ * One blocked chain: its atoms and their argument values.  A disk chain
+ * is DISK_CHAIN reads, then a pipe read, so that it stays in flight until
+ * released, however fast the disk turns out to be.
+ */
 struct blocked {
-	struct syslet_uatom atom[DISK_CHAIN];
-	uint64_t arg[4], zero;
+	struct syslet_uatom atom[DISK_CHAIN + 1];
+	uint64_t arg[4], pipe_arg[3], zero;
 	struct __kernel_timespec ts;
 	int64_t ret;
 	int pipe[2];
@@ -94,17 +98,23 @@ static int blocked_init(struct blocked *b, int i, enum block_kind kind,
 		return 0;
 	case BLOCK_DISK:
 		/* Uncached reads of the disk, one after the other. */
-		if (posix_memalign((void **)&b->buf, 4096, 4096))
+		if (posix_memalign((void **)&b->buf, 4096, 4096) ||
+		    pipe(b->pipe))
 			return -1;
 		b->arg[0] = disk_fd;
 		b->arg[1] = PTR(b->buf);
 		b->arg[2] = 4096;
 		b->arg[3] = (uint64_t)i * DISK_CHAIN * 4096;
+		b->pipe_arg[0] = b->pipe[0];
+		b->pipe_arg[1] = PTR(b->buf);
+		b->pipe_arg[2] = 1;
+		init_atom(&b->atom[DISK_CHAIN], __NR_read, &b->pipe_arg[0],
+			  &b->pipe_arg[1], &b->pipe_arg[2], NULL, NULL, NULL,
+			  &b->ret, 0, NULL);
 		for (int j = DISK_CHAIN - 1; j >= 0; j--)
 			init_atom(&b->atom[j], __NR_pread64, &b->arg[0],
 				  &b->arg[1], &b->arg[2], &b->arg[3], NULL,
-				  NULL, &b->ret, j ? 0 : flags,
-				  j < DISK_CHAIN - 1 ? &b->atom[j + 1] : NULL);
+				  NULL, &b->ret, j ? 0 : flags, &b->atom[j + 1]);
 		return 0;
 	}
 	return -1;
@@ -113,7 +123,7 @@ static int blocked_init(struct blocked *b, int i, enum block_kind kind,
 /* Let every blocked chain finish (unregister scenario). */
 static int blocked_release(struct blocked *b, enum block_kind kind)
 {
-	if (kind == BLOCK_PIPE && write(b->pipe[1], "x", 1) != 1)
+	if (kind != BLOCK_SLEEP && write(b->pipe[1], "x", 1) != 1)
 		return -1;
 	return 0;
 }
@@ -121,7 +131,7 @@ static int blocked_release(struct blocked *b, enum block_kind kind)
 /* The chain's last atom: what the ring must give back for it. */
 static uint64_t blocked_last(struct blocked *b, enum block_kind kind)
 {
-	return PTR(&b->atom[kind == BLOCK_DISK ? DISK_CHAIN - 1 : 0]);
+	return PTR(&b->atom[kind == BLOCK_DISK ? DISK_CHAIN : 0]);
 }
 
 /*
@@ -178,19 +188,9 @@ static void child(enum block_kind kind, enum teardown how, int ready,
 	for (int i = 0; i < NR_BLOCKED; i++) {
 		if (blocked_init(&b[i], i, kind, disk_fd, sleep_ms))
 			_exit(21);
-		/*
-		 * 0: went asynchronous, blocked in a worker or pool thread.
-		 * A disk read may finish before its task sleeps; a chain of
-		 * them meets the throttled disk's queue sooner or later.
-		 */
-		for (int tries = 0;; tries++) {
-			long ret = async_exec(&b[i].atom[0], &r.head, HSZ);
-
-			if (!ret)
-				break;
-			if (kind != BLOCK_DISK || ret < 0 || tries == 20)
-				_exit(22);
-		}
+		/* 0: went asynchronous, blocked in a worker or pool thread */
+		if (async_exec(&b[i].atom[0], &r.head, HSZ) != 0)
+			_exit(22);
 	}
 	if (write(ready, "r", 1) != 1 || read(go, &c, 1) != 1)
 		_exit(23);
