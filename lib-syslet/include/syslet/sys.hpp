@@ -44,31 +44,23 @@ inline long raw_syscall(long nr, std::uint64_t a0 = 0, std::uint64_t a1 = 0, std
 namespace detail
 {
 
-// Runs one SYSLET_SYNC getpid atom through async_exec.  Only a kernel with
-// syslets returns the atom's address and writes getpid() to ret_ptr; a
-// kernel without them returns -ENOSYS, and a mainline kernel that uses the
-// number for listxattrat() fails with EBADF/EINVAL/EFAULT (it only reads).
-// The head and the atom are static so that the address the kernel may
-// remember the head by is never reused for anything else.
+// Runs one SYSLET_SYNC getpid atom through async_exec, with no ring: only
+// a kernel with syslets returns the atom's address and writes getpid() to
+// ret_ptr; a kernel without them returns -ENOSYS, and a mainline kernel
+// that uses the number for listxattrat() fails with EBADF or EFAULT (it
+// only reads).  No ring: the probe sets nothing up in the kernel, so it
+// costs what one cached atom costs.
 inline bool probe_kernel_for_syslets() noexcept
 {
-	static abi::head probe_head{};
-	static abi::word probe_ring[1] = {};
 	static abi::atom probe_atom{};
 	static std::int64_t probe_result = -1;
 
-	probe_head.completion_ring = abi::address_of(&probe_ring[0]);
-	probe_head.ring_size_bytes = sizeof(probe_ring);
 	probe_atom.flags = SYSLET_SYNC;
 	probe_atom.nr = SYS_getpid;
 	probe_atom.ret_ptr = abi::address_of(&probe_result);
-	const long returned = raw_syscall(abi::nr_async_exec, abi::address_of(&probe_atom),
-					  abi::address_of(&probe_head), sizeof(probe_head));
-	const bool has_syslets = returned == static_cast<long>(abi::address_of(&probe_atom)) &&
-				 probe_result == raw_syscall(SYS_getpid);
-	if (has_syslets)
-		raw_syscall(abi::nr_async_unregister, abi::address_of(&probe_head), sizeof(probe_head));
-	return has_syslets;
+	const long returned = raw_syscall(abi::nr_async_exec, abi::address_of(&probe_atom), 0, 0);
+	return returned == static_cast<long>(abi::address_of(&probe_atom)) &&
+	       probe_result == raw_syscall(SYS_getpid);
 }
 
 inline bool fallback_forced_by_environment() noexcept
