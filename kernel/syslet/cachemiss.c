@@ -200,8 +200,11 @@ void syslet_sched_block(struct task_struct *tsk)
 		why = syslet_head_start_async(run->head);
 	if (!why) {
 		w = syslet_pick_spare(tsk->signal->syslet, tsk, &why);
-		if (!w)
+		if (!w) {
 			atomic_dec(&run->head->inflight);
+			/* async_exec() makes one once this call is done. */
+			run->missed_spare = !READ_ONCE(tsk->signal->syslet->nr_idle);
+		}
 	}
 	if (!w) {
 		trace_syslet_handoff_refused(task_pt_regs(tsk)->orig_ax, why);

@@ -318,8 +318,11 @@ SYSCALL_DEFINE3(async_exec, struct syslet_uatom __user *, atom,
 	run.worker = NULL;
 	run.head = NULL;
 	run.may_hand_off = false;
+	run.missed_spare = false;
 	if (head && head->ring && !(ka.flags & SYSLET_SYNC)) {
-		syslet_pool_add_spare(current->signal->syslet, head);
+		/* Only a process that has blocked pays for a spare thread. */
+		if (READ_ONCE(current->signal->syslet->keep_spare))
+			syslet_pool_add_spare(current->signal->syslet, head);
 		run.head = head;
 		run.may_hand_off = true;
 		current->syslet = &run;
@@ -329,6 +332,8 @@ SYSCALL_DEFINE3(async_exec, struct syslet_uatom __user *, atom,
 	current->syslet = NULL;
 	if (unlikely(run.worker))
 		return syslet_cachemiss_done(&run, &res, ka.flags);
+	if (unlikely(run.missed_spare))
+		syslet_keep_spare(current->signal->syslet, head);
 	syslet_trace_chain_end();
 	err = res.err;
 out:

@@ -219,7 +219,7 @@ SYSCALL_DEFINE2(async_register, struct async_head_user __user *, uhead,
 	err = syslet_head_insert(sp, head);
 	/* The first cachemiss should not wait for a thread to be made. */
 	if (!err && head->ring)
-		syslet_pool_add_spare(sp, head);
+		syslet_keep_spare(sp, head);
 	syslet_head_put(head);
 	return err == -EEXIST ? -EBUSY : err;
 }

@@ -268,12 +268,28 @@ static int syslet_worker_create(struct syslet_process *sp,
 }
 
 /**
+ * syslet_keep_spare - keep a spare ready for cachemisses from now on
+ * @sp:		the process' syslet state
+ * @head:	the ring the caller completes to; bounds the pool
+ *
+ * Spares are made lazily: a process whose chains never block never pays
+ * for a thread.  Its first block completes in the caller; from then on
+ * (or from async_register() on) a spare is kept parked.
+ */
+void syslet_keep_spare(struct syslet_process *sp, struct syslet_head *head)
+{
+	WRITE_ONCE(sp->keep_spare, true);
+	syslet_pool_add_spare(sp, head);
+}
+
+/**
  * syslet_pool_add_spare - make sure a spare is ready for a cachemiss
  * @sp:		the process' syslet state
  * @head:	the ring the caller completes to; bounds the pool
  *
- * Called before a chain runs in cached mode, from sleepable context, so
- * that the scheduler hook (which cannot create threads) finds a spare.
+ * Called before a chain runs in cached mode (once the process keeps
+ * spares, see syslet_keep_spare()), from sleepable context, so that the
+ * scheduler hook (which cannot create threads) finds a spare.
  * Costs a load when one is parked already.  Failure is not an error: a
  * cachemiss without a spare completes synchronously.
  */

@@ -76,6 +76,8 @@ struct syslet_head {
  * @nr_idle:	pool threads parked
  * @nr_in_user: pool threads running a user-space cachemiss context
  * @dying:	the process is exiting: no new pool threads
+ * @keep_spare:	keep a spare parked for cachemisses: a ring was
+ *		registered, or a chain blocked when there was none
  * @exit_code:	exit code of the last thread that is not a pool thread
  */
 struct syslet_process {
@@ -89,6 +91,7 @@ struct syslet_process {
 	unsigned int		nr_idle;
 	unsigned int		nr_in_user;
 	bool			dying;
+	bool			keep_spare;
 	long			exit_code;
 };
 
@@ -187,6 +190,7 @@ struct syslet_worker {
  * @frame:	async_exec() registers while an atom's call is in pt_regs
  * @head:	ring a cachemiss completes to (referenced by async_exec())
  * @may_hand_off: a block in an atom's call may hand off
+ * @missed_spare: a block found no spare to hand off to
  * @worker:	set by the scheduler hook when the caller's user context
  *		went to a spare: this task is a cachemiss worker now
  *
@@ -197,6 +201,7 @@ struct syslet_run {
 	struct arch_syslet_frame	frame;
 	struct syslet_head		*head;
 	bool				may_hand_off;
+	bool				missed_spare;
 	struct syslet_worker		*worker;
 };
 
@@ -252,6 +257,7 @@ int syslet_queue_async(struct syslet_head *head,
 		       const struct syslet_katom *ka);
 void syslet_pool_kill(struct syslet_process *sp);
 void syslet_pool_add_spare(struct syslet_process *sp, struct syslet_head *head);
+void syslet_keep_spare(struct syslet_process *sp, struct syslet_head *head);
 bool syslet_same_identity(struct task_struct *w, struct task_struct *tsk);
 void syslet_worker_finish_chain(struct syslet_worker *w);
 bool syslet_pool_loop(struct syslet_worker *w);

@@ -159,8 +159,9 @@ struct async_head_user {
  * System call summary (return values; -errno on failure):
  *
  * long async_register(struct async_head_user *ahu, size_t size);
- *	Set up the ring named by @ahu now (instead of lazily): 0, -EBUSY if
- *	it is already set up.
+ *	Set up the ring named by @ahu now (instead of lazily), with a spare
+ *	thread, so that even the process' first blocking atom goes
+ *	asynchronous: 0, -EBUSY if it is already set up.
  * long async_unregister(struct async_head_user *ahu, size_t size);
  *	Tear the ring down: 0, -ENOENT if unknown, -EBUSY while atoms are
  *	still in flight for it.
@@ -171,7 +172,10 @@ struct async_head_user {
  *	continues asynchronously (completion goes to @ahu's ring), or
  *	-errno if the chain could not be run (bad atom, bad flags, bad
  *	ring).  An atom whose system call is not allowed in syslets gets
- *	-ENOSYS in its ret_ptr and ends the chain.
+ *	-ENOSYS in its ret_ptr and ends the chain.  A process makes no
+ *	thread until it needs one: the first atom that blocks in a process
+ *	that never registered a ring completes in the caller; later ones
+ *	go asynchronous.  SYSLET_ASYNC chains always go to a pool thread.
  * long async_wait(unsigned long min_events, struct async_head_user *ahu,
  *		   const struct __kernel_timespec *timeout);
  *	Wait until at least @min_events posted completions are unreaped, or
