@@ -202,6 +202,11 @@ private:
 	{
 		head_.completion_ring = syslet::abi::address_of(slots_.data());
 		head_.ring_size_bytes = sizeof(slots_);
+		// POSIX AIO promises that no request blocks the caller, the first
+		// one included: set the ring up now, with a spare thread (a ring
+		// set up lazily lets a process' first block complete in the
+		// caller).  Without syslets this is the fallback's no-op.
+		(void)syslet::backend::async_register(&head_, sizeof(head_));
 	}
 
 	static std::atomic_ref<int> error_code_of(aiocb* cb)

@@ -56,6 +56,18 @@ static void pipe_read_close(struct pipe_read *pr)
 	close(pr->p[1]);
 }
 
+/*
+ * A process makes its first spare thread only when one of its atoms first
+ * blocks (that block completes in the caller); a registered ring has one
+ * from the start.  Tests of the hand-off register their rings.
+ */
+static int ring_setup(struct test_ring *r, unsigned int slots,
+		      unsigned int max_threads)
+{
+	test_ring_init(r, slots, max_threads);
+	return async_register(&r->head, HSZ);
+}
+
 /* ------------------------------------------------------- the basics */
 
 TEST(blocking_read_hands_off)
@@ -64,7 +76,7 @@ TEST(blocking_read_hands_off)
 	struct pipe_read pr;
 
 	ASSERT_EQ(0, pipe_read_init(&pr, 0));
-	test_ring_init(&r, 8, 0);
+	ASSERT_EQ(0, ring_setup(&r, 8, 0));
 	/* No flags: tried in our context, blocks, goes asynchronous. */
 	ASSERT_EQ(0, async_exec(&pr.atom, &r.head, HSZ));
 	/* The pipe is still empty and the read still pending. */
@@ -88,12 +100,49 @@ TEST(non_blocking_atom_stays_cached)
 	static struct test_ring r;
 	struct pipe_read pr;
 
+	int threads = count_threads();
+
 	ASSERT_EQ(0, pipe_read_init(&pr, 0));
 	test_ring_init(&r, 8, 0);
 	ASSERT_EQ(3, write(pr.p[1], "abc", 3));
 	ASSERT_EQ((long)&pr.atom, async_exec(&pr.atom, &r.head, HSZ));
 	ASSERT_EQ(3, pr.ret);
 	ASSERT_EQ(0, r.slots[0]);
+	/* A call that does not block costs no thread, set-up included. */
+	ASSERT_EQ(threads, count_threads());
+	pipe_read_close(&pr);
+}
+
+static void *write_later(void *arg);
+
+/*
+ * No spare yet: the process' first block completes in the caller, which
+ * then keeps a spare ready, so the next block goes asynchronous.
+ */
+TEST(first_block_of_a_process_completes_in_the_caller)
+{
+	static struct test_ring r;
+	struct pipe_read pr;
+	int threads = count_threads();
+	pthread_t t;
+
+	ASSERT_EQ(0, pipe_read_init(&pr, 0));
+	test_ring_init(&r, 8, 0);
+	ASSERT_EQ(0, pthread_create(&t, NULL, write_later, &pr));
+	ASSERT_EQ((long)&pr.atom, async_exec(&pr.atom, &r.head, HSZ));
+	ASSERT_EQ(4, pr.ret);
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	/* The writer is gone, a spare is parked. */
+	ASSERT_EQ(threads + 1, count_threads());
+	ASSERT_EQ(1, count_pool_threads());
+
+	pr.ret = 12345;
+	ASSERT_EQ(0, async_exec(&pr.atom, &r.head, HSZ));
+	ASSERT_EQ(12345, pr.ret);
+	ASSERT_EQ(5, write(pr.p[1], "again", 5));
+	ASSERT_EQ(1, async_wait(1, &r.head, NULL));
+	ASSERT_EQ(PTR(&pr.atom), test_ring_reap(&r));
+	ASSERT_EQ(5, pr.ret);
 	pipe_read_close(&pr);
 }
 
@@ -149,7 +198,7 @@ TEST(chain_continues_in_worker)
 	pr.atom.next = PTR(&second);
 	init_atom(&second, __NR_getpid, NULL, NULL, NULL, NULL, NULL, NULL,
 		  &pid, 0, NULL);
-	test_ring_init(&r, 8, 0);
+	ASSERT_EQ(0, ring_setup(&r, 8, 0));
 	ASSERT_EQ(0, async_exec(&pr.atom, &r.head, HSZ));
 	ASSERT_EQ(0, pid);
 	ASSERT_EQ(2, write(pr.p[1], "ok", 2));
@@ -169,7 +218,7 @@ TEST(max_nr_threads_makes_the_caller_wait)
 
 	ASSERT_EQ(0, pipe_read_init(&a, 0));
 	ASSERT_EQ(0, pipe_read_init(&b, 0));
-	test_ring_init(&r, 8, 1);
+	ASSERT_EQ(0, ring_setup(&r, 8, 1));
 	ASSERT_EQ(0, async_exec(&a.atom, &r.head, HSZ));
 	/* The ring's one thread is busy: b blocks in our context. */
 	ASSERT_EQ(0, pthread_create(&t, NULL, write_later, &b));
@@ -328,7 +377,8 @@ static int check_state_across_hand_off(void)
 
 	if (!r || pipe_read_init(&pr, 0))
 		return 1;
-	test_ring_init(r, 8, 0);
+	if (ring_setup(r, 8, 0))
+		return 1;
 	for (unsigned int i = 0; i < sizeof(in); i++)
 		in[i] = (uint8_t)(i * 7 + 3);
 	tls_var = 0x1234 + tid;
@@ -506,6 +556,7 @@ TEST(worker_runs_a_user_context_then_returns_to_the_pool)
 	/* We set the ring up, so as a worker we would use head_ip. */
 	ucm_ring.head.head_ip = PTR(ucm_entry);
 	ucm_ring.head.head_stack = PTR(stack + sizeof(stack) - 8);
+	ASSERT_EQ(0, async_register(&ucm_ring.head, HSZ));
 	ASSERT_EQ(0, async_exec(&pr.atom, &ucm_ring.head, HSZ));
 	pool_before = count_pool_threads();
 
@@ -621,7 +672,8 @@ static int block_many(int n)
 	static struct test_ring r;
 	struct pipe_read *pr = calloc(n, sizeof(*pr));
 
-	test_ring_init(&r, 64, 128);
+	if (ring_setup(&r, 64, 128))
+		return -1;
 	for (int i = 0; i < n; i++) {
 		if (pipe_read_init(&pr[i], 0))
 			return -1;
@@ -702,7 +754,8 @@ static int child_stop_resume(int go_fd)
 	struct pipe_read pr[4];
 	char c;
 
-	test_ring_init(&r, 8, 0);
+	if (ring_setup(&r, 8, 0))
+		return 1;
 	for (int i = 0; i < 4; i++)
 		if (pipe_read_init(&pr[i], 0) ||
 		    async_exec(&pr[i].atom, &r.head, HSZ) != 0)
@@ -763,7 +816,7 @@ TEST(fork_after_hand_off)
 	pid_t pid;
 
 	ASSERT_EQ(0, pipe_read_init(&pr, 0));
-	test_ring_init(&r, 8, 0);
+	ASSERT_EQ(0, ring_setup(&r, 8, 0));
 	ASSERT_EQ(0, async_exec(&pr.atom, &r.head, HSZ));
 	pid = fork();
 	if (!pid) {
@@ -772,8 +825,12 @@ TEST(fork_after_hand_off)
 		/* Nothing of the parent's pool came along. */
 		if (count_threads() != 1)
 			_exit(1);
-		/* And hand-offs work in the child from scratch. */
+		/*
+		 * And hand-offs work in the child from scratch: its rings
+		 * are its own, set up anew (registered: a spare at once).
+		 */
 		if (pipe_read_init(&cpr, 0) ||
+		    async_register(&r.head, HSZ) != 0 ||
 		    async_exec(&cpr.atom, &r.head, HSZ) != 0 ||
 		    write(cpr.p[1], "c", 1) != 1 ||
 		    async_wait(1, &r.head, NULL) != 1 || cpr.ret != 1)
