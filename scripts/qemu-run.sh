@@ -22,7 +22,7 @@ while [ $# -gt 3 ]; do
 done
 kernel=$1 initrd=$2 log=$3
 : > "$log.out"
-qemu=(qemu-system-x86_64 -machine q35 -cpu max -smp $smp -m 2G
+qemu=(qemu-system-x86_64 -machine q35 -cpu max,la57=off -smp $smp -m 2G
 	"${icount[@]}" -nographic -no-reboot
 	-kernel "$kernel" -initrd "$initrd" "${drives[@]}"
 	-append "console=ttyS0 panic=-1 loglevel=5 hung_task_panic=0"
