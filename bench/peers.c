@@ -180,7 +180,9 @@ static int hand_off_once(void)
 	h.ring_size_bytes = sizeof(slots);
 	init_atom(&atom, __NR_read, &pfd, &pbuf, &len, NULL, NULL, NULL, &ret,
 		  0, NULL);
-	ok = async_exec(&atom, &h, sizeof(h)) == 0 &&
+	/* Registered: a spare is ready for the process' very first block. */
+	ok = async_register(&h, sizeof(h)) == 0 &&
+	     async_exec(&atom, &h, sizeof(h)) == 0 &&
 	     write(p[1], "x", 1) == 1 && async_wait(1, &h, NULL) == 1 &&
 	     slots[0] == PTR(&atom) && ret == 1 && c == 'x';
 	close(p[0]);
