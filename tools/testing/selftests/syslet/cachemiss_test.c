@@ -634,6 +634,7 @@ TEST(thousand_blocked_reads_with_64_threads)
 	head->completion_ring = PTR(ring);
 	head->ring_size_bytes = 1024 * sizeof(uint64_t);
 	head->max_nr_threads = 64;
+	ASSERT_EQ(0, async_register(head, HSZ));
 	for (int i = 0; i < n; i++)
 		ASSERT_EQ(0, pipe_read_init(&m.pr[i], 0));
 	ASSERT_EQ(0, pthread_create(&t, NULL, writer_and_counter, &m));
