@@ -28,46 +28,6 @@ static pid_t sys_gettid(void)
 	return syscall(SYS_gettid);
 }
 
-struct pipe_read {
-	int p[2];
-	uint64_t fd, buf, len;
-	char data[16];
-	int64_t ret;
-	struct syslet_uatom atom;
-};
-
-static int pipe_read_init(struct pipe_read *pr, uint64_t flags)
-{
-	memset(pr, 0, sizeof(*pr));
-	if (pipe(pr->p))
-		return -1;
-	pr->fd = pr->p[0];
-	pr->buf = PTR(pr->data);
-	pr->len = sizeof(pr->data) - 1;
-	pr->ret = 12345;
-	init_atom(&pr->atom, __NR_read, &pr->fd, &pr->buf, &pr->len, NULL,
-		  NULL, NULL, &pr->ret, flags, NULL);
-	return 0;
-}
-
-static void pipe_read_close(struct pipe_read *pr)
-{
-	close(pr->p[0]);
-	close(pr->p[1]);
-}
-
-/*
- * A process makes its first spare thread only when one of its atoms first
- * blocks (that block completes in the caller); a registered ring has one
- * from the start.  Tests of the hand-off register their rings.
- */
-static int ring_setup(struct test_ring *r, unsigned int slots,
-		      unsigned int max_threads)
-{
-	test_ring_init(r, slots, max_threads);
-	return async_register(&r->head, HSZ);
-}
-
 /* ------------------------------------------------------- the basics */
 
 TEST(blocking_read_hands_off)
@@ -144,16 +104,6 @@ TEST(first_block_of_a_process_completes_in_the_caller)
 	ASSERT_EQ(PTR(&pr.atom), test_ring_reap(&r));
 	ASSERT_EQ(5, pr.ret);
 	pipe_read_close(&pr);
-}
-
-static void *write_later(void *arg)
-{
-	struct pipe_read *pr = arg;
-
-	usleep(100000);
-	if (write(pr->p[1], "late", 4) != 4)
-		return (void *)1;
-	return NULL;
 }
 
 TEST(sync_flag_never_hands_off)

@@ -4,17 +4,26 @@
 #define SYSLET_SELFTEST_H
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-#include <signal.h>
 #include <unistd.h>
-#include <sys/wait.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <linux/syslet.h>
 #include <linux/time_types.h>
+
+/* An address in the kernel half: never a valid user pointer. */
+#define KERNEL_ADDR ((void *)0xffffffff81000000UL)
 
 static inline long async_register(struct async_head_user *ahu, size_t size)
 {
@@ -192,6 +201,16 @@ static inline int count_system_threads(void)
 	return n;
 }
 
+/* A page-aligned address with nothing mapped behind it. */
+static inline void *unmapped_page(void)
+{
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	munmap(p, 4096);
+	return p;
+}
+
 /*
  * Wait up to @ms milliseconds for @pid: its exit status, 128 + signal if
  * killed, or -1 if it did not end in time (it is killed then).
@@ -209,6 +228,81 @@ static inline int wait_exit(pid_t pid, int ms)
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
 	return -1;
+}
+
+/* An atom that reads from an empty pipe: it blocks until written to. */
+struct pipe_read {
+	int p[2];
+	uint64_t fd, buf, len;
+	char data[16];
+	int64_t ret;
+	struct syslet_uatom atom;
+};
+
+static inline int pipe_read_init(struct pipe_read *pr, uint64_t flags)
+{
+	memset(pr, 0, sizeof(*pr));
+	if (pipe(pr->p))
+		return -1;
+	pr->fd = pr->p[0];
+	pr->buf = PTR(pr->data);
+	pr->len = sizeof(pr->data) - 1;
+	pr->ret = 12345;
+	init_atom(&pr->atom, __NR_read, &pr->fd, &pr->buf, &pr->len, NULL,
+		  NULL, NULL, &pr->ret, flags, NULL);
+	return 0;
+}
+
+static inline void pipe_read_close(struct pipe_read *pr)
+{
+	close(pr->p[0]);
+	close(pr->p[1]);
+}
+
+/*
+ * A process makes its first spare thread only when one of its atoms first
+ * blocks (that block completes in the caller); a registered ring has one
+ * from the start.  Tests of the hand-off register their rings.
+ */
+static inline int ring_setup(struct test_ring *r, unsigned int slots,
+			     unsigned int max_threads)
+{
+	test_ring_init(r, slots, max_threads);
+	return async_register(&r->head, sizeof(r->head));
+}
+
+/* Thread function: write "late" into a pipe_read's pipe after 100 ms. */
+static inline void *write_later(void *arg)
+{
+	struct pipe_read *pr = arg;
+
+	usleep(100000);
+	if (write(pr->p[1], "late", 4) != 4)
+		return (void *)1;
+	return NULL;
+}
+
+/*
+ * Install a seccomp filter that answers system call @nr with @action
+ * and allows everything else (no_new_privs first, as an unprivileged
+ * caller must).  @flags: SECCOMP_FILTER_FLAG_*.  Returns seccomp()'s
+ * result: 0, a listener fd with ..._NEW_LISTENER, or -1.
+ */
+static inline int seccomp_filter_nr(long nr, uint32_t action,
+				    unsigned int flags)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, action),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return -1;
+	return syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
 }
 
 #endif

@@ -39,7 +39,6 @@
 #include <linux/seccomp.h>
 #include "syslet.h"
 
-#define KERNEL_ADDR	0xffffffff81000000ULL
 #define MAX_ATOMS	6
 #define NR_RINGS	3
 
@@ -82,7 +81,7 @@ static uint64_t hostile_ptr(uint64_t *s, void *good, void *self)
 	case 0:
 		return 0;
 	case 1:
-		return KERNEL_ADDR + pick(s, 4096);
+		return PTR(KERNEL_ADDR) + pick(s, 4096);
 	case 2:
 		return 0x1000;			/* unmapped low page */
 	case 3:

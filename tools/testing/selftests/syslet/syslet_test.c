@@ -26,17 +26,7 @@
 #include "kselftest_harness.h"
 #include "syslet.h"
 
-#define KERNEL_ADDR ((void *)0xffffffff81000000UL)
 #define HSZ sizeof(struct async_head_user)
-
-static void *unmapped_page(void)
-{
-	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	munmap(p, 4096);
-	return p;
-}
 
 /* ---------------------------------------------------------------- ABI */
 
@@ -919,18 +909,7 @@ TEST(endless_chain_is_killable)
 
 static int deny_getppid(void)
 {
-	struct sock_filter f[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-			 offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getppid, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | 99),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = { ARRAY_SIZE(f), f };
-
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
-		return -1;
-	return syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+	return seccomp_filter_nr(__NR_getppid, SECCOMP_RET_ERRNO | 99, 0);
 }
 
 TEST(seccomp_filters_atoms)
