@@ -13,6 +13,8 @@ echo "# syslet selftests"
 ./syslet_test || rc=1
 echo "# syslet cachemiss selftests"
 ./cachemiss_test || rc=1
+echo "# syslet security selftests"
+./security_test || rc=1
 echo "# syslet teardown under fire"
 ./teardown_test || rc=1
 echo "# syslet load: 10,000 chains, 16 threads, 4 rings"
@@ -44,6 +46,20 @@ if strace -f -o /tmp/dirscan.strace ./dirscan /opt/syslet >/dev/null 2>&1 &&
 else
 	echo "not ok 2 strace.shows_cached_atoms_in_order"; rc=1
 	tail -20 /tmp/dirscan.strace
+fi
+# ...and an atom's call that a seccomp filter denies, with the filter's
+# errno, in the pool thread that ran it (a thread that never called
+# async_exec, i.e. syscall_0x1d1 to this strace).
+pool_pids=$(strace -f -o /tmp/sec.strace ./security_test -t seccomp_errno_pool_thread >/tmp/sec.out 2>&1 &&
+	for p in $(grep 'getppid.*= -1 EXFULL' /tmp/sec.strace | awk '{ print $1 }' | sort -u); do
+		grep -qE "^$p .*syscall_0x1d1" /tmp/sec.strace || echo "$p"
+	done)
+if [ -n "$pool_pids" ]; then
+	echo "ok 3 strace.shows_seccomp_denied_atom_in_pool_thread"
+else
+	echo "not ok 3 strace.shows_seccomp_denied_atom_in_pool_thread"; rc=1
+	cat /tmp/sec.out
+	grep -E 'getppid|syscall_0x1d1' /tmp/sec.strace | tail -20
 fi
 # Linus's test: sls (readdir + one async stat chain per entry, one wait)
 # on 10,000 entries must print exactly what its synchronous mode (plain

@@ -1,0 +1,1246 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Syslet selftests: security boundaries.
+ *
+ * An atom's system call is a system call of the process that submitted
+ * it, wherever it runs: in the caller's context (cached), in a pool
+ * thread (SYSLET_ASYNC) or in a cachemiss worker (after a hand-off).
+ * So seccomp filters, credentials, ptrace and resource limits apply to
+ * it as to a direct call, and nothing in the ABI names anything outside
+ * the caller's own process and address space.
+ *
+ * Where a direct call's behaviour cannot be reproduced in a thread that
+ * has no user context of its own (a pool thread or cachemiss worker
+ * cannot take a signal), the kernel fails closed; the tests assert
+ * exactly what Documentation/syslet-design.txt ("Security") documents.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <linux/capability.h>
+#include <linux/ptrace.h>
+#include <linux/sched.h>
+#include <linux/seccomp.h>
+
+#include <sys/personality.h>
+
+#include "kselftest_harness.h"
+#include "syslet.h"
+
+/* TCG, KASAN and lockdep are slow; children wait up to 60 s. */
+#undef TEST_TIMEOUT_DEFAULT
+#define TEST_TIMEOUT_DEFAULT 120
+
+#define HSZ sizeof(struct async_head_user)
+#define SENTINEL 12345
+#define NOBODY 65534
+/* Errno of the seccomp filters: distinctive in strace output. */
+#define DENY_ERRNO EXFULL
+/* Highest user address + 1 (x86-64, 4-level paging). */
+#define TASK_SIZE_MAX_X86 0x00007ffffffff000UL
+
+static const struct __kernel_timespec ten_seconds = { .tv_sec = 10 };
+
+/* ------------------------------------------- running a chain, 3 ways */
+
+enum mode { CACHED, POOL, WORKER, NR_MODES };
+
+static const char *const mode_name[] = {
+	[CACHED] = "cached",
+	[POOL] = "SYSLET_ASYNC pool thread",
+	[WORKER] = "cachemiss worker",
+};
+
+/* run_chain() failures; anything >= 0 is an atom address. */
+#define RUN_EXEC_ERR		-1001	/* async_exec() failed: exec_ret */
+#define RUN_NO_ASYNC		-1002	/* did not go asynchronous */
+#define RUN_NO_COMPLETION	-1003	/* nothing came to the ring */
+#define RUN_SETUP		-1004
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * Run the chain that starts at @a, to its end:
+ *   CACHED: in our context (with a ring, so that spares exist);
+ *   POOL:   SYSLET_ASYNC, in a pool thread;
+ *   WORKER: behind an atom that blocks on an empty pipe: the caller's
+ *	     context goes to a spare, and the blocked task runs @a and the
+ *	     rest of the chain as a cachemiss worker.
+ * Return the address of the atom the chain ended on (async_exec()'s
+ * return or the ring's completion), or a RUN_* code; @exec_ret gets
+ * async_exec()'s return (-errno on failure).  The ring @r must have
+ * been initialised once and only be reaped by us.
+ */
+static long run_chain(enum mode m, struct syslet_uatom *a,
+		      struct test_ring *r, long *exec_ret)
+{
+	struct sigaction sa = { .sa_handler = on_alarm }, old;
+	struct pipe_read pr;
+	long rc, dummy;
+
+	if (!exec_ret)
+		exec_ret = &dummy;
+	switch (m) {
+	case CACHED:
+		a->flags &= ~SYSLET_ASYNC;
+		rc = async_exec(a, &r->head, HSZ);
+		*exec_ret = rc < 0 ? -errno : rc;
+		return rc < 0 ? RUN_EXEC_ERR : rc;
+	case POOL:
+		a->flags |= SYSLET_ASYNC;
+		rc = async_exec(a, &r->head, HSZ);
+		break;
+	case WORKER:
+	default:
+		a->flags &= ~SYSLET_ASYNC;
+		if (pipe_read_init(&pr, SYSLET_STOP_ON_NON_POSITIVE))
+			return RUN_SETUP;
+		pr.atom.next = PTR(a);
+		/* Without a hand-off the read blocks here: EINTR after 5 s. */
+		sigaction(SIGALRM, &sa, &old);
+		alarm(5);
+		rc = async_exec(&pr.atom, &r->head, HSZ);
+		alarm(0);
+		sigaction(SIGALRM, &old, NULL);
+		if (!rc && write(pr.p[1], "x", 1) != 1)
+			return RUN_SETUP;
+		break;
+	}
+	*exec_ret = rc < 0 ? -errno : rc;
+	if (rc) {
+		if (m == WORKER)
+			pipe_read_close(&pr);
+		return rc < 0 ? RUN_EXEC_ERR : RUN_NO_ASYNC;
+	}
+	if (async_wait(1, &r->head, &ten_seconds) < 1)
+		rc = RUN_NO_COMPLETION;
+	else
+		rc = test_ring_reap(r);
+	if (m == WORKER)
+		pipe_read_close(&pr);
+	return rc;
+}
+
+/* Run a child process; its status as wait_exit() gives it. */
+static int run_child(int (*fn)(void *), void *arg, int ms)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -2;
+	if (!pid)
+		_exit(fn(arg));
+	return wait_exit(pid, ms);
+}
+
+/* Memory a child writes its findings to (and atoms and results live in). */
+static void *shared_alloc(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* ------------------------------------------------------------ seccomp */
+
+/*
+ * One case: a filter answers getppid() with @action; a chain of
+ * getppid, getpid runs in @mode in a child process.
+ */
+struct sec_case {
+	uint32_t action;
+	enum mode mode;
+	/* written by the child */
+	int stage;		/* 1: chain submitted, 2: it ended, 3: done */
+	pid_t pid;
+	long exec_ret, end;
+	int64_t ret_denied, ret_next;
+	int sigsys, sigsys_nr, sigsys_code;
+	int handler_kept;
+	long direct, direct_errno;
+	long later_end;		/* a SYSLET_ASYNC getpid submitted after */
+	int64_t later_ret;
+	int notif_nr, notif_seen, notif_after_chain;
+	struct syslet_uatom atoms[3];
+};
+
+static struct sec_case *sc;
+static int notif_fd = -1;
+
+static void on_sigsys(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	sc->sigsys++;
+	sc->sigsys_nr = si->si_syscall;
+	sc->sigsys_code = si->si_code;
+}
+
+/* A seccomp supervisor: every notification gets 4242. */
+static void *supervisor(void *arg)
+{
+	struct seccomp_notif req;
+	struct seccomp_notif_resp resp;
+
+	(void)arg;
+	for (;;) {
+		memset(&req, 0, sizeof(req));
+		if (ioctl(notif_fd, SECCOMP_IOCTL_NOTIF_RECV, &req)) {
+			if (errno == EINTR)
+				continue;
+			return NULL;
+		}
+		sc->notif_nr = req.data.nr;
+		sc->notif_seen++;
+		memset(&resp, 0, sizeof(resp));
+		resp.id = req.id;
+		resp.val = 4242;
+		ioctl(notif_fd, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+	}
+}
+
+static int seccomp_child(void *arg)
+{
+	static struct test_ring r;
+	struct sigaction sa = {
+		.sa_sigaction = on_sigsys,
+		.sa_flags = SA_SIGINFO,
+	}, cur;
+	struct syslet_uatom *a = sc->atoms;
+	int kill = sc->action == SECCOMP_RET_KILL_PROCESS ||
+		   sc->action == SECCOMP_RET_KILL_THREAD;
+	pthread_t t;
+	int fd;
+
+	(void)arg;
+	sc->pid = getpid();
+	sc->ret_denied = sc->ret_next = sc->later_ret = SENTINEL;
+	if (sigaction(SIGSYS, &sa, NULL))
+		return 10;
+	test_ring_init(&r, 16, 0);
+	fd = seccomp_filter_nr(__NR_getppid, sc->action,
+			       sc->action == SECCOMP_RET_USER_NOTIF ?
+			       SECCOMP_FILTER_FLAG_NEW_LISTENER : 0);
+	if (fd < 0)
+		return 11;
+	if (sc->action == SECCOMP_RET_USER_NOTIF) {
+		notif_fd = fd;
+		if (pthread_create(&t, NULL, supervisor, NULL))
+			return 12;
+	}
+
+	init_atom(&a[0], __NR_getppid, NULL, NULL, NULL, NULL, NULL, NULL,
+		  &sc->ret_denied, 0, &a[1]);
+	init_atom(&a[1], __NR_getpid, NULL, NULL, NULL, NULL, NULL, NULL,
+		  &sc->ret_next, 0, NULL);
+	sc->stage = 1;
+	sc->end = run_chain(sc->mode, &a[0], &r, &sc->exec_ret);
+	sc->stage = 2;
+	/*
+	 * A kill that did not happen must not be papered over by the
+	 * direct call below: stop here.
+	 */
+	if (kill)
+		return 0;
+	sigaction(SIGSYS, NULL, &cur);
+	sc->handler_kept = cur.sa_sigaction == on_sigsys &&
+			   (cur.sa_flags & SA_SIGINFO);
+	sc->notif_after_chain = sc->notif_seen;
+	if (sc->action != SECCOMP_RET_TRAP) {
+		sc->direct = syscall(__NR_getppid);
+		sc->direct_errno = errno;
+	}
+	/* The pool still works: a later chain still goes asynchronous. */
+	init_atom(&a[2], __NR_getpid, NULL, NULL, NULL, NULL, NULL, NULL,
+		  &sc->later_ret, 0, NULL);
+	sc->later_end = run_chain(POOL, &a[2], &r, NULL);
+	sc->stage = 3;
+	return 0;
+}
+
+static void seccomp_case(struct __test_metadata *_metadata, uint32_t action,
+			 enum mode m)
+{
+	const char *mn = mode_name[m];
+	int status;
+
+	sc = shared_alloc(sizeof(*sc));
+	ASSERT_NE(NULL, sc);
+	memset(sc, 0, sizeof(*sc));
+	sc->action = action;
+	sc->mode = m;
+	status = run_child(seccomp_child, NULL, 30000);
+	TH_LOG("%s: status %d, stage %d, async_exec %ld, chain ended on %#lx (atoms %p %p), denied atom %lld, next atom %lld, SIGSYS x%d",
+	       mn, status, sc->stage, sc->exec_ret, sc->end, &sc->atoms[0],
+	       &sc->atoms[1], (long long)sc->ret_denied,
+	       (long long)sc->ret_next, sc->sigsys);
+
+	switch (action) {
+	case SECCOMP_RET_KILL_PROCESS:
+	case SECCOMP_RET_KILL_THREAD:
+		/*
+		 * Direct call in a single-threaded process: killed by
+		 * SIGSYS.  A pool thread or cachemiss worker cannot die
+		 * alone without losing the chain: the process dies.
+		 */
+		ASSERT_EQ(128 + SIGSYS, status)
+			TH_LOG("%s: the process was not killed by SIGSYS", mn);
+		ASSERT_EQ(1, sc->stage)
+			TH_LOG("%s: async_exec()'s chain ended before the kill", mn);
+		ASSERT_EQ(SENTINEL, sc->ret_next)
+			TH_LOG("%s: the atom after the killing call ran", mn);
+		break;
+	case SECCOMP_RET_TRAP:
+		ASSERT_EQ(0, status);
+		ASSERT_EQ(3, sc->stage);
+		ASSERT_TRUE(sc->handler_kept)
+			TH_LOG("%s: the process' SIGSYS handler was changed", mn);
+		if (m == CACHED) {
+			/*
+			 * As for a direct call: SIGSYS, delivered on the way
+			 * out of async_exec(); the pending signal ends the
+			 * chain between atoms (-EINTR).
+			 */
+			ASSERT_EQ(1, sc->sigsys);
+			ASSERT_EQ(__NR_getppid, sc->sigsys_nr);
+			ASSERT_EQ(1 /* SYS_SECCOMP */, sc->sigsys_code);
+			ASSERT_EQ(-EINTR, sc->exec_ret);
+			ASSERT_EQ(SENTINEL, sc->ret_next);
+		} else {
+			/* Fail closed: no signal, -ENOSYS, as documented. */
+			ASSERT_EQ(0, sc->sigsys)
+				TH_LOG("%s: SIGSYS reached a handler", mn);
+			ASSERT_EQ(-ENOSYS, sc->ret_denied);
+			ASSERT_EQ(PTR(&sc->atoms[1]), sc->end);
+			ASSERT_EQ(sc->pid, sc->ret_next);
+		}
+		ASSERT_EQ(PTR(&sc->atoms[2]), sc->later_end)
+			TH_LOG("%s: a later SYSLET_ASYNC chain did not complete through the ring",
+			       mn);
+		ASSERT_EQ(sc->pid, sc->later_ret);
+		break;
+	default:
+		ASSERT_EQ(0, status);
+		ASSERT_EQ(3, sc->stage);
+		ASSERT_EQ(PTR(&sc->atoms[1]), sc->end);
+		ASSERT_EQ(sc->pid, sc->ret_next);
+		ASSERT_EQ(0, sc->sigsys);
+		if (action == SECCOMP_RET_USER_NOTIF) {
+			ASSERT_EQ(4242, sc->ret_denied);
+			ASSERT_EQ(1, sc->notif_after_chain);
+			ASSERT_EQ(__NR_getppid, sc->notif_nr);
+			ASSERT_EQ(4242, sc->direct);
+		} else if (action == SECCOMP_RET_TRACE) {
+			/* No tracer: -ENOSYS, as for a direct call. */
+			ASSERT_EQ(-ENOSYS, sc->ret_denied);
+			ASSERT_EQ(-1, sc->direct);
+			ASSERT_EQ(ENOSYS, sc->direct_errno);
+		} else {
+			ASSERT_EQ(-DENY_ERRNO, sc->ret_denied);
+			ASSERT_EQ(-1, sc->direct);
+			ASSERT_EQ(DENY_ERRNO, sc->direct_errno);
+		}
+		ASSERT_EQ(PTR(&sc->atoms[2]), sc->later_end);
+		ASSERT_EQ(sc->pid, sc->later_ret);
+		break;
+	}
+	munmap(sc, sizeof(*sc));
+}
+
+#define SECCOMP_TESTS(name, action)					\
+TEST(seccomp_##name##_cached)						\
+{									\
+	seccomp_case(_metadata, action, CACHED);			\
+}									\
+TEST(seccomp_##name##_pool_thread)					\
+{									\
+	seccomp_case(_metadata, action, POOL);				\
+}									\
+TEST(seccomp_##name##_cachemiss_worker)				\
+{									\
+	seccomp_case(_metadata, action, WORKER);			\
+}
+
+SECCOMP_TESTS(errno, SECCOMP_RET_ERRNO | DENY_ERRNO)
+SECCOMP_TESTS(trace_without_tracer, SECCOMP_RET_TRACE)
+SECCOMP_TESTS(user_notif, SECCOMP_RET_USER_NOTIF)
+SECCOMP_TESTS(trap, SECCOMP_RET_TRAP)
+SECCOMP_TESTS(kill_process, SECCOMP_RET_KILL_PROCESS)
+SECCOMP_TESTS(kill_thread, SECCOMP_RET_KILL_THREAD)
+
+/* KILL_THREAD in the caller's context kills the calling thread only. */
+static void *kill_thread_fn(void *arg)
+{
+	static struct test_ring r;
+	struct syslet_uatom *a = sc->atoms;
+
+	(void)arg;
+	test_ring_init(&r, 8, 0);
+	init_atom(&a[0], __NR_getppid, NULL, NULL, NULL, NULL, NULL, NULL,
+		  &sc->ret_denied, 0, &a[1]);
+	init_atom(&a[1], __NR_getpid, NULL, NULL, NULL, NULL, NULL, NULL,
+		  &sc->ret_next, 0, NULL);
+	sc->end = run_chain(CACHED, &a[0], &r, &sc->exec_ret);
+	sc->stage = 2;		/* never: the thread died */
+	return NULL;
+}
+
+static int kill_thread_child(void *arg)
+{
+	pthread_t t;
+
+	(void)arg;
+	sc->ret_denied = sc->ret_next = SENTINEL;
+	if (seccomp_filter_nr(__NR_getppid, SECCOMP_RET_KILL_THREAD, 0))
+		return 10;
+	if (pthread_create(&t, NULL, kill_thread_fn, NULL))
+		return 11;
+	pthread_join(t, NULL);
+	sc->stage = sc->stage == 2 ? 2 : 3;
+	return 0;
+}
+
+TEST(seccomp_kill_thread_cached_kills_only_the_calling_thread)
+{
+	int status;
+
+	sc = shared_alloc(sizeof(*sc));
+	ASSERT_NE(NULL, sc);
+	memset(sc, 0, sizeof(*sc));
+	status = run_child(kill_thread_child, NULL, 30000);
+	ASSERT_EQ(0, status) TH_LOG("the process did not survive its thread");
+	ASSERT_EQ(3, sc->stage) TH_LOG("the killed thread went on");
+	ASSERT_EQ(SENTINEL, sc->ret_next);
+	munmap(sc, sizeof(*sc));
+}
+
+/*
+ * A spare made before a filter is installed must never take over the
+ * context of a caller that has the filter: the caller would lose it.
+ */
+static int spare_before_filter_child(void *arg)
+{
+	static struct test_ring r;
+	struct syslet_uatom a;
+	int64_t ret = SENTINEL;
+	long end;
+
+	(void)arg;
+	test_ring_init(&r, 8, 0);
+	init_atom(&a, __NR_getpid, NULL, NULL, NULL, NULL, NULL, NULL, &ret,
+		  0, NULL);
+	/* Unfiltered spares: a hand-off, and the worker parks as a spare. */
+	if (run_chain(WORKER, &a, &r, NULL) != PTR(&a))
+		return 10;
+	if (seccomp_filter_nr(__NR_getppid, SECCOMP_RET_ERRNO | DENY_ERRNO, 0))
+		return 11;
+	/* Hand-off or not, the context we continue in has the filter. */
+	ret = SENTINEL;
+	end = run_chain(WORKER, &a, &r, NULL);
+	if (end != PTR(&a) && end != RUN_NO_ASYNC)
+		return 12;
+	if (syscall(__NR_getppid) != -1 || errno != DENY_ERRNO)
+		return 13;
+	return 0;
+}
+
+TEST(seccomp_spare_made_before_filter_never_takes_over)
+{
+	ASSERT_EQ(0, run_child(spare_before_filter_child, NULL, 30000))
+		TH_LOG("10: no hand-off, 11: filter, 12: chain, 13: the caller lost its filter");
+}
+
+/* -------------------------------------------------------- credentials */
+
+static int set_cap_effective(int cap, int on)
+{
+	struct __user_cap_header_struct h = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(__NR_capget, &h, d))
+		return -1;
+	if (on)
+		d[cap / 32].effective |= 1U << (cap % 32);
+	else
+		d[cap / 32].effective &= ~(1U << (cap % 32));
+	return syscall(__NR_capset, &h, d);
+}
+
+static int cap_effective(int cap)
+{
+	struct __user_cap_header_struct h = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(__NR_capget, &h, d))
+		return -1;
+	return !!(d[cap / 32].effective & (1U << (cap % 32)));
+}
+
+/*
+ * Each setid-family call, as an atom, in each mode: -ENOSYS, the chain
+ * ends there, and no credential changed anywhere.
+ */
+TEST(credential_calls_refused_in_atoms)
+{
+	static struct test_ring r;
+	struct __user_cap_header_struct caph = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct capd[2] = { { 0 } };
+	static uint64_t nobody = NOBODY, one = 1, zero = 0, m1 = -1;
+	static uint64_t groups_ptr, caph_ptr, capd_ptr, keepcaps = PR_SET_KEEPCAPS;
+	static uint64_t capdrop = PR_CAPBSET_DROP, setuid_cap = CAP_SETUID;
+	static uint64_t newuser = CLONE_NEWUSER, seccomp_strict = SECCOMP_SET_MODE_STRICT;
+	static uint64_t pers = 0x0008 /* ADDR_NO_RANDOMIZE */, tmp_ptr;
+	static gid_t groups[1] = { 4321 };
+	static const struct {
+		long nr;
+		uint64_t *args[4];
+	} calls[] = {
+		{ __NR_setuid, { &nobody } },
+		{ __NR_setgid, { &nobody } },
+		{ __NR_setreuid, { &nobody, &nobody } },
+		{ __NR_setregid, { &nobody, &nobody } },
+		{ __NR_setresuid, { &nobody, &nobody, &nobody } },
+		{ __NR_setresgid, { &nobody, &nobody, &nobody } },
+		{ __NR_setfsuid, { &nobody } },
+		{ __NR_setfsgid, { &nobody } },
+		{ __NR_setgroups, { &one, &groups_ptr } },
+		{ __NR_capset, { &caph_ptr, &capd_ptr } },
+		{ __NR_prctl, { &keepcaps, &one } },
+		{ __NR_prctl, { &capdrop, &setuid_cap } },
+		{ __NR_seccomp, { &seccomp_strict, &zero, &zero } },
+		{ __NR_unshare, { &newuser } },
+		{ __NR_personality, { &pers } },
+		{ __NR_setsid, { NULL } },
+		{ __NR_setpgid, { &zero, &zero } },
+		{ __NR_setpriority, { &zero, &zero, &one } },
+		{ __NR_chroot, { &tmp_ptr } },
+		{ __NR_ptrace, { &zero } },
+		{ __NR_setns, { &m1, &zero } },
+	};
+	gid_t groups_before[64], groups_after[64];
+	int ngroups = getgroups(64, groups_before);
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
+
+	groups_ptr = PTR(groups);
+	caph_ptr = PTR(&caph);
+	capd_ptr = PTR(capd);
+	tmp_ptr = PTR("/tmp");
+	ASSERT_LE(0, ngroups);
+	ASSERT_EQ(1, cap_effective(CAP_SETUID)) TH_LOG("needs root");
+	test_ring_init(&r, 16, 0);
+	for (int m = 0; m < NR_MODES; m++) {
+		for (unsigned int i = 0; i < ARRAY_SIZE(calls); i++) {
+			struct syslet_uatom a[2];
+			int64_t ret = SENTINEL, next = SENTINEL;
+			long end;
+
+			init_atom(&a[0], calls[i].nr, calls[i].args[0],
+				  calls[i].args[1], calls[i].args[2],
+				  calls[i].args[3], NULL, NULL, &ret, 0, &a[1]);
+			init_atom(&a[1], __NR_getpid, NULL, NULL, NULL, NULL,
+				  NULL, NULL, &next, 0, NULL);
+			end = run_chain(m, &a[0], &r, NULL);
+			EXPECT_EQ(PTR(&a[0]), end)
+				TH_LOG("%s: nr %ld: the chain did not end on it",
+				       mode_name[m], calls[i].nr);
+			EXPECT_EQ(-ENOSYS, ret)
+				TH_LOG("%s: nr %ld ran", mode_name[m],
+				       calls[i].nr);
+			EXPECT_EQ(SENTINEL, next)
+				TH_LOG("%s: nr %ld: the chain went on",
+				       mode_name[m], calls[i].nr);
+		}
+	}
+	ASSERT_EQ(0, getresuid(&ru, &eu, &su));
+	ASSERT_EQ(0, getresgid(&rg, &eg, &sg));
+	ASSERT_EQ(0, ru | eu | su | rg | eg | sg);
+	ASSERT_EQ(0, getuid());
+	ASSERT_EQ(ngroups, getgroups(64, groups_after));
+	ASSERT_EQ(1, cap_effective(CAP_SETUID));
+	ASSERT_EQ(1, prctl(PR_CAPBSET_READ, CAP_SETUID, 0, 0, 0));
+	ASSERT_EQ(0, prctl(PR_GET_KEEPCAPS, 0, 0, 0, 0));
+	ASSERT_EQ(0, prctl(PR_GET_SECCOMP, 0, 0, 0, 0));
+	ASSERT_EQ(0, personality(0xffffffff) & 0x0008);
+	ASSERT_EQ(getpid(), getpgid(0)) TH_LOG("setpgid/setsid ran");
+}
+
+/*
+ * After a credential change of the caller, atoms run with the new
+ * credentials in every mode, though pool threads and spares made with
+ * the old ones are still around; and after a hand-off the caller's
+ * context (now in a spare) still has the new ones.
+ */
+struct cred_case {
+	int what;		/* CRED_* */
+	int failed_mode, failed_step;
+	int64_t val[NR_MODES][3];
+	char path[64];
+};
+
+enum { CRED_SETRESUID, CRED_CAPSET, CRED_SETGROUPS };
+
+static struct cred_case *cc;
+
+static int cred_child(void *arg)
+{
+	static struct test_ring r;
+	static gid_t gbuf[NR_MODES][16];
+	static uint64_t path, rdonly = O_RDONLY, sixteen = 16, gptr;
+	struct syslet_uatom a[3];
+	gid_t g = 4321;
+	int fd, m;
+
+	(void)arg;
+	cc->failed_mode = -1;
+	snprintf(cc->path, sizeof(cc->path), "/tmp/syslet-secret-%d", getpid());
+	path = PTR(cc->path);
+	fd = open(cc->path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+	if (fd < 0 || write(fd, "secret", 6) != 6)
+		return 10;
+	close(fd);
+	/* Owned by someone else: root reads it only by CAP_DAC_OVERRIDE. */
+	if (cc->what == CRED_CAPSET && chown(cc->path, 1234, 1234))
+		return 11;
+	test_ring_init(&r, 16, 0);
+
+	/* Old credentials: a pool thread and a spare are made and park. */
+	init_atom(&a[0], __NR_open, &path, &rdonly, NULL, NULL, NULL, NULL,
+		  &cc->val[0][0], 0, NULL);
+	if (run_chain(POOL, &a[0], &r, NULL) != PTR(&a[0]) || cc->val[0][0] < 0)
+		return 12;
+	close(cc->val[0][0]);
+	if (run_chain(WORKER, &a[0], &r, NULL) != PTR(&a[0]) || cc->val[0][0] < 0)
+		return 13;
+	close(cc->val[0][0]);
+
+	switch (cc->what) {
+	case CRED_SETRESUID:
+		if (setgroups(0, NULL) || setresgid(NOBODY, NOBODY, NOBODY) ||
+		    setresuid(NOBODY, NOBODY, NOBODY))
+			return 14;
+		break;
+	case CRED_CAPSET:
+		if (set_cap_effective(CAP_DAC_OVERRIDE, 0) ||
+		    set_cap_effective(CAP_DAC_READ_SEARCH, 0))
+			return 14;
+		break;
+	case CRED_SETGROUPS:
+		if (syscall(__NR_setgroups, 1, &g))
+			return 14;
+		break;
+	}
+
+	/* Cached first, then a fresh pool thread, then a hand-off. */
+	for (m = 0; m < NR_MODES; m++) {
+		int64_t *v = cc->val[m];
+
+		gptr = PTR(gbuf[m]);
+		v[0] = v[1] = v[2] = SENTINEL;
+		init_atom(&a[0], __NR_geteuid, NULL, NULL, NULL, NULL, NULL,
+			  NULL, &v[0], 0, &a[1]);
+		init_atom(&a[1], __NR_open, &path, &rdonly, NULL, NULL, NULL,
+			  NULL, &v[1], 0, &a[2]);
+		init_atom(&a[2], __NR_getgroups, &sixteen, &gptr, NULL, NULL,
+			  NULL, NULL, &v[2], 0, NULL);
+		if (run_chain(m, &a[0], &r, NULL) != PTR(&a[2])) {
+			cc->failed_mode = m;
+			cc->failed_step = 1;
+			return 20;
+		}
+		if (v[1] >= 0)
+			close(v[1]);
+		switch (cc->what) {
+		case CRED_SETRESUID:
+			if (v[0] != NOBODY || v[1] != -EACCES || v[2] != 0)
+				goto bad;
+			break;
+		case CRED_CAPSET:
+			if (v[0] != 0 || v[1] != -EACCES)
+				goto bad;
+			break;
+		case CRED_SETGROUPS:
+			if (v[0] != 0 || v[1] < 0 || v[2] != 1 ||
+			    gbuf[m][0] != 4321)
+				goto bad;
+			break;
+		}
+	}
+	/* The caller's context, now in the spare, kept the change. */
+	fd = open(cc->path, O_RDONLY);
+	switch (cc->what) {
+	case CRED_SETRESUID:
+		if (geteuid() != NOBODY || fd >= 0 || errno != EACCES ||
+		    setresuid(0, 0, 0) != -1 || errno != EPERM)
+			return 30;
+		break;
+	case CRED_CAPSET:
+		if (fd >= 0 || errno != EACCES ||
+		    cap_effective(CAP_DAC_OVERRIDE) != 0)
+			return 30;
+		break;
+	case CRED_SETGROUPS:
+		if (getgroups(0, NULL) != 1)
+			return 30;
+		break;
+	}
+	return 0;
+bad:
+	cc->failed_mode = m;
+	cc->failed_step = 2;
+	return 21;
+}
+
+static void cred_case(struct __test_metadata *_metadata, int what)
+{
+	int status;
+
+	cc = shared_alloc(sizeof(*cc));
+	ASSERT_NE(NULL, cc);
+	memset(cc, 0, sizeof(*cc));
+	cc->what = what;
+	status = run_child(cred_child, NULL, 60000);
+	unlink(cc->path);
+	for (int m = 0; m < NR_MODES; m++)
+		TH_LOG("%s: geteuid %lld, open %lld, getgroups %lld",
+		       mode_name[m], (long long)cc->val[m][0],
+		       (long long)cc->val[m][1], (long long)cc->val[m][2]);
+	ASSERT_EQ(0, status)
+		TH_LOG("failed in mode %d (%s), step %d; 1x: set-up, 20: chain did not complete, 21: old credentials used, 30: the caller's context lost the change",
+		       cc->failed_mode,
+		       cc->failed_mode >= 0 ? mode_name[cc->failed_mode] : "-",
+		       cc->failed_step);
+	munmap(cc, sizeof(*cc));
+}
+
+TEST(atoms_after_setresuid_run_as_the_new_user)
+{
+	cred_case(_metadata, CRED_SETRESUID);
+}
+
+TEST(atoms_after_capset_lose_the_capability)
+{
+	cred_case(_metadata, CRED_CAPSET);
+}
+
+TEST(atoms_after_setgroups_see_the_new_groups)
+{
+	cred_case(_metadata, CRED_SETGROUPS);
+}
+
+/* ------------------------------------------- no cross-process reach */
+
+/*
+ * Heads are named by user address in the caller's own process: a child
+ * after fork() that uses the same address has its own ring, and can
+ * neither wait on, unregister nor complete into the parent's.
+ */
+static struct test_ring xp_ring;
+
+static int xp_child(void *arg)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };
+	struct syslet_uatom a;
+	int64_t ret = SENTINEL;
+	long n;
+
+	(void)arg;
+	/* The parent's ring has a chain in flight: waiting on it blocks. */
+	sigaction(SIGALRM, &sa, NULL);
+	alarm(3);
+	n = async_wait(1, &xp_ring.head, NULL);
+	alarm(0);
+	if (n != 0)
+		return 10;
+	if (async_unregister(&xp_ring.head, HSZ) != -1 || errno != ENOENT)
+		return 11;
+	/* Our own ring at the same address, in our copy of the memory. */
+	init_atom(&a, __NR_getpid, NULL, NULL, NULL, NULL, NULL, NULL, &ret,
+		  SYSLET_ASYNC, NULL);
+	if (async_exec(&a, &xp_ring.head, HSZ) != 0)
+		return 12;
+	if (async_wait(1, &xp_ring.head, &ten_seconds) != 1)
+		return 13;
+	if (ret != getpid())
+		return 14;
+	return 0;
+}
+
+TEST(forked_child_cannot_reach_parent_ring)
+{
+	struct pipe_read pr;
+	uint64_t idx, slot;
+
+	test_ring_init(&xp_ring, 8, 0);
+	ASSERT_EQ(0, pipe_read_init(&pr, SYSLET_ASYNC));
+	ASSERT_EQ(0, async_exec(&pr.atom, &xp_ring.head, HSZ));
+	/* The child's ring state is a copy: it starts where ours was. */
+	ASSERT_EQ(0, run_child(xp_child, NULL, 20000))
+		TH_LOG("10: waited on the parent's ring, 11: unregistered it, 12-14: own ring");
+	/* Nothing of the child's reached our ring. */
+	idx = xp_ring.head.kernel_ring_idx;
+	slot = xp_ring.slots[0];
+	ASSERT_EQ(0, idx);
+	ASSERT_EQ(0, slot);
+	ASSERT_EQ(-1, async_unregister(&xp_ring.head, HSZ));
+	ASSERT_EQ(EBUSY, errno);
+	ASSERT_EQ(1, write(pr.p[1], "x", 1));
+	ASSERT_EQ(1, async_wait(1, &xp_ring.head, &ten_seconds));
+	ASSERT_EQ(PTR(&pr.atom), test_ring_reap(&xp_ring));
+	ASSERT_EQ(1, xp_ring.head.kernel_ring_idx);
+	ASSERT_EQ(0, async_unregister(&xp_ring.head, HSZ));
+	pipe_read_close(&pr);
+}
+
+TEST(async_wait_on_a_head_never_used)
+{
+	static struct test_ring r;
+
+	test_ring_init(&r, 8, 0);
+	/* Nothing in flight, no ring set up: returns at once with 0. */
+	ASSERT_EQ(0, async_wait(1, &r.head, NULL));
+	ASSERT_EQ(-1, async_unregister(&r.head, HSZ));
+	ASSERT_EQ(ENOENT, errno);
+	/* ...and did not set one up either. */
+	ASSERT_EQ(0, async_register(&r.head, HSZ));
+	ASSERT_EQ(0, async_unregister(&r.head, HSZ));
+}
+
+/* Kernel addresses are never user pointers, wherever they appear. */
+TEST(kernel_addresses_as_heads)
+{
+	static struct test_ring r;
+	struct syslet_uatom a;
+	int64_t ret;
+
+	init_atom(&a, __NR_getpid, NULL, NULL, NULL, NULL, NULL, NULL, &ret,
+		  0, NULL);
+	ASSERT_EQ(-1, async_register(KERNEL_ADDR, HSZ));
+	ASSERT_EQ(EFAULT, errno);
+	ASSERT_EQ(-1, async_exec(&a, KERNEL_ADDR, HSZ));
+	ASSERT_EQ(EFAULT, errno);
+	ASSERT_EQ(-1, async_wait(1, KERNEL_ADDR, NULL));
+	ASSERT_EQ(EFAULT, errno) TH_LOG("async_wait() on a kernel address");
+	ASSERT_EQ(-1, async_unregister(KERNEL_ADDR, HSZ));
+	ASSERT_EQ(EFAULT, errno) TH_LOG("async_unregister() of a kernel address");
+	/* A head straddling the end of user space. */
+	ASSERT_EQ(-1, async_register((void *)(TASK_SIZE_MAX_X86 - 64), HSZ));
+	ASSERT_EQ(EFAULT, errno);
+	/* Ring pointer in the kernel, or straddling the end of user space. */
+	test_ring_init(&r, 8, 0);
+	r.head.completion_ring = PTR(KERNEL_ADDR);
+	ASSERT_EQ(-1, async_exec(&a, &r.head, HSZ));
+	ASSERT_EQ(EFAULT, errno);
+	r.head.completion_ring = TASK_SIZE_MAX_X86 - 32;
+	ASSERT_EQ(-1, async_register(&r.head, HSZ));
+	ASSERT_EQ(EFAULT, errno);
+	/* Timeout pointer */
+	test_ring_init(&r, 8, 0);
+	ASSERT_EQ(0, async_register(&r.head, HSZ));
+	ASSERT_EQ(-1, async_wait(1, &r.head, KERNEL_ADDR));
+	ASSERT_EQ(EFAULT, errno);
+	ASSERT_EQ(0, async_unregister(&r.head, HSZ));
+}
+
+/*
+ * Atom pointers (ret_ptr, arg_ptr, next) and the system calls' own
+ * pointer arguments, in every mode: a kernel address is -EFAULT and
+ * nothing is read from or written to it.
+ */
+TEST(kernel_addresses_in_atoms_every_mode)
+{
+	static struct test_ring r;
+	int p[2], mfd = memfd_create("syslet-sec", 0);
+	uint64_t mfd_v, kbuf = PTR(KERNEL_ADDR), eight = 8, zero = 0, wfd;
+	char c;
+
+	ASSERT_LE(0, mfd);
+	ASSERT_EQ(8, write(mfd, "abcdefgh", 8));
+	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
+	mfd_v = mfd;
+	wfd = p[1];
+	test_ring_init(&r, 16, 0);
+	for (int m = 0; m < NR_MODES; m++) {
+		const char *mn = mode_name[m];
+		struct syslet_uatom a[2];
+		int64_t ret[2];
+		long end, exec_ret;
+
+		/* pread() into, write() from kernel memory */
+		ret[0] = ret[1] = SENTINEL;
+		init_atom(&a[0], __NR_pread64, &mfd_v, &kbuf, &eight, &zero,
+			  NULL, NULL, &ret[0], 0, &a[1]);
+		init_atom(&a[1], __NR_write, &wfd, &kbuf, &eight, NULL, NULL,
+			  NULL, &ret[1], 0, NULL);
+		EXPECT_EQ(PTR(&a[1]), run_chain(m, &a[0], &r, NULL)) TH_LOG("%s", mn);
+		EXPECT_EQ(-EFAULT, ret[0]) TH_LOG("%s: pread", mn);
+		EXPECT_EQ(-EFAULT, ret[1]) TH_LOG("%s: write", mn);
+		EXPECT_EQ(-1, read(p[0], &c, 1)) TH_LOG("%s: the pipe got data", mn);
+
+		/* ret_ptr in the kernel and at the end of user space */
+		for (int k = 0; k < 2; k++) {
+			init_atom(&a[0], __NR_getpid, NULL, NULL, NULL, NULL,
+				  NULL, NULL, NULL, 0, NULL);
+			a[0].ret_ptr = k ? TASK_SIZE_MAX_X86 - 4 : PTR(KERNEL_ADDR);
+			end = run_chain(m, &a[0], &r, &exec_ret);
+			if (m == CACHED) {
+				EXPECT_EQ(RUN_EXEC_ERR, end) TH_LOG("%s %d", mn, k);
+				EXPECT_EQ(-EFAULT, exec_ret) TH_LOG("%s %d", mn, k);
+			} else {
+				/* The fault ends the chain; it still completes. */
+				EXPECT_EQ(PTR(&a[0]), end) TH_LOG("%s %d", mn, k);
+			}
+		}
+
+		/* next and an argument pointer in the kernel */
+		for (int k = 0; k < 2; k++) {
+			ret[0] = ret[1] = SENTINEL;
+			init_atom(&a[0], __NR_getpid, NULL, NULL, NULL, NULL,
+				  NULL, NULL, &ret[0], 0, &a[1]);
+			init_atom(&a[1], __NR_close, KERNEL_ADDR, NULL, NULL,
+				  NULL, NULL, NULL, &ret[1], 0, NULL);
+			if (k)
+				a[0].next = PTR(KERNEL_ADDR);
+			end = run_chain(m, &a[0], &r, &exec_ret);
+			if (m == CACHED) {
+				EXPECT_EQ(RUN_EXEC_ERR, end) TH_LOG("%s %d", mn, k);
+				EXPECT_EQ(-EFAULT, exec_ret) TH_LOG("%s %d", mn, k);
+			} else {
+				EXPECT_EQ(PTR(&a[0]), end) TH_LOG("%s %d", mn, k);
+			}
+			EXPECT_EQ(getpid(), ret[0]) TH_LOG("%s %d", mn, k);
+			EXPECT_EQ(SENTINEL, ret[1]) TH_LOG("%s %d", mn, k);
+		}
+	}
+	close(mfd);
+	close(p[0]);
+	close(p[1]);
+}
+
+/*
+ * A user-space cachemiss context at a kernel address is never entered:
+ * the worker parks and leaves the stack word alone.
+ */
+static int kernel_ip_child(void *arg)
+{
+	static struct test_ring r;
+	static char stack[16384] __attribute__((aligned(16)));
+	struct syslet_uatom a;
+	int64_t ret = SENTINEL;
+
+	(void)arg;
+	test_ring_init(&r, 8, 0);
+	r.head.head_ip = PTR(KERNEL_ADDR);
+	r.head.head_stack = PTR(stack + sizeof(stack));
+	r.head.new_thread_ip = PTR(KERNEL_ADDR);
+	r.head.new_thread_stack = PTR(stack + sizeof(stack));
+	init_atom(&a, __NR_getpid, NULL, NULL, NULL, NULL, NULL, NULL, &ret,
+		  0, NULL);
+	if (run_chain(WORKER, &a, &r, NULL) != PTR(&a) || ret != getpid())
+		return 10;
+	usleep(100000);
+	if (r.head.head_stack != PTR(stack + sizeof(stack)) ||
+	    r.head.new_thread_stack != PTR(stack + sizeof(stack)))
+		return 11;
+	/* The worker parked: a second hand-off uses it. */
+	ret = SENTINEL;
+	if (run_chain(WORKER, &a, &r, NULL) != PTR(&a) || ret != getpid())
+		return 12;
+	return 0;
+}
+
+TEST(kernel_address_as_cachemiss_context_ip)
+{
+	ASSERT_EQ(0, run_child(kernel_ip_child, NULL, 30000))
+		TH_LOG("10/12: chain, 11: a stack was taken for a kernel ip");
+}
+
+/* ------------------------------------------------------------- ptrace */
+
+/*
+ * A tracer that follows clone() (PTRACE_O_TRACECLONE, strace -f) is told
+ * about a SYSLET_ASYNC pool thread and sees the atom's system call in
+ * it; the caller shows none.
+ */
+TEST(ptrace_traceclone_follows_pool_thread)
+{
+	int status, clones = 0, pool_getppid = 0, caller_getppid = 0;
+	pid_t pid = fork(), new_tid = 0, getppid_tid = 0, w;
+
+	if (!pid) {
+		static struct test_ring r;
+		struct syslet_uatom atom;
+		int64_t ret = 0;
+
+		ptrace(PTRACE_TRACEME, 0, 0, 0);
+		raise(SIGSTOP);
+		test_ring_init(&r, 8, 0);
+		init_atom(&atom, __NR_getppid, NULL, NULL, NULL, NULL, NULL,
+			  NULL, &ret, SYSLET_ASYNC, NULL);
+		if (async_exec(&atom, &r.head, HSZ) != 0)
+			_exit(1);
+		if (async_wait(1, &r.head, &ten_seconds) != 1)
+			_exit(2);
+		_exit(ret == getppid() ? 0 : 3);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFSTOPPED(status));
+	ASSERT_EQ(0, ptrace(PTRACE_SETOPTIONS, pid, 0,
+			    PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE |
+			    PTRACE_O_EXITKILL));
+	ASSERT_EQ(0, ptrace(PTRACE_SYSCALL, pid, 0, 0));
+	for (;;) {
+		struct ptrace_syscall_info info;
+		int sig = 0;
+
+		w = waitpid(-1, &status, __WALL);
+		ASSERT_LT(0, w);
+		if (WIFEXITED(status) || WIFSIGNALED(status)) {
+			if (w == pid)
+				break;
+			continue;
+		}
+		if (!WIFSTOPPED(status))
+			continue;
+		if (WSTOPSIG(status) == SIGTRAP &&
+		    status >> 16 == PTRACE_EVENT_CLONE) {
+			unsigned long msg;
+
+			ASSERT_EQ(0, ptrace(PTRACE_GETEVENTMSG, w, 0, &msg));
+			new_tid = msg;
+			clones++;
+		} else if (WSTOPSIG(status) == (SIGTRAP | 0x80)) {
+			ASSERT_LT(0, ptrace(PTRACE_GET_SYSCALL_INFO, w,
+					    sizeof(info), &info));
+			if (info.op == PTRACE_SYSCALL_INFO_ENTRY &&
+			    info.entry.nr == __NR_getppid) {
+				if (w == pid) {
+					caller_getppid++;
+				} else {
+					pool_getppid++;
+					getppid_tid = w;
+				}
+			}
+		} else if (WSTOPSIG(status) != SIGSTOP) {
+			sig = WSTOPSIG(status);
+		}
+		/* A new thread's initial SIGSTOP is swallowed (sig 0). */
+		ptrace(PTRACE_SYSCALL, w, 0, sig);
+	}
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+	ASSERT_EQ(1, clones) TH_LOG("no PTRACE_EVENT_CLONE for the pool thread");
+	ASSERT_EQ(1, pool_getppid) TH_LOG("the atom's getppid not seen in the pool thread");
+	ASSERT_EQ(new_tid, getppid_tid);
+	ASSERT_NE(pid, new_tid);
+	/* Only the caller's own direct getppid() before _exit. */
+	ASSERT_EQ(1, caller_getppid);
+}
+
+/*
+ * A tracer may rewrite an atom's system call number at its entry stop;
+ * the new number is checked against the allowlist again, so it cannot
+ * make an atom run exit_group() (or setuid(), fork(), ...).
+ */
+TEST(tracer_cannot_rewrite_atom_into_refused_call)
+{
+	int status, rewritten = 0, in_async_exec = 0;
+	pid_t pid = fork();
+
+	if (!pid) {
+		struct syslet_uatom atom;
+		int64_t ret = SENTINEL;
+
+		ptrace(PTRACE_TRACEME, 0, 0, 0);
+		raise(SIGSTOP);
+		init_atom(&atom, __NR_getppid, NULL, NULL, NULL, NULL, NULL,
+			  NULL, &ret, 0, NULL);
+		if (async_exec(&atom, NULL, 0) != (long)&atom)
+			_exit(1);
+		_exit(ret == -ENOSYS ? 0 : 2);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFSTOPPED(status));
+	ASSERT_EQ(0, ptrace(PTRACE_SETOPTIONS, pid, 0,
+			    PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL));
+	for (;;) {
+		struct ptrace_syscall_info info;
+
+		ASSERT_EQ(0, ptrace(PTRACE_SYSCALL, pid, 0, 0));
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		if (WIFEXITED(status) || WIFSIGNALED(status))
+			break;
+		if (!WIFSTOPPED(status) || WSTOPSIG(status) != (SIGTRAP | 0x80))
+			continue;
+		ASSERT_LT(0, ptrace(PTRACE_GET_SYSCALL_INFO, pid,
+				    sizeof(info), &info));
+		if (info.op != PTRACE_SYSCALL_INFO_ENTRY)
+			continue;
+		if (info.entry.nr == __NR_async_exec)
+			in_async_exec++;
+		if (info.entry.nr == __NR_getppid && in_async_exec == 1 &&
+		    !rewritten) {
+			ASSERT_EQ(0, ptrace(PTRACE_POKEUSER, pid,
+					    offsetof(struct user_regs_struct, orig_rax),
+					    __NR_exit_group));
+			ASSERT_EQ(0, ptrace(PTRACE_POKEUSER, pid,
+					    offsetof(struct user_regs_struct, rdi),
+					    77));
+			rewritten = 1;
+		}
+	}
+	ASSERT_EQ(1, rewritten);
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_NE(77, WEXITSTATUS(status)) TH_LOG("the atom ran exit_group()");
+	ASSERT_EQ(0, WEXITSTATUS(status)) TH_LOG("the atom did not get -ENOSYS");
+}
+
+/* ---------------------------------------------------- resource limits */
+
+struct limit_case {
+	int async, sync, errors, lost, bad_ret, max_threads;
+	long first_error;
+};
+
+static struct limit_case *lc;
+
+/*
+ * Submit @n chains of one 150 ms nanosleep each: SYSLET_ASYNC ones
+ * (pool threads), or cached ones that block and hand off.  Each either
+ * goes asynchronous (0) or completes synchronously (its address); all
+ * must complete, none lost.
+ */
+static void submit_sleeps(struct test_ring *r, int n, int async)
+{
+	static struct timespec ts = { .tv_nsec = 150000000 };
+	static uint64_t tsp;
+	struct syslet_uatom a[16];
+	int64_t ret[16];
+	int went_async = 0, reaped = 0;
+
+	tsp = PTR(&ts);
+	for (int i = 0; i < n && i < 16; i++) {
+		long rc;
+		int t;
+
+		ret[i] = SENTINEL;
+		init_atom(&a[i], __NR_nanosleep, &tsp, NULL, NULL, NULL, NULL,
+			  NULL, &ret[i], async ? SYSLET_ASYNC : 0, NULL);
+		rc = async_exec(&a[i], &r->head, HSZ);
+		if (rc == 0) {
+			went_async++;
+		} else if (rc == (long)&a[i]) {
+			lc->sync++;
+		} else {
+			if (!lc->errors++)
+				lc->first_error = rc < 0 ? -errno : rc;
+		}
+		t = count_threads();
+		if (t > lc->max_threads)
+			lc->max_threads = t;
+	}
+	lc->async += went_async;
+	while (reaped < went_async) {
+		if (async_wait(went_async - reaped, &r->head, &ten_seconds) < 1)
+			break;
+		while (test_ring_reap(r))
+			reaped++;
+	}
+	lc->lost += went_async - reaped;
+	for (int i = 0; i < n && i < 16; i++)
+		if (ret[i] != 0)
+			lc->bad_ret++;
+}
+
+static int nproc_child(void *arg)
+{
+	static struct test_ring r;
+	struct rlimit rl = { 3, 3 };
+
+	(void)arg;
+	/* Root is exempt from RLIMIT_NPROC: become nobody, 3 tasks max. */
+	if (setrlimit(RLIMIT_NPROC, &rl) || setgroups(0, NULL) ||
+	    setresgid(NOBODY, NOBODY, NOBODY) ||
+	    setresuid(NOBODY, NOBODY, NOBODY))
+		return 10;
+	test_ring_init(&r, 64, 0);
+	submit_sleeps(&r, 8, 1);
+	submit_sleeps(&r, 8, 0);
+	return 0;
+}
+
+TEST(rlimit_nproc_bounds_pool_and_degrades_to_sync)
+{
+	lc = shared_alloc(sizeof(*lc));
+	ASSERT_NE(NULL, lc);
+	memset(lc, 0, sizeof(*lc));
+	ASSERT_EQ(0, run_child(nproc_child, NULL, 60000));
+	TH_LOG("async %d, sync %d, errors %d (first %ld), lost %d, bad results %d, threads at most %d",
+	       lc->async, lc->sync, lc->errors, lc->first_error, lc->lost,
+	       lc->bad_ret, lc->max_threads);
+	ASSERT_EQ(0, lc->errors) TH_LOG("an error instead of synchronous completion");
+	ASSERT_EQ(16, lc->async + lc->sync);
+	ASSERT_EQ(0, lc->lost) TH_LOG("completions lost");
+	ASSERT_EQ(0, lc->bad_ret);
+	ASSERT_LE(lc->max_threads, 3) TH_LOG("RLIMIT_NPROC exceeded");
+	ASSERT_LT(0, lc->sync) TH_LOG("the limit was never hit");
+	ASSERT_LT(0, lc->async) TH_LOG("nothing went asynchronous");
+	munmap(lc, sizeof(*lc));
+}
+
+static int max_threads_child(void *arg)
+{
+	static struct test_ring r;
+
+	(void)arg;
+	test_ring_init(&r, 64, 2);
+	submit_sleeps(&r, 8, 1);
+	submit_sleeps(&r, 8, 0);
+	return 0;
+}
+
+TEST(max_nr_threads_bounds_cachemiss_and_async)
+{
+	lc = shared_alloc(sizeof(*lc));
+	ASSERT_NE(NULL, lc);
+	memset(lc, 0, sizeof(*lc));
+	ASSERT_EQ(0, run_child(max_threads_child, NULL, 60000));
+	TH_LOG("async %d, sync %d, errors %d (first %ld), lost %d, bad results %d, threads at most %d",
+	       lc->async, lc->sync, lc->errors, lc->first_error, lc->lost,
+	       lc->bad_ret, lc->max_threads);
+	ASSERT_EQ(0, lc->errors);
+	ASSERT_EQ(16, lc->async + lc->sync);
+	ASSERT_EQ(0, lc->lost);
+	ASSERT_EQ(0, lc->bad_ret);
+	/* The process' one thread plus at most max_nr_threads. */
+	ASSERT_LE(lc->max_threads, 3);
+	ASSERT_LT(0, lc->sync);
+	ASSERT_LT(0, lc->async);
+	munmap(lc, sizeof(*lc));
+}
+
+TEST_HARNESS_MAIN
