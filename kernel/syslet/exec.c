@@ -316,15 +316,17 @@ SYSCALL_DEFINE3(async_exec, struct syslet_uatom __user *, atom,
 	}
 
 	run.worker = NULL;
-	run.head = NULL;
+	run.head = head;
 	run.may_hand_off = false;
 	run.missed_spare = false;
-	if (head && head->ring && !(ka.flags & SYSLET_SYNC)) {
-		/* Only a process that has blocked pays for a spare thread. */
-		if (READ_ONCE(current->signal->syslet->keep_spare))
-			syslet_pool_add_spare(current->signal->syslet, head);
-		run.head = head;
-		run.may_hand_off = true;
+	if (head) {
+		if (head->ring && !(ka.flags & SYSLET_SYNC)) {
+			/* Only a process that has blocked pays for a spare thread. */
+			if (READ_ONCE(current->signal->syslet->keep_spare))
+				syslet_pool_add_spare(current->signal->syslet, head);
+			run.may_hand_off = true;
+		}
+		/* Also for syslet_exit(), should an atom's call kill us. */
 		current->syslet = &run;
 	}
 	syslet_trace_chain_begin();

@@ -55,6 +55,13 @@ static int syslet_check_uhead(struct async_head_user __user *uhead, size_t size)
 		return -EINVAL;
 	if (size > PAGE_SIZE)
 		return -E2BIG;
+	/*
+	 * A ring is named by a user address; a kernel address never names
+	 * one, not even for async_wait() or async_unregister(), which only
+	 * look the name up.
+	 */
+	if (!access_ok(uhead, size))
+		return -EFAULT;
 	return 0;
 }
 
@@ -321,7 +328,19 @@ void syslet_exit(struct task_struct *tsk, long code)
 {
 	/* Pairs with syslet_process()'s cmpxchg_release(). */
 	struct syslet_process *sp = smp_load_acquire(&tsk->signal->syslet);
+	struct syslet_run *run = tsk->syslet;
 
+	/*
+	 * Killed in the middle of a chain in its own context (seccomp's
+	 * RET_KILL_THREAD exits right there): async_exec() will never drop
+	 * its reference to the ring.  A cachemiss worker never gets here
+	 * with a run (seccomp ends its process instead).
+	 */
+	if (unlikely(run)) {
+		tsk->syslet = NULL;
+		if (!run->worker && run->head)
+			syslet_head_put(run->head);
+	}
 	if (!sp || (tsk->flags & PF_USER_WORKER))
 		return;
 	syslet_forget_user_worker(sp, tsk);

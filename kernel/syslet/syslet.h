@@ -188,14 +188,16 @@ struct syslet_worker {
 /**
  * struct syslet_run - a chain running in the caller's context
  * @frame:	async_exec() registers while an atom's call is in pt_regs
- * @head:	ring a cachemiss completes to (referenced by async_exec())
+ * @head:	the ring named by async_exec(), or NULL: a cachemiss completes
+ *		to it; async_exec()'s reference (syslet_exit() drops it if
+ *		an atom's call kills the task)
  * @may_hand_off: a block in an atom's call may hand off
  * @missed_spare: a block found no spare to hand off to
  * @worker:	set by the scheduler hook when the caller's user context
  *		went to a spare: this task is a cachemiss worker now
  *
  * Lives on async_exec()'s stack; task_struct::syslet points to it while
- * the chain runs.
+ * a chain that names a ring runs.
  */
 struct syslet_run {
 	struct arch_syslet_frame	frame;

@@ -323,6 +323,8 @@ static void seccomp_case(struct __test_metadata *_metadata, uint32_t action,
 			ASSERT_EQ(__NR_getppid, sc->sigsys_nr);
 			ASSERT_EQ(1 /* SYS_SECCOMP */, sc->sigsys_code);
 			ASSERT_EQ(-EINTR, sc->exec_ret);
+			/* What rax would hold: the number (rolled back). */
+			ASSERT_EQ(__NR_getppid, sc->ret_denied);
 			ASSERT_EQ(SENTINEL, sc->ret_next);
 		} else {
 			/* Fail closed: no signal, -ENOSYS, as documented. */
