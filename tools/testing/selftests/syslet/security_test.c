@@ -545,6 +545,7 @@ TEST(credential_calls_refused_in_atoms)
 	};
 	gid_t groups_before[64], groups_after[64];
 	int ngroups = getgroups(64, groups_before);
+	pid_t pgid = getpgid(0), sid = getsid(0);
 	uid_t ru, eu, su;
 	gid_t rg, eg, sg;
 
@@ -588,7 +589,8 @@ TEST(credential_calls_refused_in_atoms)
 	ASSERT_EQ(0, prctl(PR_GET_KEEPCAPS, 0, 0, 0, 0));
 	ASSERT_EQ(0, prctl(PR_GET_SECCOMP, 0, 0, 0, 0));
 	ASSERT_EQ(0, personality(0xffffffff) & 0x0008);
-	ASSERT_EQ(getpid(), getpgid(0)) TH_LOG("setpgid/setsid ran");
+	ASSERT_EQ(pgid, getpgid(0)) TH_LOG("setpgid ran");
+	ASSERT_EQ(sid, getsid(0)) TH_LOG("setsid ran");
 }
 
 /*
