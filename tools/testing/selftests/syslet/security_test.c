@@ -50,10 +50,31 @@
 #define NOBODY 65534
 /* Errno of the seccomp filters: distinctive in strace output. */
 #define DENY_ERRNO EXFULL
-/* Highest user address + 1 (x86-64, 4-level paging). */
-#define TASK_SIZE_MAX_X86 0x00007ffffffff000UL
+/* End of user space (TASK_SIZE_MAX), 4- and 5-level paging. */
+#define USER_END_4LEVEL 0x00007ffffffff000UL
+#define USER_END_5LEVEL 0x00fffffffffff000UL
 
 static const struct __kernel_timespec ten_seconds = { .tv_sec = 10 };
+
+/*
+ * The last page of user space, mapped if we can (then a pointer that
+ * straddles the end has its first bytes in valid memory): returns the
+ * end of user space.  -cpu max gives the guest 5-level paging.
+ */
+static unsigned long map_last_user_page(void)
+{
+	unsigned long end = USER_END_5LEVEL;
+	void *p;
+
+	p = mmap((void *)(end - 4096), 4096, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p == MAP_FAILED) {
+		end = USER_END_4LEVEL;
+		mmap((void *)(end - 4096), 4096, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	}
+	return end;
+}
 
 /* ------------------------------------------- running a chain, 3 ways */
 
@@ -838,6 +859,7 @@ TEST(async_wait_on_a_head_never_used)
 TEST(kernel_addresses_as_heads)
 {
 	static struct test_ring r;
+	unsigned long end = map_last_user_page();
 	struct syslet_uatom a;
 	int64_t ret;
 
@@ -852,14 +874,14 @@ TEST(kernel_addresses_as_heads)
 	ASSERT_EQ(-1, async_unregister(KERNEL_ADDR, HSZ));
 	ASSERT_EQ(EFAULT, errno) TH_LOG("async_unregister() of a kernel address");
 	/* A head straddling the end of user space. */
-	ASSERT_EQ(-1, async_register((void *)(TASK_SIZE_MAX_X86 - 64), HSZ));
+	ASSERT_EQ(-1, async_register((void *)(end - 64), HSZ));
 	ASSERT_EQ(EFAULT, errno);
 	/* Ring pointer in the kernel, or straddling the end of user space. */
 	test_ring_init(&r, 8, 0);
 	r.head.completion_ring = PTR(KERNEL_ADDR);
 	ASSERT_EQ(-1, async_exec(&a, &r.head, HSZ));
 	ASSERT_EQ(EFAULT, errno);
-	r.head.completion_ring = TASK_SIZE_MAX_X86 - 32;
+	r.head.completion_ring = end - 32;
 	ASSERT_EQ(-1, async_register(&r.head, HSZ));
 	ASSERT_EQ(EFAULT, errno);
 	/* Timeout pointer */
@@ -878,6 +900,7 @@ TEST(kernel_addresses_as_heads)
 TEST(kernel_addresses_in_atoms_every_mode)
 {
 	static struct test_ring r;
+	unsigned long uend = map_last_user_page();
 	int p[2], mfd = memfd_create("syslet-sec", 0);
 	uint64_t mfd_v, kbuf = PTR(KERNEL_ADDR), eight = 8, zero = 0, wfd;
 	char c;
@@ -909,7 +932,7 @@ TEST(kernel_addresses_in_atoms_every_mode)
 		for (int k = 0; k < 2; k++) {
 			init_atom(&a[0], __NR_getpid, NULL, NULL, NULL, NULL,
 				  NULL, NULL, NULL, 0, NULL);
-			a[0].ret_ptr = k ? TASK_SIZE_MAX_X86 - 4 : PTR(KERNEL_ADDR);
+			a[0].ret_ptr = k ? uend - 4 : PTR(KERNEL_ADDR);
 			end = run_chain(m, &a[0], &r, &exec_ret);
 			if (m == CACHED) {
 				EXPECT_EQ(RUN_EXEC_ERR, end) TH_LOG("%s %d", mn, k);
