@@ -96,6 +96,8 @@ static bool syslet_spare_fits(struct task_struct *spare,
 	return true;
 }
 
+static const char spare_differs[] = "spare differs";
+
 /**
  * syslet_pick_spare - take a parked pool thread fit to become @tsk
  * @sp:		the process' syslet state
@@ -114,7 +116,7 @@ struct syslet_worker *syslet_pick_spare(struct syslet_process *sp,
 	spin_lock(&sp->pool_lock);
 	list_for_each_entry(w, &sp->idle, idle_node) {
 		if (!syslet_spare_fits(w->task, tsk)) {
-			*why = "spare differs";
+			*why = spare_differs;
 			continue;
 		}
 		*why = arch_syslet_cannot_move(tsk, w->task);
@@ -127,6 +129,13 @@ struct syslet_worker *syslet_pick_spare(struct syslet_process *sp,
 		spin_unlock(&sp->pool_lock);
 		return w;
 	}
+	/*
+	 * Spares made before the task changed its credentials or filter
+	 * never fit it again: have the next async_exec() make one that
+	 * does (the misfits time out).
+	 */
+	if (*why == spare_differs)
+		WRITE_ONCE(sp->want_spare, true);
 	spin_unlock(&sp->pool_lock);
 	return NULL;
 }

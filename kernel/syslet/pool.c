@@ -290,16 +290,18 @@ void syslet_keep_spare(struct syslet_process *sp, struct syslet_head *head)
  * Called before a chain runs in cached mode (once the process keeps
  * spares, see syslet_keep_spare()), from sleepable context, so that the
  * scheduler hook (which cannot create threads) finds a spare.
- * Costs a load when one is parked already.  Failure is not an error: a
- * cachemiss without a spare completes synchronously.
+ * Costs two loads when one is parked already.  Failure is not an error:
+ * a cachemiss without a spare completes synchronously.
  */
 void syslet_pool_add_spare(struct syslet_process *sp, struct syslet_head *head)
 {
 	struct syslet_worker *w;
 
-	if (likely(READ_ONCE(sp->nr_idle)) || READ_ONCE(sp->dying) ||
+	if ((likely(READ_ONCE(sp->nr_idle)) &&
+	     likely(!READ_ONCE(sp->want_spare))) || READ_ONCE(sp->dying) ||
 	    READ_ONCE(sp->nr_workers) >= head->max_threads)
 		return;
+	WRITE_ONCE(sp->want_spare, false);
 	w = kzalloc(sizeof(*w), GFP_KERNEL_ACCOUNT);
 	if (!w)
 		return;

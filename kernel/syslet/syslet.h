@@ -75,6 +75,9 @@ struct syslet_head {
  * @nr_workers:	pool threads alive
  * @nr_idle:	pool threads parked
  * @nr_in_user: pool threads running a user-space cachemiss context
+ * @want_spare: a blocked atom found only parked spares that do not fit
+ *		its task (other credentials, filter, ...): make a fitting
+ *		one at the next chance, though others are parked
  * @dying:	the process is exiting: no new pool threads
  * @keep_spare:	keep a spare parked for cachemisses: a ring was
  *		registered, or a chain blocked when there was none
@@ -90,6 +93,7 @@ struct syslet_process {
 	unsigned int		nr_workers;
 	unsigned int		nr_idle;
 	unsigned int		nr_in_user;
+	bool			want_spare;
 	bool			dying;
 	bool			keep_spare;
 	long			exit_code;

@@ -473,22 +473,32 @@ static int spare_before_filter_child(void *arg)
 	/* Unfiltered spares: a hand-off, and the worker parks as a spare. */
 	if (run_chain(WORKER, &a, &r, NULL) != PTR(&a))
 		return 10;
+	usleep(300000);		/* the worker has parked as a spare */
 	if (seccomp_filter_nr(__NR_getppid, SECCOMP_RET_ERRNO | DENY_ERRNO, 0))
 		return 11;
-	/* Hand-off or not, the context we continue in has the filter. */
+	/*
+	 * Hand-off or not, the context we continue in has the filter.  The
+	 * parked spares do not fit: this one completes synchronously...
+	 */
 	ret = SENTINEL;
 	end = run_chain(WORKER, &a, &r, NULL);
 	if (end != PTR(&a) && end != RUN_NO_ASYNC)
 		return 12;
 	if (syscall(__NR_getppid) != -1 || errno != DENY_ERRNO)
 		return 13;
+	/* ...but then a fitting spare is made: hand-offs resume. */
+	ret = SENTINEL;
+	if (run_chain(WORKER, &a, &r, NULL) != PTR(&a) || ret != getpid())
+		return 14;
+	if (syscall(__NR_getppid) != -1 || errno != DENY_ERRNO)
+		return 15;
 	return 0;
 }
 
 TEST(seccomp_spare_made_before_filter_never_takes_over)
 {
 	ASSERT_EQ(0, run_child(spare_before_filter_child, NULL, 30000))
-		TH_LOG("10: no hand-off, 11: filter, 12: chain, 13: the caller lost its filter");
+		TH_LOG("10: no hand-off, 11: filter, 12: chain, 13/15: the caller lost its filter, 14: no hand-off after the filter, ever");
 }
 
 /* -------------------------------------------------------- credentials */
@@ -775,6 +785,48 @@ TEST(atoms_after_capset_lose_the_capability)
 TEST(atoms_after_setgroups_see_the_new_groups)
 {
 	cred_case(_metadata, CRED_SETGROUPS);
+}
+
+/*
+ * After a credential change, the spares parked with the old credentials
+ * never fit; a fitting one is made, so blocking atoms hand off again
+ * (at the latest from the second one on), with the new credentials.
+ */
+static int resume_child(void *arg)
+{
+	static struct test_ring r;
+	struct syslet_uatom a;
+	int64_t ret = SENTINEL;
+	long end;
+
+	(void)arg;
+	test_ring_init(&r, 8, 0);
+	init_atom(&a, __NR_geteuid, NULL, NULL, NULL, NULL, NULL, NULL, &ret,
+		  0, NULL);
+	if (run_chain(WORKER, &a, &r, NULL) != PTR(&a) || ret != 0)
+		return 10;
+	usleep(300000);		/* the worker has parked as a spare */
+	if (setgroups(0, NULL) || setresgid(NOBODY, NOBODY, NOBODY) ||
+	    setresuid(NOBODY, NOBODY, NOBODY))
+		return 11;
+	ret = SENTINEL;
+	end = run_chain(WORKER, &a, &r, NULL);
+	if (end == PTR(&a) && ret != NOBODY)
+		return 12;
+	if (end != PTR(&a) && end != RUN_NO_ASYNC)
+		return 13;
+	ret = SENTINEL;
+	if (run_chain(WORKER, &a, &r, NULL) != PTR(&a))
+		return 14;
+	if (ret != NOBODY || geteuid() != NOBODY)
+		return 15;
+	return 0;
+}
+
+TEST(hand_offs_resume_after_setresuid)
+{
+	ASSERT_EQ(0, run_child(resume_child, NULL, 30000))
+		TH_LOG("10/11: set-up, 12/15: old credentials, 13: chain, 14: no hand-off after the change, ever");
 }
 
 /* ------------------------------------------- no cross-process reach */
