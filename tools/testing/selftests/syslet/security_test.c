@@ -829,6 +829,61 @@ TEST(hand_offs_resume_after_setresuid)
 		TH_LOG("10/11: set-up, 12/15: old credentials, 13: chain, 14: no hand-off after the change, ever");
 }
 
+/*
+ * A signal that an atom's system call raises on the thread running it
+ * (SIGPIPE for a write to a pipe without readers, as here; SIGXFSZ) is
+ * the process' to take, as after a direct call: at once, not when the
+ * pool thread that ran the atom later takes over a caller's context.
+ */
+static volatile int sigpipes;
+
+static void on_sigpipe(int sig)
+{
+	(void)sig;
+	sigpipes++;
+}
+
+static int sigpipe_child(void *arg)
+{
+	static struct test_ring r;
+	struct sigaction sa = { .sa_handler = on_sigpipe };
+	uint64_t fd, buf = PTR("x"), one = 1;
+	struct syslet_uatom a;
+	int64_t ret = SENTINEL;
+	int p[2], early;
+
+	(void)arg;
+	if (sigaction(SIGPIPE, &sa, NULL) || pipe(p))
+		return 10;
+	close(p[0]);
+	fd = p[1];
+	test_ring_init(&r, 8, 0);
+	init_atom(&a, __NR_write, &fd, &buf, &one, NULL, NULL, NULL, &ret, 0,
+		  NULL);
+	if (run_chain(POOL, &a, &r, NULL) != PTR(&a) || ret != -EPIPE)
+		return 11;
+	for (int i = 0; i < 100 && !sigpipes; i++)
+		usleep(10000);
+	early = sigpipes;
+	/* That pool thread parks and takes over our context next. */
+	init_atom(&a, __NR_getpid, NULL, NULL, NULL, NULL, NULL, NULL, &ret,
+		  0, NULL);
+	if (run_chain(WORKER, &a, &r, NULL) != PTR(&a))
+		return 13;
+	usleep(100000);
+	if (early == 0 && sigpipes == 1)
+		return 14;	/* late, with the hand-off */
+	if (early != 1 || sigpipes != 1)
+		return 12;
+	return 0;
+}
+
+TEST(signal_raised_by_pool_thread_atom_reaches_the_process)
+{
+	ASSERT_EQ(0, run_child(sigpipe_child, NULL, 30000))
+		TH_LOG("11: the write, 12: not one SIGPIPE right after the atom's EPIPE, 13: hand-off, 14: the SIGPIPE came late, with a hand-off to the pool thread");
+}
+
 /* ------------------------------------------- no cross-process reach */
 
 /*
