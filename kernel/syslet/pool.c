@@ -48,6 +48,41 @@ bool syslet_same_identity(struct task_struct *w, struct task_struct *tsk)
 	       READ_ONCE(w->seccomp.filter) == tsk->seccomp.filter;
 }
 
+/*
+ * A signal that a chain's system call raised on this thread (SIGPIPE or
+ * SIGXFSZ, sent to "current") is the process' to take, as after a direct
+ * call.  A pool thread blocks every signal: pass such signals on to the
+ * thread group before the chain completes, or they would wait here and
+ * surface when this thread next takes over a caller's context.  (A
+ * cachemiss worker forwards them to its caller: syslet_forward_signals().)
+ */
+static void syslet_worker_pass_signals(void)
+{
+	struct sighand_struct *sighand = current->sighand;
+	kernel_siginfo_t info;
+	enum pid_type type;
+	sigset_t skip;
+	int sig;
+
+	while (unlikely(!sigisemptyset(&current->pending.signal))) {
+		spin_lock_irq(&sighand->siglock);
+		/* Our own pending signals only, never the group's. */
+		skip = current->pending.signal;
+		sigdelset(&skip, SIGKILL);
+		sigdelset(&skip, SIGSTOP);
+		if (sigisemptyset(&skip)) {
+			spin_unlock_irq(&sighand->siglock);
+			return;
+		}
+		signotset(&skip);
+		sig = dequeue_signal(&skip, &info, &type);
+		spin_unlock_irq(&sighand->siglock);
+		if (sig <= 0 || type != PIDTYPE_PID)
+			return;
+		do_send_sig_info(sig, &info, current, PIDTYPE_TGID);
+	}
+}
+
 /* Run a SYSLET_ASYNC chain handed to this pool thread. */
 void syslet_worker_finish_chain(struct syslet_worker *w)
 {
@@ -56,6 +91,7 @@ void syslet_worker_finish_chain(struct syslet_worker *w)
 	struct syslet_chain_result res;
 
 	syslet_run_chain(w->atom, &w->ka, &run, &res);
+	syslet_worker_pass_signals();
 	/*
 	 * A chain cut short (-EINTR) because the process is dying has
 	 * nobody to complete to.  Otherwise the atom the chain ended on is
