@@ -107,7 +107,8 @@ static void on_alarm(int sig)
  * Return the address of the atom the chain ended on (async_exec()'s
  * return or the ring's completion), or a RUN_* code; @exec_ret gets
  * async_exec()'s return (-errno on failure).  The ring @r must have
- * been initialised once and only be reaped by us.
+ * been set up once (ring_setup(): registered, so that even the first
+ * block hands off) and only be reaped by us.
  */
 static long run_chain(enum mode m, struct syslet_uatom *a,
 		      struct test_ring *r, long *exec_ret)
@@ -256,12 +257,14 @@ static int seccomp_child(void *arg)
 	sc->ret_denied = sc->ret_next = sc->later_ret = SENTINEL;
 	if (sigaction(SIGSYS, &sa, NULL))
 		return 10;
-	test_ring_init(&r, 16, 0);
 	fd = seccomp_filter_nr(__NR_getppid, sc->action,
 			       sc->action == SECCOMP_RET_USER_NOTIF ?
 			       SECCOMP_FILTER_FLAG_NEW_LISTENER : 0);
 	if (fd < 0)
 		return 11;
+	/* After the filter: the spare it makes must fit us. */
+	if (ring_setup(&r, 16, 0))
+		return 9;
 	if (sc->action == SECCOMP_RET_USER_NOTIF) {
 		notif_fd = fd;
 		if (pthread_create(&t, NULL, supervisor, NULL))
@@ -416,7 +419,8 @@ static void *kill_thread_fn(void *arg)
 	struct syslet_uatom *a = sc->atoms;
 
 	(void)arg;
-	test_ring_init(&r, 8, 0);
+	if (ring_setup(&r, 8, 0))
+		return NULL;
 	init_atom(&a[0], __NR_getppid, NULL, NULL, NULL, NULL, NULL, NULL,
 		  &sc->ret_denied, 0, &a[1]);
 	init_atom(&a[1], __NR_getpid, NULL, NULL, NULL, NULL, NULL, NULL,
@@ -467,7 +471,8 @@ static int spare_before_filter_child(void *arg)
 	long end;
 
 	(void)arg;
-	test_ring_init(&r, 8, 0);
+	if (ring_setup(&r, 8, 0))
+		return 9;
 	init_atom(&a, __NR_getpid, NULL, NULL, NULL, NULL, NULL, NULL, &ret,
 		  0, NULL);
 	/* Unfiltered spares: a hand-off, and the worker parks as a spare. */
@@ -586,7 +591,7 @@ TEST(credential_calls_refused_in_atoms)
 	tmp_ptr = PTR("/tmp");
 	ASSERT_LE(0, ngroups);
 	ASSERT_EQ(1, cap_effective(CAP_SETUID)) TH_LOG("needs root");
-	test_ring_init(&r, 16, 0);
+	ASSERT_EQ(0, ring_setup(&r, 16, 0));
 	for (int m = 0; m < NR_MODES; m++) {
 		for (unsigned int i = 0; i < ARRAY_SIZE(calls); i++) {
 			struct syslet_uatom a[2];
@@ -661,7 +666,8 @@ static int cred_child(void *arg)
 	/* Owned by someone else: root reads it only by CAP_DAC_OVERRIDE. */
 	if (cc->what == CRED_CAPSET && chown(cc->path, 1234, 1234))
 		return 11;
-	test_ring_init(&r, 16, 0);
+	if (ring_setup(&r, 16, 0))
+		return 9;
 
 	/* Old credentials: a pool thread and a spare are made and park. */
 	init_atom(&a[0], __NR_open, &path, &rdonly, NULL, NULL, NULL, NULL,
@@ -800,7 +806,8 @@ static int resume_child(void *arg)
 	long end;
 
 	(void)arg;
-	test_ring_init(&r, 8, 0);
+	if (ring_setup(&r, 8, 0))
+		return 9;
 	init_atom(&a, __NR_geteuid, NULL, NULL, NULL, NULL, NULL, NULL, &ret,
 		  0, NULL);
 	if (run_chain(WORKER, &a, &r, NULL) != PTR(&a) || ret != 0)
@@ -857,7 +864,8 @@ static int sigpipe_child(void *arg)
 		return 10;
 	close(p[0]);
 	fd = p[1];
-	test_ring_init(&r, 8, 0);
+	if (ring_setup(&r, 8, 0))
+		return 9;
 	init_atom(&a, __NR_write, &fd, &buf, &one, NULL, NULL, NULL, &ret, 0,
 		  NULL);
 	if (run_chain(POOL, &a, &r, NULL) != PTR(&a) || ret != -EPIPE)
@@ -1017,7 +1025,7 @@ TEST(kernel_addresses_in_atoms_every_mode)
 	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
 	mfd_v = mfd;
 	wfd = p[1];
-	test_ring_init(&r, 16, 0);
+	ASSERT_EQ(0, ring_setup(&r, 16, 0));
 	for (int m = 0; m < NR_MODES; m++) {
 		const char *mn = mode_name[m];
 		struct syslet_uatom a[2];
@@ -1087,7 +1095,8 @@ static int kernel_ip_child(void *arg)
 	int64_t ret = SENTINEL;
 
 	(void)arg;
-	test_ring_init(&r, 8, 0);
+	if (ring_setup(&r, 8, 0))
+		return 9;
 	r.head.head_ip = PTR(KERNEL_ADDR);
 	r.head.head_stack = PTR(stack + sizeof(stack));
 	r.head.new_thread_ip = PTR(KERNEL_ADDR);
@@ -1321,7 +1330,8 @@ static int nproc_child(void *arg)
 	    setresgid(NOBODY, NOBODY, NOBODY) ||
 	    setresuid(NOBODY, NOBODY, NOBODY))
 		return 10;
-	test_ring_init(&r, 64, 0);
+	if (ring_setup(&r, 64, 0))
+		return 9;
 	submit_sleeps(&r, 8, 1);
 	submit_sleeps(&r, 8, 0);
 	return 0;
@@ -1351,7 +1361,8 @@ static int max_threads_child(void *arg)
 	static struct test_ring r;
 
 	(void)arg;
-	test_ring_init(&r, 64, 2);
+	if (ring_setup(&r, 64, 2))
+		return 9;
 	submit_sleeps(&r, 8, 1);
 	submit_sleeps(&r, 8, 0);
 	return 0;
