@@ -184,9 +184,10 @@ def main():
     # ---- 1. blocking concurrency ----
     w("## 1. Blocking concurrency\n")
     w(f"N operations that each block until a releasing thread lets them go "
-      f"{delay / 1e6:.0f} ms after the clock starts (a timer, not triggered by the peer). "
+      f"{delay / 1e6:.0f} ms after the caller has submitted the last one (a timer started then). "
       "*Total* is from the first submission until the caller has reaped all N results; "
-      "*overhead* = total − delay, what the mechanism adds (it includes the releaser's own "
+      "*overhead* = total − delay, what the mechanism adds: submitting N blocking operations "
+      "and, after the release, getting N results back (it includes the releaser's own "
       "N writes/opens and waking N tasks, the same work for every peer); *submit* is how long "
       "the caller was busy before all N were on their way (for syslets: N `async_exec()` "
       "calls, each a hand-off to a spare thread, and a new spare made ready before the next "
@@ -247,7 +248,7 @@ def main():
                        for n in ns_all if conc.get((work, p, n))]) for p, _ in PEERS_BLOCK]
         series = [(p, [(x, max(y, 0.01)) for x, y in pts]) for p, pts in series]
         png = f"concurrency-{work}-overhead.png"
-        if plot_lines(os.path.join(outdir, png), f"{work}: time beyond the {delay / 1e6:.0f} ms delay until all N are reaped",
+        if plot_lines(os.path.join(outdir, png), f"{work}: total minus the {delay / 1e6:.0f} ms delay (submit N, reap N)",
                       "overhead (ms)", series):
             w(f"![{work} overhead]({png})\n")
         series = [(p, [(n, med([r[1] for r in conc[(work, p, n)]]) / 1e6)
