@@ -67,8 +67,6 @@ static void add_entry(int dfd, const char *name)
 	memset(e, 0, sizeof(*e));
 	e->dirfd = dfd;
 	snprintf(e->path, sizeof(e->path), "%s", name);
-	e->name = PTR(e->path);
-	e->statp = PTR(&e->st);
 }
 
 /* Collect every entry below dfd (which the walk keeps open). */
@@ -146,6 +144,9 @@ static long syslet_stat(void)
 		struct entry *e = &ents[i];
 		long r;
 
+		/* Here, not in add_entry(): the array moves as it grows. */
+		e->name = PTR(e->path);
+		e->statp = PTR(&e->st);
 		init_atom(&e->atom, __NR_newfstatat, &e->dirfd, &e->name,
 			  &e->statp, &a_nofollow, NULL, NULL, &e->ret, 0, NULL);
 		r = async_exec(&e->atom, &ring.head, sizeof(ring.head));
@@ -296,9 +297,18 @@ static long pass(const struct peer *p, const char *dir, const char *label)
 		       nr_ents, t1 - t0, t2 - t1,
 		       reads0 < 0 ? -1 : disk_reads() - reads0);
 	fflush(stdout);
-	if (got != nr_ents)
+	if (got != nr_ents) {
+		long shown = 0;
+
 		fprintf(stderr, "lsbench: %s: %ld of %ld entries stat'ed\n",
 			p->name, got, nr_ents);
+		for (long i = 0; i < nr_ents && shown < 3; i++)
+			if (ents[i].ret) {
+				fprintf(stderr, "lsbench: entry %ld (%s): %lld\n", i,
+					ents[i].path, (long long)ents[i].ret);
+				shown++;
+			}
+	}
 	return got;
 }
 
