@@ -138,8 +138,8 @@ bench: guest kernel-perf
 # threads and io_uring, in one boot of the perf kernel with plain TCG
 # wall time; writes bench/results/concurrency.md and its plots.
 CONC_IMG   := $(BUILD)/bench/lstree.img
-CONC_DRIVE ?= if=virtio,format=raw,readonly=on,throttling.iops-total=1000,throttling.bps-total=67108864
-CONC_REPS  ?= 3
+CONC_DRIVE ?= if=virtio,format=raw,readonly=on,throttling.iops-total=200,throttling.bps-total=67108864
+CONC_REPS  ?= 5
 bench-concurrency: guest kernel-perf
 	@mkdir -p $(LOGS)
 	$(TOP)/scripts/mkdiskimg.sh $(CONC_IMG)

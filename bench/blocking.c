@@ -465,7 +465,17 @@ static int run_mem(const struct peer *p, long n)
 	meminfo_all(before);
 	if ((p->setup && p->setup(n)) || p->submit())
 		return 1;
-	usleep(500000);		/* io-wq workers, spares: let them settle */
+	/*
+	 * Let it settle: io-wq starts its workers one after the other, and
+	 * syslet spares and blocked tasks are made as the ops come.  Until
+	 * KernelStack has not changed for 0.6 s (at most 10 s).
+	 */
+	for (int i = 0, same = 0; i < 50 && same < 3; i++) {
+		long ks = meminfo_kb("KernelStack");
+
+		usleep(200000);
+		same = meminfo_kb("KernelStack") == ks ? same + 1 : 0;
+	}
 	meminfo_all(with);
 	bench_futex_set_wake(&rel.go, 2);
 	ok = !p->wait();

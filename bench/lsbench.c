@@ -371,7 +371,10 @@ static int smoke(const char *dir)
 	return ktap_failures != 0;
 }
 
-/* The smoke tree: 4 directories of 64 files, a symlink and a FIFO each. */
+/*
+ * The smoke tree: 4 directories of 300 files, a symlink and a FIFO each
+ * (more entries than the first allocation of the entry array).
+ */
 static const char *make_smoke_tree(void)
 {
 	static const char top[] = "/tmp/lsbench-smoke";
@@ -381,7 +384,7 @@ static const char *make_smoke_tree(void)
 	for (int d = 0; d < 4; d++) {
 		snprintf(path, sizeof(path), "%s/d%d", top, d);
 		mkdir(path, 0755);
-		for (int f = 0; f < 64; f++) {
+		for (int f = 0; f < 300; f++) {
 			int fd;
 
 			snprintf(path, sizeof(path), "%s/d%d/f%d", top, d, f);

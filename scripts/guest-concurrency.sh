@@ -40,7 +40,7 @@ if [ -b /dev/vda ]; then
 	r=1
 	while [ $r -le "$REPS" ]; do
 		for peer in seq syslet uring uring64 pool8 pool64; do
-			./lsbench $peer /mnt/tree 3 || rc=1
+			./lsbench $peer /mnt/tree 5 || rc=1
 		done
 		r=$((r + 1))
 	done
