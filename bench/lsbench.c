@@ -5,7 +5,8 @@
  * compare peers of one boot only, as ratios.
  *
  *   lsbench PEER DIR [HOT_PASSES]    one line per pass:
- *	LS <cold|hot> <peer> <entries> <walk ns> <stat ns> <disk reads>
+ *	LS <cold|hot> <peer> <entries> <walk ns> <stat ns> <walk reads>
+ *	   <stat reads> <atoms that went async (syslet; else -1)>
  *   lsbench --smoke [DIR]            every peer on DIR, results checked
  *					against fstatat(); KTAP.  Without DIR:
  *					a small tree made in /tmp (tmpfs)
@@ -25,9 +26,9 @@
  * Cold: sync, then drop_caches = 3 (page cache, dentries, inodes) before
  * the walk.  Every process first does one untimed hot pass (pool threads,
  * io-wq workers and syslet spares exist afterwards), then a cold pass,
- * then HOT_PASSES (default 3) hot ones.  "disk reads" is the number of
- * reads completed by the first disk (/sys/block/vda/stat) during the pass,
- * or -1 without one.  A process that uses io_uring is refused syslet
+ * then HOT_PASSES (default 3) hot ones.  "reads" are the reads completed
+ * by the first disk (/sys/block/vda/stat) during the walk and the stat
+ * phase, or -1 without one.  A process that uses io_uring is refused syslet
  * hand-offs, so each peer runs in its own process (--smoke forks).
  */
 #define _GNU_SOURCE
@@ -135,6 +136,7 @@ static struct {
 	uint64_t slots[16384];
 } ring;
 static uint64_t a_nofollow = AT_SYMLINK_NOFOLLOW;
+static long nr_async = -1;		/* atoms of the last pass that went async */
 
 static long syslet_stat(void)
 {
@@ -155,6 +157,7 @@ static long syslet_stat(void)
 		else if (r < 0)
 			e->ret = r;
 	}
+	nr_async = inflight;
 	if (syslet_reap(&ring.head, ring.slots, ARRAY_SIZE(ring.slots), inflight))
 		return -1;
 	return check_all();
@@ -278,7 +281,7 @@ static int drop_caches(void)
 static long pass(const struct peer *p, const char *dir, const char *label)
 {
 	double t0, t1, t2;
-	long reads0, got;
+	long reads0, reads1, got;
 	int dfd;
 
 	if (!strcmp(label, "cold") && drop_caches())
@@ -290,12 +293,14 @@ static long pass(const struct peer *p, const char *dir, const char *label)
 		return -1;
 	walk(dfd);
 	t1 = now();
+	reads1 = disk_reads();
 	got = p->stat_all();
 	t2 = now();
 	if (*label && got == nr_ents)
-		printf("LS\t%s\t%s\t%ld\t%.0f\t%.0f\t%ld\n", label, p->name,
-		       nr_ents, t1 - t0, t2 - t1,
-		       reads0 < 0 ? -1 : disk_reads() - reads0);
+		printf("LS\t%s\t%s\t%ld\t%.0f\t%.0f\t%ld\t%ld\t%ld\n", label,
+		       p->name, nr_ents, t1 - t0, t2 - t1,
+		       reads0 < 0 ? -1 : reads1 - reads0,
+		       reads0 < 0 ? -1 : disk_reads() - reads1, nr_async);
 	fflush(stdout);
 	if (got != nr_ents) {
 		long shown = 0;

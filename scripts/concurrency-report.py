@@ -148,8 +148,9 @@ def main():
             (conc if f[4] == "again" else conc_first)[key].append(tuple(float(x) for x in f[5:9]))
         elif f[0] == "MEM" and len(f) == 6:
             mem[(f[1], f[2], f[4])] = (int(f[3]), int(f[5]))
-        elif f[0] == "LS" and len(f) == 7:
-            ls[(f[1], f[2])].append((float(f[4]), float(f[5]), int(f[6]), int(f[3])))
+        elif f[0] == "LS" and len(f) == 9:
+            ls[(f[1], f[2])].append((float(f[4]), float(f[5]), int(f[7]), int(f[3]),
+                                     int(f[6]), int(f[8])))
         elif line.startswith("BENCH-"):
             key, _, value = line.partition(": ")
             meta[key[6:]] = value
@@ -306,9 +307,10 @@ def main():
       "before the walk, so the stat phase finds neither dentries nor inodes; hot: "
       "everything cached.  Each process does an untimed hot pass first (pool threads, "
       "io-wq workers, syslet spares exist), then one cold and five hot passes.  "
-      "*reads* = reads completed by the disk during the pass (/sys/block/vda/stat).\n")
-    w("| peer | cold stat (ms) | × seq | cold walk (ms) | cold reads | hot stat (ms) | × seq | hot walk (ms) |")
-    w("|---|---:|---:|---:|---:|---:|---:|---:|")
+      "Disk reads are counted in /sys/block/vda/stat.  Min–max: the spread of the runs "
+      "(the host is shared: outliers are host load, which is why the figures are medians).\n")
+    w("| peer | cold stat (ms) | × seq | cold min–max | hot stat (ms) | × seq | hot min–max |")
+    w("|---|---:|---:|---:|---:|---:|---:|")
     res = {}
     for p, desc in PEERS_LS:
         cold, hot = ls.get(("cold", p), []), ls.get(("hot", p), [])
@@ -316,16 +318,28 @@ def main():
             missing = True
             continue
         res[p] = (med([r[1] for r in cold]), med([r[1] for r in hot]),
-                  med([r[0] for r in cold]), med([r[0] for r in hot]), med([r[2] for r in cold]))
+                  med([r[0] for r in cold]), med([r[0] for r in hot]), med([r[2] for r in cold]),
+                  min(r[1] for r in cold), max(r[1] for r in cold),
+                  min(r[1] for r in hot), max(r[1] for r in hot),
+                  med([r[4] for r in cold]), med([r[5] for r in cold]), med([r[5] for r in hot]))
     seq = res.get("seq")
+    n_ents = next((r[3] for v in ls.values() for r in v), 0)
     for p, desc in PEERS_LS:
         if p not in res:
-            w(f"| {desc} | – | | | | – | | |")
+            w(f"| {desc} | – | | | – | | |")
             continue
-        c, h, cw, hw, rd = res[p]
-        w(f"| {desc} | {ms(c)} | {c / seq[0]:.2f} | {ms(cw)} | {rd:.0f} | {ms(h)} | "
-          f"{h / seq[1]:.2f} | {ms(hw)} |")
-    n_ents = next((r[3] for v in ls.values() for r in v), 0)
+        c, h = res[p][0], res[p][1]
+        w(f"| {desc} | {ms(c)} | {c / seq[0]:.2f} | {ms(res[p][5])}–{ms(res[p][6])} | {ms(h)} | "
+          f"{h / seq[1]:.2f} | {ms(res[p][7])}–{ms(res[p][8])} |")
+    if seq:
+        w("\nThe same for every peer (synchronous, before the stat phase): walk cold "
+          f"{ms(seq[2])} ms with {seq[9]:.0f} disk reads, hot {ms(seq[3])} ms.  Disk reads "
+          "during the cold stat phase: " +
+          ", ".join(f"{p} {res[p][4]:.0f}" for p, _ in PEERS_LS if p in res) + ".")
+        if "syslet" in res:
+            w(f"Syslet atoms that went asynchronous (a cachemiss hand-off) per pass, median: "
+              f"cold {res['syslet'][10]:.0f}, hot {res['syslet'][11]:.0f} of {next(r[3] for v in ls.values() for r in v):,}; "
+              "the others completed cached in the caller.")
     w(f"\n{n_ents:,} entries per pass (files and directories); runs per figure: cold "
       f"{len(ls.get(('cold', 'seq'), []))}, hot {len(ls.get(('hot', 'seq'), []))}.\n")
     if all(k in res for k in ("seq", "syslet", "uring", "pool64")):
@@ -336,6 +350,9 @@ def main():
         r = s[1] / seq[1]
         w(f"| hot: syslets within 10% of sequential stat | {r:.2f} × seq ({(r - 1) * 100:+.0f}%) | "
           f"{'met' if r <= 1.10 else 'missed'} |")
+        per = (s[1] - seq[1]) / n_ents
+        w(f"| (hot, per entry) | sequential {seq[1] / n_ents / 1e3:.2f} µs, syslets "
+          f"{s[1] / n_ents / 1e3:.2f} µs: {per / 1e3:+.2f} µs an entry | |")
         r = s[1] / u[1]
         w(f"| hot: syslets faster than io_uring STATX | {r:.2f} × io_uring | "
           f"{'met' if r < 1 else 'missed'} |")
