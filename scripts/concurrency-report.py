@@ -130,6 +130,8 @@ def main():
     ap.add_argument("log", help="LOGPREFIX of scripts/qemu-run.sh")
     ap.add_argument("-o", "--out", default="bench/results/concurrency.md")
     ap.add_argument("--percall", default=None)
+    ap.add_argument("--icount", default=None,
+                    help="LOGPREFIX of the -icount boot (hot ls passes in instructions)")
     a = ap.parse_args()
     outdir = os.path.dirname(os.path.abspath(a.out))
     os.makedirs(outdir, exist_ok=True)
@@ -386,6 +388,40 @@ def main():
         w(f"| cold: syslets at least as fast as the 64-thread pool | {r:.2f} × pool64 | "
           f"{'met' if r <= 1 else 'missed'} |")
         w("")
+    icount_hot = collections.defaultdict(list)
+    if a.icount:
+        ilines = open(a.icount + ".out", errors="replace").read().replace("\r", "").splitlines()
+        if "SYSLET-GUEST-EXIT: 0" not in ilines:
+            print("concurrency-report: the -icount guest job failed", file=sys.stderr)
+            missing = True
+        for line in ilines:
+            f = line.split("\t")
+            if f[0] == "LS" and len(f) == 9 and f[1] == "hot":
+                icount_hot[f[2]].append(float(f[5]) / int(f[3]))
+    if icount_hot.get("seq"):
+        ib = med(icount_hot["seq"])
+        icmd = provenance(a.icount, "scripts/guest-ls-icount.sh")["cmdline"]
+        w("### Hot cache in instructions (-icount)\n")
+        w("The hot passes again in a second boot with `-icount shift=0,sleep=off` "
+          "(`scripts/guest-ls-icount.sh`; one vCPU; 1 ns = 1 guest instruction, so host load "
+          "does not move these; the wall-time figures above do).  Stat phase, guest "
+          f"instructions per entry, median of 5 passes:\n\n  `{icmd}`\n")
+        w("| peer | instructions / entry | × seq | min–max |")
+        w("|---|---:|---:|---:|")
+        for p, desc in PEERS_LS:
+            v = icount_hot.get(p)
+            if not v:
+                w(f"| {desc} | – | | |")
+                missing = True
+                continue
+            w(f"| {desc} | {med(v):,.0f} | {med(v) / ib:.2f} | {min(v):,.0f}–{max(v):,.0f} |")
+        w("")
+        if icount_hot.get("syslet") and icount_hot.get("uring"):
+            r = med(icount_hot["syslet"]) / ib
+            w(f"Hot-cache targets in instructions: syslets {r:.2f} × sequential "
+              f"({(r - 1) * 100:+.0f}%: {'met' if r <= 1.10 else 'missed'}, target ≤ +10%), "
+              f"{med(icount_hot['syslet']) / med(icount_hot['uring']):.2f} × io_uring STATX "
+              f"({'met' if med(icount_hot['syslet']) < med(icount_hot['uring']) else 'missed'}).\n")
     labels = [p for p, _ in PEERS_LS if p in res]
     if labels and seq:
         png = "concurrency-ls.png"
