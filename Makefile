@@ -144,6 +144,8 @@ CONC_REPS  ?= 5
 bench-concurrency: guest kernel-perf
 	@mkdir -p $(LOGS)
 	$(TOP)/scripts/mkdiskimg.sh $(CONC_IMG)
+	$(TOP)/scripts/benchlog.py $(LOGS)/concurrency scripts/guest-concurrency.sh
+	cp $(LOGS)/concurrency.commit $(LOGS)/ls-icount.commit
 	printf '#!/bin/sh\nREPS=$(CONC_REPS) exec sh /opt/syslet/guest-concurrency.sh\n' > $(GUEST)/concurrency.sh
 	cp $(TOP)/scripts/guest-concurrency.sh $(GUEST)/bin/
 	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/concurrency.cpio $(GUEST)/concurrency.sh $(GUEST)/bin

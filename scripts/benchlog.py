@@ -1,6 +1,9 @@
+#!/usr/bin/env python3
 """Shared by scripts/bench-table.py and scripts/concurrency-report.py: where
 a benchmark's figures come from (QEMU command line and version, git commit
-of the tree that built the kernel and the guest programs)."""
+of the tree that built the kernel and the guest programs).
+
+    benchlog.py LOGPREFIX JOB    record the commit now (LOGPREFIX.commit)"""
 import subprocess
 
 
@@ -25,13 +28,35 @@ def provenance(log, job):
                                       text=True).stdout.splitlines()[0]
     except (OSError, IndexError):
         qemu_version = "unknown"
+    # The generated reports (bench/results) are outputs, not inputs.
     dirty = git("status", "--porcelain", "--untracked-files=no", "--", "bench",
-                job, "kernel", "arch", "include", "patches", "configs",
+                ":!bench/results", job, "kernel", "arch", "include", "patches", "configs",
                 "lib-syslet/include", "tools")
-    return {
+    prov = {
         "cmdline": cmdline,
         "qemu_version": qemu_version,
         "commit": git("rev-parse", "HEAD") or "unknown",
         "subject": git("log", "-1", "--format=%s"),
         "dirty": bool(dirty),
     }
+    # LOGPREFIX.commit, written when the guest was built (record_commit),
+    # names what was measured even if HEAD has moved since.
+    try:
+        with open(log + ".commit") as f:
+            commit, dirty_flag, subject = f.read().rstrip("\n").split("\t", 2)
+        prov.update(commit=commit, dirty=dirty_flag == "dirty", subject=subject)
+    except (OSError, ValueError):
+        pass
+    return prov
+
+
+def record_commit(log, job):
+    """Write LOGPREFIX.commit: HEAD, clean/dirty and subject, now."""
+    prov = provenance("/nonexistent", job)
+    with open(log + ".commit", "w") as f:
+        f.write(f"{prov['commit']}\t{'dirty' if prov['dirty'] else 'clean'}\t{prov['subject']}\n")
+
+
+if __name__ == "__main__":
+    import sys
+    record_commit(sys.argv[1], sys.argv[2])
