@@ -5,6 +5,9 @@
 #                on the debug kernel; ends with "N passed, N failed"
 #   make FLAVOR=perf bench   per-call cost against io_uring, libaio, POSIX
 #                AIO and threads on the perf kernel -> bench/results/percall.md
+#   make FLAVOR=perf bench-concurrency   blocking concurrency, memory per
+#                blocked op, "ls -l" on a throttled virtio disk
+#                -> bench/results/concurrency.md (+ PNG plots)
 #   make series  export the patch series (git format-patch) for mailing
 #                into build/series/out, checkpatch'ed; series-build
 #                then builds each patch of it in turn (slow)
@@ -23,13 +26,13 @@ BENCH_KERNEL := $(BUILD)/perf/arch/x86/boot/bzImage
 QEMU_TIMEOUT ?= 1200
 
 .PHONY: all setup kernel kernel-debug kernel-perf guest run check percall statbench fuzz \
-	bench bench-smoke \
+	bench bench-smoke bench-concurrency \
 	host-tests guest-check series series-build clean help
 
 all: kernel guest
 
 help:
-	@sed -n '2,11p' Makefile
+	@sed -n '2,14p' Makefile
 
 setup:
 	@$(TOP)/scripts/setup.sh
@@ -54,6 +57,8 @@ guest: setup kernel
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/percall bench/percall.c
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/peers bench/peers.c -luring -laio -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/peers-first bench/peers-first.c -luring -laio -lpthread
+	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/blocking bench/blocking.c -luring -lpthread
+	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/lsbench bench/lsbench.c -luring -lpthread
 	g++ $(GUEST_CXXFLAGS) -o $(GUEST)/bin/peers-lib bench/peers-lib.cpp -pthread
 	g++ $(GUEST_CXXFLAGS) -o $(GUEST)/bin/libsyslet_stat bench/libsyslet_stat.cpp
 	@if [ -f lib-syslet/Makefile ]; then \
@@ -127,6 +132,32 @@ bench: guest kernel-perf
 	$(TOP)/scripts/qemu-run.sh --icount --timeout $(QEMU_TIMEOUT) $(BENCH_KERNEL) $(GUEST)/bench.cpio $(LOGS)/bench
 	$(TOP)/scripts/bench-table.py $(LOGS)/bench -o $(TOP)/bench/results/percall.md
 	@cat $(TOP)/bench/results/percall.md
+
+# Blocking concurrency, memory per blocked operation and "ls -l" of a
+# 10,000-file ext4 tree on a throttled virtio disk (CONC_DRIVE: QEMU's
+# -drive options; throttling caps the request rate), syslets against
+# threads and io_uring, in one boot of the perf kernel with plain TCG
+# wall time, then the hot-cache "ls -l" again under -icount (instructions,
+# immune to host load); writes bench/results/concurrency.md and its plots.
+CONC_IMG   := $(BUILD)/bench/lstree.img
+CONC_DRIVE ?= if=virtio,format=raw,readonly=on,throttling.iops-total=200,throttling.bps-total=67108864
+CONC_REPS  ?= 5
+bench-concurrency: guest kernel-perf
+	@mkdir -p $(LOGS)
+	$(TOP)/scripts/mkdiskimg.sh $(CONC_IMG)
+	$(TOP)/scripts/benchlog.py $(LOGS)/concurrency scripts/guest-concurrency.sh
+	cp $(LOGS)/concurrency.commit $(LOGS)/ls-icount.commit
+	printf '#!/bin/sh\nREPS=$(CONC_REPS) exec sh /opt/syslet/guest-concurrency.sh\n' > $(GUEST)/concurrency.sh
+	cp $(TOP)/scripts/guest-concurrency.sh $(GUEST)/bin/
+	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/concurrency.cpio $(GUEST)/concurrency.sh $(GUEST)/bin
+	$(TOP)/scripts/qemu-run.sh --timeout $(QEMU_TIMEOUT) --drive file=$(CONC_IMG),$(CONC_DRIVE) \
+		$(BENCH_KERNEL) $(GUEST)/concurrency.cpio $(LOGS)/concurrency
+	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/ls-icount.cpio $(TOP)/scripts/guest-ls-icount.sh $(GUEST)/bin
+	$(TOP)/scripts/qemu-run.sh --icount --timeout $(QEMU_TIMEOUT) --drive file=$(CONC_IMG),$(CONC_DRIVE) \
+		$(BENCH_KERNEL) $(GUEST)/ls-icount.cpio $(LOGS)/ls-icount
+	$(TOP)/scripts/concurrency-report.py $(LOGS)/concurrency --icount $(LOGS)/ls-icount \
+		-o $(TOP)/bench/results/concurrency.md
+	@cat $(TOP)/bench/results/concurrency.md
 
 # Every peer of "bench" a few times, results checked (KTAP), on $(FLAVOR).
 bench-smoke: guest

@@ -115,16 +115,6 @@ static void run_bench(long n)
 
 /* ---- smoke mode: every peer a few times, results checked ---- */
 
-static int test_nr, failures;
-
-static void ktap(int ok, const char *name, const char *why)
-{
-	printf("%sok %d bench.smoke_%s%s%s\n", ok ? "" : "not ", ++test_nr,
-	       name, ok ? "" : " # ", ok ? "" : why);
-	fflush(stdout);
-	failures += !ok;
-}
-
 static int buf_ok(long ret)
 {
 	int ok = ret == BUF_SIZE && !memcmp(buf, ref, BUF_SIZE);
@@ -310,7 +300,7 @@ static int run_smoke(const char *self)
 		ktap(run_first(first, first_peers[i]), name,
 		     "peers-first failed");
 	}
-	return failures != 0;
+	return ktap_failures != 0;
 }
 
 int main(int argc, char **argv)

@@ -24,16 +24,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include "../tools/testing/selftests/syslet/syslet.h"
+#include "bench.h"
 
 #define BUF_SIZE 4096
-
-static inline double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
 
 /* One result line; bench/mktable.py reads these. */
 static inline void report(const char *group, const char *label, double ns)
@@ -53,18 +46,6 @@ struct pool {
 	long ret;
 	pthread_t thread;
 };
-
-static inline void bench_futex_wait(uint32_t *word, uint32_t val)
-{
-	while (__atomic_load_n(word, __ATOMIC_ACQUIRE) == val)
-		syscall(__NR_futex, word, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
-}
-
-static inline void bench_futex_set_wake(uint32_t *word, uint32_t val)
-{
-	__atomic_store_n(word, val, __ATOMIC_RELEASE);
-	syscall(__NR_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-}
 
 static inline void *pool_worker(void *arg)
 {

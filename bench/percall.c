@@ -14,15 +14,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
-#include "../tools/testing/selftests/syslet/syslet.h"
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
+#include "bench.h"
 
 #define MEASURE(label, n, body)						\
 	do {								\

@@ -15,8 +15,10 @@ import argparse
 import datetime
 import os
 import re
-import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlog import provenance  # noqa: E402
 
 GROUPS = [
     ("null", "Null system call (getpid)"),
@@ -83,14 +85,6 @@ How to read this:
 """
 
 
-def git(*args):
-    try:
-        return subprocess.run(["git", *args], capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return ""
-
-
 def fmt(v):
     return f"{v:,.0f}"
 
@@ -120,21 +114,9 @@ def main():
         print(f"bench-table: the guest job exited with status {status}", file=sys.stderr)
         return 1
 
-    try:
-        cmdline = open(a.log + ".cmdline").read().strip()
-    except OSError:
-        cmdline = "(not recorded)"
-    try:
-        qemu_version = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True,
-                                      text=True).stdout.splitlines()[0]
-    except (OSError, IndexError):
-        qemu_version = "unknown"
-    commit = git("rev-parse", "HEAD") or "unknown"
-    # What the kernel and the bench programs are built from (tracked files).
-    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "bench",
-                "scripts/guest-bench.sh", "kernel", "arch", "include", "patches", "configs",
-                "lib-syslet/include", "tools")
-    subject = git("log", "-1", "--format=%s")
+    prov = provenance(a.log, "scripts/guest-bench.sh")
+    cmdline, qemu_version, commit = prov["cmdline"], prov["qemu_version"], prov["commit"]
+    dirty, subject = prov["dirty"], prov["subject"]
 
     out = []
     out.append("# Per-call cost: syslets against io_uring, libaio, POSIX AIO and threads\n")

@@ -6,4 +6,7 @@ rc=0
 echo "# bench smoke"
 ./peers --smoke || rc=1
 ./peers-lib --smoke || rc=1
+./blocking --smoke || rc=1
+# tmpfs: the disk part of "ls -l" runs only in make bench-concurrency
+./lsbench --smoke || rc=1
 exit $rc

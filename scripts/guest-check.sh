@@ -154,6 +154,9 @@ fi
 echo "# bench smoke"
 ./peers --smoke || rc=1
 ./peers-lib --smoke || rc=1
+./blocking --smoke || rc=1
+# tmpfs: the disk part of "ls -l" runs only in make bench-concurrency
+./lsbench --smoke || rc=1
 # Kernel memory: nothing the whole suite allocated may be left unreferenced
 # (kmemleak reports objects unreferenced for 5 s over two scans).
 if [ -w $kmemleak ]; then

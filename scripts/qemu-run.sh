@@ -2,8 +2,9 @@
 # Boot a kernel with an initramfs under QEMU/TCG and bring the guest's
 # result back as our exit status.
 #
-#   qemu-run.sh [--icount] [--timeout SECS] [--drive SPEC]... KERNEL INITRD LOGPREFIX
+#   qemu-run.sh [--icount] [--timeout SECS] [--smp N] [--drive SPEC]... KERNEL INITRD LOGPREFIX
 #
+# --smp N: guest CPUs (default 2; --icount implies 1).
 # --drive SPEC adds a QEMU "-drive SPEC" (a virtio disk for the guest).
 #
 # Writes LOGPREFIX.console (everything the kernel and guest printed) and
@@ -17,6 +18,7 @@ while [ $# -gt 3 ]; do
 	--icount) icount=(-icount shift=0,sleep=off); smp=1; shift ;;
 	--timeout) timeout=$2; shift 2 ;;
 	--drive) drives+=(-drive "$2"); shift 2 ;;
+	--smp) smp=$2; shift 2 ;;
 	*) echo "qemu-run: unknown option $1" >&2; exit 2 ;;
 	esac
 done
