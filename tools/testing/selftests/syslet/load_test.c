@@ -187,10 +187,18 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "c:t:r:s:")) != -1) {
 		switch (opt) {
-		case 'c': nr_chains = atol(optarg); break;
-		case 't': nr_threads = atoi(optarg); break;
-		case 'r': nr_rings = atoi(optarg); break;
-		case 's': seconds = atoi(optarg); break;
+		case 'c':
+			nr_chains = atol(optarg);
+			break;
+		case 't':
+			nr_threads = atoi(optarg);
+			break;
+		case 'r':
+			nr_rings = atoi(optarg);
+			break;
+		case 's':
+			seconds = atoi(optarg);
+			break;
 		default:
 			fprintf(stderr, "usage: %s [-c chains] [-t threads] [-r rings] [-s seconds]\n",
 				argv[0]);

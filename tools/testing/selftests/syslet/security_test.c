@@ -391,26 +391,95 @@ static void seccomp_case(struct __test_metadata *_metadata, uint32_t action,
 	munmap(sc, sizeof(*sc));
 }
 
-#define SECCOMP_TESTS(name, action)					\
-TEST(seccomp_##name##_cached)						\
-{									\
-	seccomp_case(_metadata, action, CACHED);			\
-}									\
-TEST(seccomp_##name##_pool_thread)					\
-{									\
-	seccomp_case(_metadata, action, POOL);				\
-}									\
-TEST(seccomp_##name##_cachemiss_worker)				\
-{									\
-	seccomp_case(_metadata, action, WORKER);			\
+TEST(seccomp_errno_cached)
+{
+	seccomp_case(_metadata, SECCOMP_RET_ERRNO | DENY_ERRNO, CACHED);
 }
 
-SECCOMP_TESTS(errno, SECCOMP_RET_ERRNO | DENY_ERRNO)
-SECCOMP_TESTS(trace_without_tracer, SECCOMP_RET_TRACE)
-SECCOMP_TESTS(user_notif, SECCOMP_RET_USER_NOTIF)
-SECCOMP_TESTS(trap, SECCOMP_RET_TRAP)
-SECCOMP_TESTS(kill_process, SECCOMP_RET_KILL_PROCESS)
-SECCOMP_TESTS(kill_thread, SECCOMP_RET_KILL_THREAD)
+TEST(seccomp_errno_pool_thread)
+{
+	seccomp_case(_metadata, SECCOMP_RET_ERRNO | DENY_ERRNO, POOL);
+}
+
+TEST(seccomp_errno_cachemiss_worker)
+{
+	seccomp_case(_metadata, SECCOMP_RET_ERRNO | DENY_ERRNO, WORKER);
+}
+
+TEST(seccomp_trace_without_tracer_cached)
+{
+	seccomp_case(_metadata, SECCOMP_RET_TRACE, CACHED);
+}
+
+TEST(seccomp_trace_without_tracer_pool_thread)
+{
+	seccomp_case(_metadata, SECCOMP_RET_TRACE, POOL);
+}
+
+TEST(seccomp_trace_without_tracer_cachemiss_worker)
+{
+	seccomp_case(_metadata, SECCOMP_RET_TRACE, WORKER);
+}
+
+TEST(seccomp_user_notif_cached)
+{
+	seccomp_case(_metadata, SECCOMP_RET_USER_NOTIF, CACHED);
+}
+
+TEST(seccomp_user_notif_pool_thread)
+{
+	seccomp_case(_metadata, SECCOMP_RET_USER_NOTIF, POOL);
+}
+
+TEST(seccomp_user_notif_cachemiss_worker)
+{
+	seccomp_case(_metadata, SECCOMP_RET_USER_NOTIF, WORKER);
+}
+
+TEST(seccomp_trap_cached)
+{
+	seccomp_case(_metadata, SECCOMP_RET_TRAP, CACHED);
+}
+
+TEST(seccomp_trap_pool_thread)
+{
+	seccomp_case(_metadata, SECCOMP_RET_TRAP, POOL);
+}
+
+TEST(seccomp_trap_cachemiss_worker)
+{
+	seccomp_case(_metadata, SECCOMP_RET_TRAP, WORKER);
+}
+
+TEST(seccomp_kill_process_cached)
+{
+	seccomp_case(_metadata, SECCOMP_RET_KILL_PROCESS, CACHED);
+}
+
+TEST(seccomp_kill_process_pool_thread)
+{
+	seccomp_case(_metadata, SECCOMP_RET_KILL_PROCESS, POOL);
+}
+
+TEST(seccomp_kill_process_cachemiss_worker)
+{
+	seccomp_case(_metadata, SECCOMP_RET_KILL_PROCESS, WORKER);
+}
+
+TEST(seccomp_kill_thread_cached)
+{
+	seccomp_case(_metadata, SECCOMP_RET_KILL_THREAD, CACHED);
+}
+
+TEST(seccomp_kill_thread_pool_thread)
+{
+	seccomp_case(_metadata, SECCOMP_RET_KILL_THREAD, POOL);
+}
+
+TEST(seccomp_kill_thread_cachemiss_worker)
+{
+	seccomp_case(_metadata, SECCOMP_RET_KILL_THREAD, WORKER);
+}
 
 /* KILL_THREAD in the caller's context kills the calling thread only. */
 static void *kill_thread_fn(void *arg)

@@ -401,23 +401,64 @@ static void run_scenario(struct __test_metadata *_metadata,
 	       how_name[how], kind_name[kind], ok, n);
 }
 
-#define SCENARIO(name, kind, how, expect)				\
-	TEST(name)							\
-	{								\
-		run_scenario(_metadata, kind, how, expect);		\
-	}
+TEST(sigkill_with_sleep_blocked)
+{
+	run_scenario(_metadata, BLOCK_SLEEP, BY_SIGKILL, 128 + SIGKILL);
+}
 
-SCENARIO(sigkill_with_sleep_blocked, BLOCK_SLEEP, BY_SIGKILL, 128 + SIGKILL)
-SCENARIO(sigkill_with_pipe_blocked, BLOCK_PIPE, BY_SIGKILL, 128 + SIGKILL)
-SCENARIO(sigkill_with_disk_blocked, BLOCK_DISK, BY_SIGKILL, 128 + SIGKILL)
-SCENARIO(exit_group_with_sleep_blocked, BLOCK_SLEEP, BY_EXIT_GROUP, 7)
-SCENARIO(exit_group_with_pipe_blocked, BLOCK_PIPE, BY_EXIT_GROUP, 7)
-SCENARIO(exit_group_with_disk_blocked, BLOCK_DISK, BY_EXIT_GROUP, 7)
-SCENARIO(exec_with_sleep_blocked, BLOCK_SLEEP, BY_EXEC, 5)
-SCENARIO(exec_with_pipe_blocked, BLOCK_PIPE, BY_EXEC, 5)
-SCENARIO(exec_with_disk_blocked, BLOCK_DISK, BY_EXEC, 5)
-SCENARIO(unregister_with_sleep_blocked, BLOCK_SLEEP, BY_UNREGISTER, 0)
-SCENARIO(unregister_with_pipe_blocked, BLOCK_PIPE, BY_UNREGISTER, 0)
-SCENARIO(unregister_with_disk_blocked, BLOCK_DISK, BY_UNREGISTER, 0)
+TEST(sigkill_with_pipe_blocked)
+{
+	run_scenario(_metadata, BLOCK_PIPE, BY_SIGKILL, 128 + SIGKILL);
+}
+
+TEST(sigkill_with_disk_blocked)
+{
+	run_scenario(_metadata, BLOCK_DISK, BY_SIGKILL, 128 + SIGKILL);
+}
+
+TEST(exit_group_with_sleep_blocked)
+{
+	run_scenario(_metadata, BLOCK_SLEEP, BY_EXIT_GROUP, 7);
+}
+
+TEST(exit_group_with_pipe_blocked)
+{
+	run_scenario(_metadata, BLOCK_PIPE, BY_EXIT_GROUP, 7);
+}
+
+TEST(exit_group_with_disk_blocked)
+{
+	run_scenario(_metadata, BLOCK_DISK, BY_EXIT_GROUP, 7);
+}
+
+TEST(exec_with_sleep_blocked)
+{
+	run_scenario(_metadata, BLOCK_SLEEP, BY_EXEC, 5);
+}
+
+TEST(exec_with_pipe_blocked)
+{
+	run_scenario(_metadata, BLOCK_PIPE, BY_EXEC, 5);
+}
+
+TEST(exec_with_disk_blocked)
+{
+	run_scenario(_metadata, BLOCK_DISK, BY_EXEC, 5);
+}
+
+TEST(unregister_with_sleep_blocked)
+{
+	run_scenario(_metadata, BLOCK_SLEEP, BY_UNREGISTER, 0);
+}
+
+TEST(unregister_with_pipe_blocked)
+{
+	run_scenario(_metadata, BLOCK_PIPE, BY_UNREGISTER, 0);
+}
+
+TEST(unregister_with_disk_blocked)
+{
+	run_scenario(_metadata, BLOCK_DISK, BY_UNREGISTER, 0);
+}
 
 TEST_HARNESS_MAIN
