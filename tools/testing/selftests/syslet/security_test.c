@@ -151,7 +151,11 @@ static long run_chain(enum mode m, struct syslet_uatom *a,
 			pipe_read_close(&pr);
 		return rc < 0 ? RUN_EXEC_ERR : RUN_NO_ASYNC;
 	}
-	if (async_wait(1, &r->head, &ten_seconds) < 1)
+	/* A signal the atom raised (SIGPIPE, say) may interrupt the wait. */
+	do
+		rc = async_wait(1, &r->head, &ten_seconds);
+	while (rc < 0 && errno == EINTR);
+	if (rc < 1)
 		rc = RUN_NO_COMPLETION;
 	else
 		rc = test_ring_reap(r);
