@@ -76,8 +76,12 @@ How to read this:
   POSIX AIO: the first `aio_read()`, which starts glibc's helper thread;
   pool: `pthread_create()`) and stops when the result is in hand.  The
   file is opened before the clock starts; teardown is not counted.
-  Every row includes the page faults its code and data take on first
-  touch, the direct rows too.
+  Every row includes the page faults its code takes on first touch, the
+  direct rows too; the syslet rows fault their static atoms and ring in
+  before the clock starts, as the direct rows' buffers on the stack are.
+  A process makes no thread until one of its atoms blocks (or it calls
+  async_register()), so no syslet row pays for one; the "no ring" and
+  "SYSLET_SYNC" rows show what the ring's set-up adds.
 - Cachemiss hand-off: a read of an empty pipe, from `async_exec()` until
   it returns 0 in the caller's context, now running on a spare thread
   (bench/percall.c).  A process that uses io_uring is refused hand-offs

@@ -9,7 +9,8 @@ echo "BENCH-FS: $(stat -f -c %T /opt/syslet)"
 ./peers -f /opt/syslet/peers 20000 || rc=1
 ./peers-lib -f /opt/syslet/peers 20000 || rc=1
 # First asynchronous operation of a freshly exec'd process, per peer.
-for peer in stat syslet-stat uring-stat pread syslet-pread uring-read \
+for peer in stat syslet-stat-noring syslet-stat-sync syslet-stat uring-stat \
+	    pread syslet-pread uring-read \
 	    libaio posix-aio thread-pool; do
 	./peers-first -f /opt/syslet/peers "$peer" || rc=1
 done
