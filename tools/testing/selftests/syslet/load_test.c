@@ -5,8 +5,8 @@
  * 16 submitting threads keep 10,000 chains in flight on 4 small rings:
  * short sleeps that hand the caller off, SYSLET_ASYNC chains in pool
  * threads, and chains that finish in the caller.  One reaper per ring
- * reaps, and for a while deliberately does not, so the rings run full and
- * the kernel holds completions back.  Every chain carries its number in
+ * reaps, but not before every ring has run full and the kernel holds
+ * completions back.  Every chain carries its number in
  * its atoms' private field and in its result: at the end each chain must
  * have completed exactly once, through the ring or as the return value
  * of async_exec(), with the result its system calls produced.
@@ -50,7 +50,7 @@ static struct ring rings[MAX_RINGS];
 static long nr_chains = 10000;
 static int nr_threads = 16, nr_rings = 4, seconds = 10;
 static atomic_long submitted, cached, errors, held_back, went_async;
-static atomic_int submitting, reapers_paused = 1;
+static atomic_int submitting, submitters_done, reapers_paused = 1;
 
 static void fail(const char *what, long chain, long value)
 {
@@ -158,7 +158,7 @@ static void *submitter(void *arg)
 	long t = (long)arg;
 
 	for (long i = t; i < nr_chains; i += nr_threads) {
-		struct ring *r = &rings[(t + i) % nr_rings];
+		struct ring *r = &rings[i % nr_rings];
 		long ret;
 
 		chain_init(i);
@@ -175,6 +175,7 @@ static void *submitter(void *arg)
 			atomic_fetch_add(&chains[i].completed, 1);
 		}
 	}
+	atomic_fetch_add(&submitters_done, 1);
 	return NULL;
 }
 
@@ -183,7 +184,7 @@ int main(int argc, char **argv)
 	pthread_t *sub;
 	long lost = 0, twice = 0, reaped = 0;
 	struct timespec t0, t1;
-	int opt;
+	int opt, full = 0;
 
 	while ((opt = getopt(argc, argv, "c:t:r:s:")) != -1) {
 		switch (opt) {
@@ -208,7 +209,7 @@ int main(int argc, char **argv)
 	if (nr_rings < 1 || nr_rings > MAX_RINGS || nr_threads < 1 ||
 	    nr_chains < 1)
 		return 2;
-	printf("TAP version 13\n1..3\n");
+	printf("TAP version 13\n1..4\n");
 	printf("# %ld chains, %d submitting threads, %d rings of %d slots\n",
 	       nr_chains, nr_threads, nr_rings, RING_SLOTS);
 	chains = calloc(nr_chains, sizeof(*chains));
@@ -220,18 +221,29 @@ int main(int argc, char **argv)
 	atomic_store(&submitting, 1);
 	for (int i = 0; i < nr_rings; i++) {
 		test_ring_init((struct test_ring *)&rings[i], RING_SLOTS, 64);
-		if (pthread_create(&rings[i].reaper, NULL, reaper, &rings[i]))
+		/* Registered: a spare from the start, the first block hands off. */
+		if (async_register(&rings[i].head, HSZ) ||
+		    pthread_create(&rings[i].reaper, NULL, reaper, &rings[i]))
 			return 1;
 	}
 	for (long t = 0; t < nr_threads; t++)
 		if (pthread_create(&sub[t], NULL, submitter, (void *)t))
 			return 1;
 	/*
-	 * Nobody reaps for the first part: the rings run full and the
-	 * kernel holds completions back (and takes no new asynchronous work
-	 * on a ring that holds some back), then the reapers catch up.
+	 * Nobody reaps until every ring has run full and the kernel holds
+	 * completions back (taking no new asynchronous work on that ring
+	 * meanwhile), or for @seconds at most; then the reapers catch up.
 	 */
-	usleep(seconds * 1000 * 1000 / 4);
+	for (int waited = 0; waited < seconds * 100; waited++) {
+		full = 0;
+		for (int i = 0; i < nr_rings; i++)
+			full += !!(__atomic_load_n(&rings[i].head.status,
+						   __ATOMIC_ACQUIRE) &
+				   SYSLET_HEAD_RING_OVERFLOW);
+		if (full == nr_rings || atomic_load(&submitters_done) == nr_threads)
+			break;
+		usleep(10000);
+	}
 	atomic_store(&reapers_paused, 0);
 	for (int t = 0; t < nr_threads; t++)
 		pthread_join(sub[t], NULL);
@@ -261,5 +273,8 @@ int main(int argc, char **argv)
 	       atomic_load(&went_async));
 	printf("%sok 3 load.no_wrong_results # %ld errors\n",
 	       atomic_load(&errors) ? "not " : "", atomic_load(&errors));
-	return lost || twice || errors || reaped != atomic_load(&went_async);
+	printf("%sok 4 load.every_ring_ran_full # %d of %d rings held completions back\n",
+	       full < nr_rings ? "not " : "", full, nr_rings);
+	return lost || twice || errors || reaped != atomic_load(&went_async) ||
+	       full < nr_rings;
 }
