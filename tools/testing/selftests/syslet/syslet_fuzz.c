@@ -22,6 +22,7 @@
  * own, and they pass if they end at all, however they end.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -558,6 +559,55 @@ static int fuzz_process(uint64_t seed, int nr_threads, unsigned long n,
 	}
 }
 
+/* Print one file of /proc, each line behind "# ". */
+static void tell_file(const char *path)
+{
+	char line[256];
+	FILE *f = fopen(path, "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		printf("#   %s", line);
+	if (f)
+		fclose(f);
+}
+
+/*
+ * Wait for @pid.  One that is still there after 100 s is about to be
+ * taken by its own alarm as hung: first tell where each of its threads
+ * is, from /proc, so the hang can be understood from the log.
+ */
+static pid_t wait_or_tell(pid_t pid, int *status)
+{
+	char path[300];
+	struct dirent *de;
+	DIR *d;
+
+	for (int i = 0; i < 10000; i++) {
+		pid_t got = waitpid(pid, status, WNOHANG);
+
+		if (got)
+			return got;
+		usleep(10000);
+	}
+	printf("# process %d still runs after 100 s; its threads:\n", pid);
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/stat", pid,
+			 de->d_name);
+		tell_file(path);
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/stack", pid,
+			 de->d_name);
+		tell_file(path);
+	}
+	if (d)
+		closedir(d);
+	fflush(stdout);
+	return waitpid(pid, status, 0);
+}
+
 /* Did process @p end as told?  A scribbled one may end any way but hung. */
 static int ended_well(enum fuzz_end how, int scribbled, int status)
 {
@@ -619,7 +669,7 @@ int main(int argc, char **argv)
 			usleep(1000 * (p * 37 % 300));
 			kill(pid, SIGKILL);
 		}
-		if (waitpid(pid, &status, 0) != pid) {
+		if (wait_or_tell(pid, &status) != pid) {
 			failed++;
 			continue;
 		}
