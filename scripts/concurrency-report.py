@@ -259,20 +259,16 @@ def main():
                 f"{ms(med([r[1] for r in conc_first.get((work, p, n), [])]))}"
                 for p, _ in PEERS_BLOCK) + " |")
         w("")
-        series = [(p, [(n, med([r[0] for r in conc[(work, p, n)]]) / 1e6 - delay / 1e6)
-                       for n in ns_all if conc.get((work, p, n))]) for p, _ in PEERS_BLOCK]
-        series = [(p, [(x, max(y, 0.01)) for x, y in pts]) for p, pts in series]
-        png = f"concurrency-{work}-overhead.png"
-        if plot_lines(os.path.join(outdir, png), f"{work}: total minus the {delay / 1e6:.0f} ms delay (submit N, reap N)",
-                      "overhead (ms)", series):
-            w(f"![{work} overhead]({png})\n")
-        series = [(p, [(n, med([r[1] for r in conc[(work, p, n)]]) / 1e6)
-                       for n in ns_all if conc.get((work, p, n))]) for p, _ in PEERS_BLOCK]
-        series = [(p, [(x, max(y, 0.001)) for x, y in pts]) for p, pts in series]
-        png = f"concurrency-{work}-submit.png"
-        if plot_lines(os.path.join(outdir, png), f"{work}: caller busy submitting N blocking ops",
-                      "submit (ms)", series):
-            w(f"![{work} submit]({png})\n")
+        # (what, column of the run, ms subtracted, floor on a log axis, title)
+        for what, col, minus, floor, title in (
+                ("overhead", 0, delay / 1e6, 0.01,
+                 f"{work}: total minus the {delay / 1e6:.0f} ms delay (submit N, reap N)"),
+                ("submit", 1, 0, 0.001, f"{work}: caller busy submitting N blocking ops")):
+            series = [(p, [(n, max(med([r[col] for r in conc[(work, p, n)]]) / 1e6 - minus, floor))
+                           for n in ns_all if conc.get((work, p, n))]) for p, _ in PEERS_BLOCK]
+            png = f"concurrency-{work}-{what}.png"
+            if plot_lines(os.path.join(outdir, png), title, f"{what} (ms)", series):
+                w(f"![{work} {what}]({png})\n")
 
     # ---- 3. memory ----
     w("## 2. Kernel memory per blocked operation\n")
