@@ -625,9 +625,9 @@ static int ended_well(enum fuzz_end how, int scribbled, int status)
 int main(int argc, char **argv)
 {
 	unsigned long seed = time(NULL), n = 200;
-	int procs = 4, threads = 4, opt, failed = 0;
+	int procs = 4, threads = 4, opt, failed = 0, only_exec = 0;
 
-	while ((opt = getopt(argc, argv, "s:p:t:n:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:p:t:n:e")) != -1) {
 		switch (opt) {
 		case 's':
 			seed = strtoul(optarg, NULL, 0);
@@ -641,21 +641,24 @@ int main(int argc, char **argv)
 		case 'n':
 			n = strtoul(optarg, NULL, 0);
 			break;
+		case 'e':	/* every process exec()s mid-run, none scribbled */
+			only_exec = 1;
+			break;
 		default:
-			fprintf(stderr, "usage: %s [-s seed] [-p procs] [-t threads] [-n iterations]\n",
+			fprintf(stderr, "usage: %s [-s seed] [-p procs] [-t threads] [-n iterations] [-e]\n",
 				argv[0]);
 			return 2;
 		}
 	}
-	printf("# syslet_fuzz -s %lu -p %d -t %d -n %lu\n", seed, procs,
-	       threads, n);
+	printf("# syslet_fuzz -s %lu -p %d -t %d -n %lu%s\n", seed, procs,
+	       threads, n, only_exec ? " -e" : "");
 	fflush(stdout);
 	/* Atoms that wander into zeroed memory read fd 0: make that EOF. */
 	if (!freopen("/dev/null", "r", stdin))
 		return 2;
 	for (int p = 0; p < procs; p++) {
-		enum fuzz_end how = p % NR_ENDS;
-		int scribbled = p % 3 == 2, status;
+		enum fuzz_end how = only_exec ? END_EXEC : p % NR_ENDS;
+		int scribbled = !only_exec && p % 3 == 2, status;
 		pid_t pid;
 
 		fflush(stdout);	/* or the child prints our buffer again */
@@ -679,6 +682,7 @@ int main(int argc, char **argv)
 			failed++;
 		}
 	}
-	printf("%sok 1 syslet_fuzz.seed_%lu\n", failed ? "not " : "", seed);
+	printf("%sok 1 syslet_fuzz.%sseed_%lu\n", failed ? "not " : "",
+	       only_exec ? "exec_" : "", seed);
 	return failed ? 1 : 0;
 }
