@@ -311,6 +311,15 @@ static void syslet_take_identity(struct task_struct *from)
 		if (leader)
 			syslet_take_leadership(from);
 		syslet_move_signals(from, tsk);
+	} else {
+		/*
+		 * This thread may have taken the SIGKILL that the group exit
+		 * queued for it while it was parked (and woken to take over
+		 * just before).  Queue it again: the context it takes over
+		 * must die on its way to user space, as every other thread.
+		 */
+		sigaddset(&tsk->pending.signal, SIGKILL);
+		signal_wake_up(tsk, 1);
 	}
 	spin_unlock(&tsk->sighand->siglock);
 	write_unlock_irq(&tasklist_lock);

@@ -110,11 +110,10 @@ static inline bool syslet_is_restart(long ret)
 static bool syslet_worker_handle_signals(void)
 {
 	struct syslet_process *sp = READ_ONCE(current->signal->syslet);
-	struct ksignal ksig;
 
 	if (fatal_signal_pending(current) || READ_ONCE(sp->dying))
 		return true;
-	if (signal_pending(current) && get_signal(&ksig))
+	if (syslet_worker_signalled(sp))
 		return true;
 	return READ_ONCE(sp->dying);
 }

@@ -83,6 +83,33 @@ static void syslet_worker_pass_signals(void)
 	}
 }
 
+/**
+ * syslet_worker_signalled - take what interrupted a pool thread
+ * @sp: the process' syslet state
+ *
+ * Pool threads (and cachemiss workers) block every signal but SIGKILL
+ * and SIGSTOP, so get_signal() deals with a stop, the freezer or a
+ * tracer here, and returns a signal only when the group is exiting or
+ * exec()ing.  That signal is the SIGKILL zap_other_threads() queued for
+ * this thread, and get_signal() took it off: remember it in ->dying, or
+ * a thread that parks, runs a chain or takes over a user context later
+ * would never be told again and de_thread() or the parent would wait for
+ * it forever.
+ *
+ * Return: true if the thread must exit.
+ */
+bool syslet_worker_signalled(struct syslet_process *sp)
+{
+	struct ksignal ksig;
+
+	if (!signal_pending(current) || !get_signal(&ksig))
+		return false;
+	spin_lock(&sp->pool_lock);
+	WRITE_ONCE(sp->dying, true);
+	spin_unlock(&sp->pool_lock);
+	return true;
+}
+
 /* Run a SYSLET_ASYNC chain handed to this pool thread. */
 void syslet_worker_finish_chain(struct syslet_worker *w)
 {
@@ -90,7 +117,14 @@ void syslet_worker_finish_chain(struct syslet_worker *w)
 	struct syslet_run run = { .may_hand_off = false };
 	struct syslet_chain_result res;
 
-	syslet_run_chain(w->atom, &w->ka, &run, &res);
+	/*
+	 * Handed over just before the group's SIGKILL, which this thread
+	 * has taken already: a call that sleeps would not be woken.
+	 */
+	if (unlikely(READ_ONCE(w->sp->dying)))
+		res.err = -EINTR;
+	else
+		syslet_run_chain(w->atom, &w->ka, &run, &res);
 	syslet_worker_pass_signals();
 	/*
 	 * A chain cut short (-EINTR) because the process is dying has
@@ -113,7 +147,6 @@ static bool syslet_worker_park(struct syslet_worker *w)
 {
 	struct syslet_process *sp = w->sp;
 	long timeout = SYSLET_IDLE_TIMEOUT;
-	struct ksignal ksig;
 
 	for (;;) {
 		long wait;
@@ -158,11 +191,7 @@ static bool syslet_worker_park(struct syslet_worker *w)
 		/* Deferred work queued for this thread, e.g. fput(). */
 		if (task_work_pending(current))
 			task_work_run();
-		if (signal_pending(current) && get_signal(&ksig)) {
-			spin_lock(&sp->pool_lock);
-			sp->dying = true;	/* SIGKILL: the group is going */
-			spin_unlock(&sp->pool_lock);
-		}
+		syslet_worker_signalled(sp);
 	}
 }
 
@@ -209,15 +238,12 @@ void __noreturn syslet_worker_exit(struct syslet_worker *w)
  * a cloned user thread stops before its first instruction: take it
  * before the first atom, so the tracer sees every call.
  */
-static void syslet_worker_start_traced(void)
+static void syslet_worker_start_traced(struct syslet_process *sp)
 {
-	struct ksignal ksig;
-
 	spin_lock_irq(&current->sighand->siglock);
 	recalc_sigpending();
 	spin_unlock_irq(&current->sighand->siglock);
-	if (signal_pending(current))
-		get_signal(&ksig);
+	syslet_worker_signalled(sp);
 }
 
 static int syslet_worker_fn(void *arg)
@@ -226,7 +252,7 @@ static int syslet_worker_fn(void *arg)
 
 	trace_syslet_worker(current->pid, true);
 	if (unlikely(current->ptrace))
-		syslet_worker_start_traced();
+		syslet_worker_start_traced(w->sp);
 	if (w->job == SYSLET_JOB_CHAIN)
 		syslet_worker_finish_chain(w);
 	/* ret_from_fork() takes a taken-over context to user mode. */
@@ -372,6 +398,8 @@ int syslet_queue_async(struct syslet_head *head,
 
 	spin_lock(&sp->pool_lock);
 	list_for_each_entry(w, &sp->idle, idle_node) {
+		if (sp->dying)
+			break;
 		if (!syslet_same_identity(w->task, current))
 			continue;
 		list_del_init(&w->idle_node);

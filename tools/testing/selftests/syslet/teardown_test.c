@@ -18,6 +18,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,10 +36,10 @@
 #define NR_BLOCKED	8	/* chains blocked per child */
 #define DISK_CHAIN	16	/* O_DIRECT reads per disk chain */
 
-enum block_kind { BLOCK_SLEEP, BLOCK_PIPE, BLOCK_DISK };
+enum block_kind { BLOCK_SLEEP, BLOCK_PIPE, BLOCK_DISK, BLOCK_HANDOFFS };
 enum teardown { BY_SIGKILL, BY_EXIT_GROUP, BY_EXEC, BY_UNREGISTER };
 
-static const char *const kind_name[] = { "sleep", "pipe", "disk" };
+static const char *const kind_name[] = { "sleep", "pipe", "disk", "hand-offs" };
 
 /*
  * One blocked chain: its atoms and their argument values.  A disk chain
@@ -116,6 +117,8 @@ static int blocked_init(struct blocked *b, int i, enum block_kind kind,
 				  &b->arg[1], &b->arg[2], &b->arg[3], NULL,
 				  NULL, &b->ret, j ? 0 : flags, &b->atom[j + 1]);
 		return 0;
+	case BLOCK_HANDOFFS:
+		break;		/* not one chain: see start_handoffs() */
 	}
 	return -1;
 }
@@ -166,6 +169,75 @@ static int reap_all(struct test_ring *r, struct blocked *b, int n,
 }
 
 /*
+ * Hand-offs under way.  A parked spare is woken to take over the context
+ * of a thread whose atom blocked, and the group's SIGKILL (exit, or an
+ * exec()'s de_thread()) can reach it in between.  Threads here keep that
+ * window open all the time: HANDOFF_THREADS threads each submit 100 us
+ * sleeps in their own context, one after the other, and one thread gives
+ * parked spares SYSLET_ASYNC pipe reads that only the teardown can end.
+ */
+#define HANDOFF_THREADS	3
+#define FOREVER_READS	24
+
+struct handoff_thread {
+	struct test_ring ring;
+	struct syslet_uatom atom;
+	struct __kernel_timespec ts;
+	uint64_t ts_ptr, zero;
+	int64_t ret;
+};
+
+static void *handoff_loop(void *arg)
+{
+	struct handoff_thread *t = arg;
+
+	t->ts.tv_nsec = 100000;
+	t->ts_ptr = PTR(&t->ts);
+	test_ring_init(&t->ring, 64, 4);
+	for (;;) {
+		init_atom(&t->atom, __NR_nanosleep, &t->ts_ptr, &t->zero, NULL,
+			  NULL, NULL, NULL, &t->ret, 0, NULL);
+		if (async_exec(&t->atom, &t->ring.head, HSZ))
+			continue;	/* completed here */
+		/* The atom is ours again once its completion is reaped. */
+		while (!test_ring_reap(&t->ring))
+			async_wait(1, &t->ring.head, NULL);
+	}
+	return NULL;
+}
+
+static void *forever_reads(void *arg)
+{
+	static struct blocked b[FOREVER_READS];
+	struct test_ring *r = arg;
+
+	for (int i = 0; i < FOREVER_READS; i++) {
+		if (blocked_init(&b[i], 1, BLOCK_PIPE, -1, 0))
+			_exit(35);
+		async_exec(&b[i].atom[0], &r->head, HSZ);
+		usleep(2000);
+	}
+	return NULL;
+}
+
+static void start_handoffs(void)
+{
+	static struct handoff_thread t[HANDOFF_THREADS];
+	static struct test_ring r;
+	pthread_t tid;
+
+	test_ring_init(&r, 64, FOREVER_READS);
+	/* Registered: spares are kept from the first block on. */
+	if (async_register(&r.head, HSZ))
+		_exit(19);
+	for (int i = 0; i < HANDOFF_THREADS; i++)
+		if (pthread_create(&tid, NULL, handoff_loop, &t[i]))
+			_exit(36);
+	if (pthread_create(&tid, NULL, forever_reads, &r))
+		_exit(36);
+}
+
+/*
  * The child: NR_BLOCKED chains blocked, tell the parent, then wait for
  * its word and tear down as told.  Exit codes other than the scenario's
  * own tell what went wrong.
@@ -179,6 +251,12 @@ static void child(enum block_kind kind, enum teardown how, int ready,
 	int disk_fd = -1;
 	char c;
 
+	if (kind == BLOCK_HANDOFFS) {
+		start_handoffs();
+		if (write(ready, "r", 1) != 1 || read(go, &c, 1) != 1)
+			_exit(23);
+		goto teardown;
+	}
 	if (kind == BLOCK_DISK) {
 		disk_fd = open(disk_path(), O_RDONLY | O_DIRECT);
 		if (disk_fd < 0)
@@ -198,6 +276,7 @@ static void child(enum block_kind kind, enum teardown how, int ready,
 	if (write(ready, "r", 1) != 1 || read(go, &c, 1) != 1)
 		_exit(23);
 
+teardown:
 	switch (how) {
 	case BY_SIGKILL:
 		pause();
@@ -249,9 +328,17 @@ static int one_round(enum block_kind kind, enum teardown how)
 		status = wait_exit(pid, 10000);
 		goto out;
 	}
-	/* The pool threads of the SYSLET_ASYNC chains may still be starting. */
-	for (int i = 0; i < 1000 && count_threads_of(pid) < 1 + NR_BLOCKED; i++)
-		usleep(1000);
+	if (kind == BLOCK_HANDOFFS) {
+		/* Hand-offs go on all the time: strike at varying moments. */
+		static unsigned int round;
+
+		usleep(1000 * (round++ * 7 % 40));
+	} else {
+		/* SYSLET_ASYNC chains' pool threads may still be starting. */
+		for (int i = 0; i < 1000 &&
+		     count_threads_of(pid) < 1 + NR_BLOCKED; i++)
+			usleep(1000);
+	}
 	if (how == BY_SIGKILL)
 		kill(pid, SIGKILL);
 	else if (write(go[1], "g", 1) != 1)
@@ -372,7 +459,8 @@ static void run_scenario(struct __test_metadata *_metadata,
 		"SIGKILL", "exit_group", "exec", "async_unregister",
 	};
 	struct census before, after;
-	int n = reps(), ok = 0;
+	/* Hand-off races are short: give them more chances. */
+	int n = reps() * (kind == BLOCK_HANDOFFS ? 4 : 1), ok = 0;
 
 	if (kind == BLOCK_DISK && access(disk_path(), R_OK))
 		SKIP(return, "no disk at %s (make check attaches one)",
@@ -386,9 +474,10 @@ static void run_scenario(struct __test_metadata *_metadata,
 		int status = one_round(kind, how);
 
 		EXPECT_EQ(expect, status)
-			TH_LOG("%s with %d chains blocked in %s I/O, round %d: status %d",
-			       how_name[how], NR_BLOCKED, kind_name[kind], i,
-			       status);
+			TH_LOG("%s with %s, round %d: status %d (-1: hung)",
+			       how_name[how], kind == BLOCK_HANDOFFS ?
+			       "hand-offs under way" : "chains blocked",
+			       i, status);
 		ok += status == expect;
 	}
 	EXPECT_TRUE(census_settles(&before, &after))
@@ -444,6 +533,27 @@ TEST(exec_with_pipe_blocked)
 TEST(exec_with_disk_blocked)
 {
 	run_scenario(_metadata, BLOCK_DISK, BY_EXEC, 5);
+}
+
+/*
+ * Regression tests for "a spare that took the group's SIGKILL in the pool
+ * then took over a context ran on in user space": the exec()ing thread
+ * (de_thread()) or the parent's wait() waited for it forever.  Found by
+ * syslet_fuzz -e.
+ */
+TEST(sigkill_during_handoffs)
+{
+	run_scenario(_metadata, BLOCK_HANDOFFS, BY_SIGKILL, 128 + SIGKILL);
+}
+
+TEST(exit_group_during_handoffs)
+{
+	run_scenario(_metadata, BLOCK_HANDOFFS, BY_EXIT_GROUP, 7);
+}
+
+TEST(exec_during_handoffs)
+{
+	run_scenario(_metadata, BLOCK_HANDOFFS, BY_EXEC, 5);
 }
 
 TEST(unregister_with_sleep_blocked)
