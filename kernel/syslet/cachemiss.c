@@ -363,6 +363,8 @@ void syslet_take_over(struct syslet_worker *w)
 	struct syslet_process *sp = w->sp;
 	struct task_struct *tsk = current;
 
+	/* Signals sent to this pool thread so far are not the caller's. */
+	syslet_worker_pass_signals();
 	arch_syslet_install(&ho->arch, from);
 	syslet_take_identity(from);
 	syslet_take_attributes(from);

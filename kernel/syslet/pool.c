@@ -48,15 +48,19 @@ bool syslet_same_identity(struct task_struct *w, struct task_struct *tsk)
 	       READ_ONCE(w->seccomp.filter) == tsk->seccomp.filter;
 }
 
-/*
+/**
+ * syslet_worker_pass_signals - hand this pool thread's signals to the group
+ *
  * A signal that a chain's system call raised on this thread (SIGPIPE or
  * SIGXFSZ, sent to "current") is the process' to take, as after a direct
- * call.  A pool thread blocks every signal: pass such signals on to the
- * thread group before the chain completes, or they would wait here and
- * surface when this thread next takes over a caller's context.  (A
- * cachemiss worker forwards them to its caller: syslet_forward_signals().)
+ * call; so is one sent to the thread's own ID from outside (tgkill).  A
+ * pool thread blocks every signal: pass such signals on to the thread
+ * group when a chain completes and before the thread takes over a
+ * caller's context, or they would surface in that context, under its
+ * signal mask.  (A cachemiss worker forwards the signals sent to it to
+ * its caller: syslet_forward_signals().)
  */
-static void syslet_worker_pass_signals(void)
+void syslet_worker_pass_signals(void)
 {
 	struct sighand_struct *sighand = current->sighand;
 	kernel_siginfo_t info;

@@ -266,6 +266,7 @@ void syslet_pool_add_spare(struct syslet_process *sp, struct syslet_head *head);
 void syslet_keep_spare(struct syslet_process *sp, struct syslet_head *head);
 bool syslet_same_identity(struct task_struct *w, struct task_struct *tsk);
 bool syslet_worker_signalled(struct syslet_process *sp);
+void syslet_worker_pass_signals(void);
 void syslet_worker_finish_chain(struct syslet_worker *w);
 bool syslet_pool_loop(struct syslet_worker *w);
 void __noreturn syslet_worker_exit(struct syslet_worker *w);

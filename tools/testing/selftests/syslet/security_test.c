@@ -15,6 +15,7 @@
  * exactly what Documentation/syslet-design.txt ("Security") documents.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -963,6 +964,110 @@ TEST(signal_raised_by_pool_thread_atom_reaches_the_process)
 {
 	ASSERT_EQ(0, run_child(sigpipe_child, NULL, 30000))
 		TH_LOG("11: the write, 12: not one SIGPIPE right after the atom's EPIPE, 13: hand-off, 14: the SIGPIPE came late, with a hand-off to the pool thread");
+}
+
+/*
+ * A signal sent to a parked pool thread's own thread ID (tgkill on a TID
+ * from /proc/PID/task) waits there, since pool threads block signals as
+ * io_uring's io-wq threads do; but it is the process' signal, not that of
+ * whichever caller's context the thread later takes over.  Here the
+ * caller blocks SIGUSR1 and a second thread does not: the signal must
+ * reach the second thread once the spare took over the caller.
+ */
+static volatile pid_t usr1_taken_by;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	usr1_taken_by = gettid();
+}
+
+static void *usr1_taker(void *arg)
+{
+	sigset_t usr1;
+
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
+	*(volatile pid_t *)arg = gettid();
+	for (int i = 0; i < 1000 && !usr1_taken_by; i++)
+		usleep(10000);
+	return NULL;
+}
+
+/* The thread ID of the one parked pool thread, or -1. */
+static pid_t the_spare(void)
+{
+	char path[300], comm[64], want[32];
+	struct dirent *de;
+	DIR *d = opendir("/proc/self/task");
+	pid_t tid = -1;
+
+	snprintf(want, sizeof(want), "syslet-%d\n", getpid());
+	while (d && (de = readdir(d))) {
+		int f;
+
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+			 de->d_name);
+		f = open(path, O_RDONLY);
+		if (f < 0)
+			continue;
+		memset(comm, 0, sizeof(comm));
+		if (read(f, comm, sizeof(comm) - 1) > 0 && !strcmp(comm, want))
+			tid = atoi(de->d_name);
+		close(f);
+	}
+	if (d)
+		closedir(d);
+	return tid;
+}
+
+static int tid_signal_child(void *arg)
+{
+	static struct test_ring r;
+	struct sigaction sa = { .sa_handler = on_usr1 };
+	struct __kernel_timespec ts = { .tv_nsec = 50000000 };
+	uint64_t ts_ptr = PTR(&ts), zero = 0;
+	volatile pid_t taker = 0;
+	struct syslet_uatom a;
+	int64_t ret = SENTINEL;
+	sigset_t usr1;
+	pthread_t t;
+	pid_t spare;
+
+	(void)arg;
+	sigaction(SIGUSR1, &sa, NULL);
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, NULL);
+	if (pthread_create(&t, NULL, usr1_taker, (void *)&taker))
+		return 10;
+	test_ring_init(&r, 8, 4);
+	if (async_register(&r.head, HSZ))	/* makes the spare */
+		return 10;
+	while (!taker)
+		usleep(1000);
+	spare = the_spare();
+	if (spare < 0 || syscall(SYS_tgkill, getpid(), spare, SIGUSR1))
+		return 11;
+	usleep(100000);
+	/* The sleep blocks: the spare takes over this context. */
+	init_atom(&a, __NR_nanosleep, &ts_ptr, &zero, NULL, NULL, NULL, NULL,
+		  &ret, 0, NULL);
+	if (async_exec(&a, &r.head, HSZ) != 0)
+		return 12;
+	pthread_join(t, NULL);
+	if (usr1_taken_by != taker)
+		return 13;
+	if (async_wait(1, &r.head, &ten_seconds) != 1 || ret != 0)
+		return 14;
+	return 0;
+}
+
+TEST(signal_to_pool_thread_tid_reaches_the_process)
+{
+	ASSERT_EQ(0, run_child(tid_signal_child, NULL, 30000))
+		TH_LOG("10/11: set-up, 12: no hand-off, 13: SIGUSR1 not taken by the thread that does not block it, 14: the sleep");
 }
 
 /* ------------------------------------------- no cross-process reach */
