@@ -15,7 +15,6 @@
  * exactly what Documentation/syslet-design.txt ("Security") documents.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -995,33 +994,6 @@ static void *usr1_taker(void *arg)
 	return NULL;
 }
 
-/* The thread ID of the one parked pool thread, or -1. */
-static pid_t the_spare(void)
-{
-	char path[300], comm[64], want[32];
-	struct dirent *de;
-	DIR *d = opendir("/proc/self/task");
-	pid_t tid = -1;
-
-	snprintf(want, sizeof(want), "syslet-%d\n", getpid());
-	while (d && (de = readdir(d))) {
-		int f;
-
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
-			 de->d_name);
-		f = open(path, O_RDONLY);
-		if (f < 0)
-			continue;
-		memset(comm, 0, sizeof(comm));
-		if (read(f, comm, sizeof(comm) - 1) > 0 && !strcmp(comm, want))
-			tid = atoi(de->d_name);
-		close(f);
-	}
-	if (d)
-		closedir(d);
-	return tid;
-}
-
 static int tid_signal_child(void *arg)
 {
 	static struct test_ring r;
@@ -1047,8 +1019,7 @@ static int tid_signal_child(void *arg)
 		return 10;
 	while (!taker)
 		usleep(1000);
-	spare = the_spare();
-	if (spare < 0 || syscall(SYS_tgkill, getpid(), spare, SIGUSR1))
+	if (find_pool_threads(&spare, 1) != 1 || syscall(SYS_tgkill, getpid(), spare, SIGUSR1))
 		return 11;
 	usleep(100000);
 	/* The sleep blocks: the spare takes over this context. */

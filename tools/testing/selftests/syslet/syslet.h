@@ -136,8 +136,11 @@ static inline int count_threads(void)
 	return count_threads_of(getpid());
 }
 
-/* Threads of this process named syslet-<pid>: the pool. */
-static inline int count_pool_threads(void)
+/*
+ * Threads of this process named syslet-<pid>, the pool: how many, and the
+ * thread IDs of up to @max of them in @tids.
+ */
+static inline int find_pool_threads(pid_t *tids, int max)
 {
 	char path[300], comm[64], want[32];
 	struct dirent *de;
@@ -158,12 +161,20 @@ static inline int count_pool_threads(void)
 		if (f < 0)
 			continue;
 		memset(comm, 0, sizeof(comm));
-		if (read(f, comm, sizeof(comm) - 1) > 0 && !strcmp(comm, want))
+		if (read(f, comm, sizeof(comm) - 1) > 0 && !strcmp(comm, want)) {
+			if (n < max)
+				tids[n] = atoi(de->d_name);
 			n++;
+		}
 		close(f);
 	}
 	closedir(d);
 	return n;
+}
+
+static inline int count_pool_threads(void)
+{
+	return find_pool_threads(NULL, 0);
 }
 
 static inline int count_dir(const char *path)
