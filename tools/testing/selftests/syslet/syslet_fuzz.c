@@ -7,7 +7,10 @@
  * they run, from several threads of several processes at once, with
  * fork, exec, exit, exit_group and SIGKILL interleaved.
  *
- *   syslet_fuzz [-s seed] [-p processes] [-t threads] [-n iterations]
+ *   syslet_fuzz [-s seed] [-p processes] [-t threads] [-n iterations] [-e]
+ *
+ * -e: every process exec()s at a moment of its own while its threads
+ * run chains and hand off (de_thread() meets workers in every state).
  *
  * Every system call an atom may run here is bounded in time (no atom can
  * block forever), so a run ends.  It passes when every process it
