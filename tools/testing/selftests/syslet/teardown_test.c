@@ -39,7 +39,9 @@
 enum block_kind { BLOCK_SLEEP, BLOCK_PIPE, BLOCK_DISK, BLOCK_HANDOFFS };
 enum teardown { BY_SIGKILL, BY_EXIT_GROUP, BY_EXEC, BY_UNREGISTER };
 
-static const char *const kind_name[] = { "sleep", "pipe", "disk", "hand-offs" };
+static const char *const kind_name[] = {
+	"sleep", "pipe", "disk", "hand-offs under way",
+};
 
 /*
  * One blocked chain: its atoms and their argument values.  A disk chain
@@ -458,6 +460,8 @@ static void run_scenario(struct __test_metadata *_metadata,
 	static const char *const how_name[] = {
 		"SIGKILL", "exit_group", "exec", "async_unregister",
 	};
+	const char *during = kind == BLOCK_HANDOFFS ? "with" :
+						      "chains blocked in";
 	struct census before, after;
 	/* Hand-off races are short: give them more chances. */
 	int n = reps() * (kind == BLOCK_HANDOFFS ? 4 : 1), ok = 0;
@@ -474,10 +478,9 @@ static void run_scenario(struct __test_metadata *_metadata,
 		int status = one_round(kind, how);
 
 		EXPECT_EQ(expect, status)
-			TH_LOG("%s with %s, round %d: status %d (-1: hung)",
-			       how_name[how], kind == BLOCK_HANDOFFS ?
-			       "hand-offs under way" : "chains blocked",
-			       i, status);
+			TH_LOG("%s, %s %s, round %d: status %d (-1: hung)",
+			       how_name[how], during, kind_name[kind], i,
+			       status);
 		ok += status == expect;
 	}
 	EXPECT_TRUE(census_settles(&before, &after))
@@ -486,8 +489,8 @@ static void run_scenario(struct __test_metadata *_metadata,
 		       after.processes, before.objs[0], after.objs[0],
 		       before.objs[1], after.objs[1], before.objs[2],
 		       after.objs[2]);
-	TH_LOG("%s, chains blocked in %s: %d of %d rounds ended as expected",
-	       how_name[how], kind_name[kind], ok, n);
+	TH_LOG("%s, %s %s: %d of %d rounds ended as expected",
+	       how_name[how], during, kind_name[kind], ok, n);
 }
 
 TEST(sigkill_with_sleep_blocked)
