@@ -45,7 +45,7 @@ How to read this:
   They do not depend on the host's load; from boot to boot they repeat
   to within a few per cent (the one-shot ring excepted: its teardown is
   deferred to a kworker, and how much of it lands inside the loop varies;
-  two boots gave 67k and 85k).  They are not wall time (a cache miss or a TLB flush costs
+  boots gave 67k, 85k and 91k).  They are not wall time (a cache miss or a TLB flush costs
   one instruction here).  Under icount one `rep movs` iteration counts
   as one instruction, so copying 4 KiB to user space (`rep movsb` on
   `-cpu max`) costs about 4100 "instructions": that is why every pread
