@@ -402,6 +402,7 @@ int syslet_queue_async(struct syslet_head *head,
 
 	spin_lock(&sp->pool_lock);
 	list_for_each_entry(w, &sp->idle, idle_node) {
+		/* A dying pool takes no chains; nor is a thread made below. */
 		if (sp->dying)
 			break;
 		if (!syslet_same_identity(w->task, current))
