@@ -998,8 +998,6 @@ static int tid_signal_child(void *arg)
 {
 	static struct test_ring r;
 	struct sigaction sa = { .sa_handler = on_usr1 };
-	struct __kernel_timespec ts = { .tv_nsec = 50000000 };
-	uint64_t ts_ptr = PTR(&ts), zero = 0;
 	volatile pid_t taker = 0;
 	struct syslet_uatom a;
 	int64_t ret = SENTINEL;
@@ -1014,31 +1012,29 @@ static int tid_signal_child(void *arg)
 	sigprocmask(SIG_BLOCK, &usr1, NULL);
 	if (pthread_create(&t, NULL, usr1_taker, (void *)&taker))
 		return 10;
-	test_ring_init(&r, 8, 4);
-	if (async_register(&r.head, HSZ))	/* makes the spare */
+	if (ring_setup(&r, 8, 4))	/* registered: makes the spare */
 		return 10;
 	while (!taker)
 		usleep(1000);
-	if (find_pool_threads(&spare, 1) != 1 || syscall(SYS_tgkill, getpid(), spare, SIGUSR1))
+	if (find_pool_threads(&spare, 1) != 1 ||
+	    syscall(SYS_tgkill, getpid(), spare, SIGUSR1))
 		return 11;
 	usleep(100000);
-	/* The sleep blocks: the spare takes over this context. */
-	init_atom(&a, __NR_nanosleep, &ts_ptr, &zero, NULL, NULL, NULL, NULL,
-		  &ret, 0, NULL);
-	if (async_exec(&a, &r.head, HSZ) != 0)
+	/* The spare takes over this context when the chain blocks. */
+	init_atom(&a, __NR_getpid, NULL, NULL, NULL, NULL, NULL, NULL, &ret,
+		  0, NULL);
+	if (run_chain(WORKER, &a, &r, NULL) != PTR(&a) || ret != getpid())
 		return 12;
 	pthread_join(t, NULL);
 	if (usr1_taken_by != taker)
 		return 13;
-	if (async_wait(1, &r.head, &ten_seconds) != 1 || ret != 0)
-		return 14;
 	return 0;
 }
 
 TEST(signal_to_pool_thread_tid_reaches_the_process)
 {
 	ASSERT_EQ(0, run_child(tid_signal_child, NULL, 30000))
-		TH_LOG("10/11: set-up, 12: no hand-off, 13: SIGUSR1 not taken by the thread that does not block it, 14: the sleep");
+		TH_LOG("10/11: set-up, 12: the hand-off chain, 13: SIGUSR1 not taken by the thread that does not block it");
 }
 
 /* ------------------------------------------- no cross-process reach */

@@ -228,9 +228,8 @@ static void start_handoffs(void)
 	static struct test_ring r;
 	pthread_t tid;
 
-	test_ring_init(&r, 64, FOREVER_READS);
 	/* Registered: spares are kept from the first block on. */
-	if (async_register(&r.head, HSZ))
+	if (ring_setup(&r, 64, FOREVER_READS))
 		_exit(19);
 	for (int i = 0; i < HANDOFF_THREADS; i++)
 		if (pthread_create(&tid, NULL, handoff_loop, &t[i]))
