@@ -257,6 +257,7 @@ struct pipe_read {
 	char data[16];
 	int64_t ret;
 	struct syslet_uatom atom;
+	pid_t reader;		/* the thread that set it up */
 };
 
 static inline int pipe_read_init(struct pipe_read *pr, uint64_t flags)
@@ -268,6 +269,7 @@ static inline int pipe_read_init(struct pipe_read *pr, uint64_t flags)
 	pr->buf = PTR(pr->data);
 	pr->len = sizeof(pr->data) - 1;
 	pr->ret = 12345;
+	pr->reader = gettid();
 	init_atom(&pr->atom, __NR_read, &pr->fd, &pr->buf, &pr->len, NULL,
 		  NULL, NULL, &pr->ret, flags, NULL);
 	return 0;
@@ -291,12 +293,40 @@ static inline int ring_setup(struct test_ring *r, unsigned int slots,
 	return async_register(&r->head, sizeof(r->head));
 }
 
-/* Thread function: write "late" into a pipe_read's pipe after 100 ms. */
+/* The scheduler state of thread @tid of this process ('R', 'S', ...). */
+static inline char thread_state(pid_t tid)
+{
+	char path[64], buf[256], *paren;
+	int f, n;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	f = open(path, O_RDONLY);
+	if (f < 0)
+		return 0;
+	n = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	paren = strrchr(buf, ')');
+	return paren && paren[1] ? paren[2] : 0;
+}
+
+/*
+ * Thread function: write "late" into a pipe_read's pipe after 100 ms,
+ * once its reader sleeps.
+ */
 static inline void *write_later(void *arg)
 {
 	struct pipe_read *pr = arg;
 
 	usleep(100000);
+	/*
+	 * On a slow guest the reader may not have got to its read yet: the
+	 * tests want the read to block, so wait (up to 5 s) until it sleeps.
+	 */
+	for (int i = 0; i < 500 && thread_state(pr->reader) != 'S'; i++)
+		usleep(10000);
 	if (write(pr->p[1], "late", 4) != 4)
 		return (void *)1;
 	return NULL;
