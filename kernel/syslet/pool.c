@@ -304,7 +304,6 @@ static int syslet_worker_create(struct syslet_process *sp,
 		spin_unlock(&sp->pool_lock);
 		return -EAGAIN;
 	}
-	sp->nr_workers++;
 	list_add(&w->node, &sp->workers);
 	spin_unlock(&sp->pool_lock);
 
@@ -312,11 +311,16 @@ static int syslet_worker_create(struct syslet_process *sp,
 	if (IS_ERR(tsk)) {
 		spin_lock(&sp->pool_lock);
 		list_del(&w->node);
-		sp->nr_workers--;
 		spin_unlock(&sp->pool_lock);
 		return PTR_ERR(tsk);
 	}
 	spin_lock(&sp->pool_lock);
+	/*
+	 * Counted only now that copy_process() counted it in ->live:
+	 * syslet_exit() takes live - nr_workers for the user threads left,
+	 * and a thread exiting in between must not find itself the last.
+	 */
+	sp->nr_workers++;
 	w->task = tsk;
 	if (w->job == SYSLET_JOB_NONE) {
 		list_add(&w->idle_node, &sp->idle);
