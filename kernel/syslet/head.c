@@ -274,7 +274,8 @@ static void syslet_free_state(struct syslet_process *sp)
 		syslet_head_put(head);
 	}
 	xa_destroy(&sp->heads);
-	kfree(sp);
+	/* A thread past its ->live decrement may still look: see syslet_thread_gone(). */
+	kfree_rcu(sp, rcu);
 }
 
 /**
@@ -319,10 +320,12 @@ void syslet_exec(struct task_struct *tsk)
  * @tsk: current
  * @code: its exit code
  *
- * Pool threads keep the thread group alive like any thread.  When the
- * last thread that is not a pool thread exits, nobody can reap their
- * completions any more: make them exit too, with this thread's exit code,
- * which is what the parent must see (the last thread to exit sets it).
+ * Drops what the thread holds: the ring of a chain it was killed in, or
+ * its pool record if it ran a user-space cachemiss context.  The exit
+ * code of a thread that is not a pool thread is kept for the pool
+ * threads: when the last thread that is not a pool thread has gone, they
+ * exit too (syslet_thread_gone()), with this code, which is what the
+ * parent must see (the last thread to exit sets it).
  */
 void syslet_exit(struct task_struct *tsk, long code)
 {
@@ -343,9 +346,40 @@ void syslet_exit(struct task_struct *tsk, long code)
 	}
 	if (!sp || (tsk->flags & PF_USER_WORKER))
 		return;
+	/* Leaves nr_workers before ->live, as syslet_worker_exit() does. */
 	syslet_forget_user_worker(sp, tsk);
-	if (atomic_read(&tsk->signal->live) - READ_ONCE(sp->nr_workers) <= 1) {
-		WRITE_ONCE(sp->exit_code, code);
+	WRITE_ONCE(sp->exit_code, code);
+}
+
+/**
+ * syslet_thread_gone - a thread has left the group's ->live count
+ * @tsk:	current, exiting
+ * @group_dead:	it was the last thread
+ *
+ * Pool threads keep the thread group alive like any thread.  When the
+ * last thread that is not a pool thread exits, nobody can reap their
+ * completions any more: make them exit too.
+ *
+ * Every thread asks after its own ->live decrement, pool threads too,
+ * and a pool thread leaves nr_workers before it leaves ->live (so does a
+ * user-space cachemiss context, in syslet_exit()).  Hence ->live -
+ * nr_workers never undercounts the threads that are not pool threads,
+ * and the last of the exiting threads to leave ->live sees 0: two
+ * threads that exit at once, or a thread exiting while a pool thread
+ * does, cannot both miss it.  (A hand-off changes neither count: the
+ * spare's pool record passes to the blocked task.)
+ */
+void syslet_thread_gone(struct task_struct *tsk, bool group_dead)
+{
+	struct syslet_process *sp;
+
+	if (group_dead)
+		return;
+	/* syslet_free_process() frees the state after a grace period. */
+	rcu_read_lock();
+	sp = smp_load_acquire(&tsk->signal->syslet);
+	if (sp && !READ_ONCE(sp->dying) &&
+	    atomic_read(&tsk->signal->live) <= (int)READ_ONCE(sp->nr_workers))
 		syslet_pool_kill(sp);
-	}
+	rcu_read_unlock();
 }
