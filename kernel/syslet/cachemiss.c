@@ -545,6 +545,7 @@ static void syslet_forward_stragglers(struct rcu_head *rcu)
 	}
 	ho->to = NULL;
 	put_task_struct(to);
+	/* Pairs with syslet_worker_wait(): we are done with @ho. */
 	smp_store_release(&ho->forwarding, false);
 	wake_up_var(&ho->forwarding);
 }
@@ -627,12 +628,20 @@ bool syslet_take_over(struct syslet_worker *w)
 	ho->to = tsk;
 	get_task_struct(tsk);
 	ho->forwarding = true;
+	/* @ho is on the blocked task's stack, which waits for the callback. */
+	init_rcu_head_on_stack(&ho->rcu);
 	call_rcu(&ho->rcu, syslet_forward_stragglers);
 	/* An ordinary user thread from here on. */
 	tsk->flags &= ~PF_USER_WORKER;
 	set_current_blocked(&ho->blocked);
 	syslet_release_handoff(ho);
 	return true;
+}
+
+/* Acquire: pairs with the release of the spare or of the RCU callback. */
+static inline bool syslet_flag_clear(bool *flag)
+{
+	return !smp_load_acquire(flag);
 }
 
 /*
@@ -643,12 +652,12 @@ bool syslet_take_over(struct syslet_worker *w)
  */
 static void syslet_worker_wait(bool *flag, struct syslet_process *sp)
 {
-	while (smp_load_acquire(flag)) {
+	while (!syslet_flag_clear(flag)) {
 		if (READ_ONCE(sp->dying) || fatal_signal_pending(current)) {
-			wait_var_event(flag, !smp_load_acquire(flag));
+			wait_var_event(flag, syslet_flag_clear(flag));
 			return;
 		}
-		___wait_var_event(flag, !smp_load_acquire(flag) ||
+		___wait_var_event(flag, syslet_flag_clear(flag) ||
 				  signal_pending(current),
 				  (TASK_INTERRUPTIBLE | TASK_FREEZABLE), 0, 0,
 				  schedule());
@@ -727,6 +736,7 @@ bool syslet_handoff_finish(struct syslet_run *run)
 		return false;
 	}
 	syslet_worker_wait(&ho->forwarding, sp);
+	destroy_rcu_head_on_stack(&ho->rcu);
 	/* What is pending on us now was sent to our new thread ID. */
 	syslet_worker_pass_signals();
 	return true;

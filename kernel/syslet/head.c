@@ -377,6 +377,7 @@ void syslet_thread_gone(struct task_struct *tsk, bool group_dead)
 		return;
 	/* syslet_free_process() frees the state after a grace period. */
 	rcu_read_lock();
+	/* Pairs with syslet_process()'s cmpxchg_release(). */
 	sp = smp_load_acquire(&tsk->signal->syslet);
 	if (sp && !READ_ONCE(sp->dying) &&
 	    atomic_read(&tsk->signal->live) <= (int)READ_ONCE(sp->nr_workers))
