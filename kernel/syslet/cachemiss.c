@@ -444,7 +444,7 @@ static void syslet_take_children(struct task_struct *from)
 	list_for_each_entry(c, &from->children, sibling) {
 		rcu_assign_pointer(c->real_parent, tsk);
 		if (!c->ptrace)
-			c->parent = tsk;
+			rcu_assign_pointer(c->parent, tsk);
 	}
 	list_splice_tail_init(&from->children, &tsk->children);
 }
