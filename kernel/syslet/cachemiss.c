@@ -41,8 +41,10 @@
 #include <linux/rseq.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
+#include <uapi/linux/sched/types.h>
 #include <linux/seccomp.h>
 #include <linux/syscalls.h>
+#include <linux/timerqueue.h>
 #include <linux/syslet.h>
 #include <linux/uaccess.h>
 #include <linux/uprobes.h>
@@ -379,11 +381,35 @@ static bool syslet_other_user_threads(struct task_struct *from,
 	return false;
 }
 
+#ifdef CONFIG_POSIX_TIMERS
+/* A CPU timer queued on @tsk, or one of its timers firing?  siglock held. */
+static bool syslet_cpu_timers_queued(struct task_struct *tsk)
+{
+	struct posix_cputimers *pct = &tsk->posix_cputimers;
+	int i;
+
+	if (pct->expiry_active)
+		return true;
+#ifdef CONFIG_POSIX_CPU_TIMERS_TASK_WORK
+	if (tsk->posix_cputimers_work.scheduled)
+		return true;
+#endif
+	for (i = 0; i < CPUCLOCK_MAX; i++) {
+		if (timerqueue_getnext(&pct->bases[i].tqhead))
+			return true;
+	}
+	return false;
+}
+#endif
+
 /*
  * A per-thread CPU timer is queued on the task its thread ID named when
  * it was armed, and found again through that ID: it must not change
- * hands while the timer exists.  Timers are added to the list under
- * siglock, which the caller holds.
+ * hands while the timer exists.  That covers the process' timers
+ * (timer_create()) naming either ID, armed or not, and the on-stack
+ * timers of clock_nanosleep() on another thread's CPU clock, which are
+ * on no list but are queued on the task.  Timers are added to the list
+ * and armed under siglock, which the caller holds.
  */
 static bool syslet_thread_cpu_timer(struct task_struct *from,
 				    struct task_struct *to)
@@ -392,6 +418,8 @@ static bool syslet_thread_cpu_timer(struct task_struct *from,
 	struct pid *a = task_pid(from), *b = task_pid(to);
 	struct k_itimer *timer;
 
+	if (syslet_cpu_timers_queued(from) || syslet_cpu_timers_queued(to))
+		return true;
 	hlist_for_each_entry(timer, &from->signal->posix_timers, list) {
 		if (timer->it_clock >= 0 || !CPUCLOCK_PERTHREAD(timer->it_clock))
 			continue;
@@ -495,7 +523,10 @@ static const char *syslet_take_identity(struct task_struct *from)
 	return why;
 }
 
-/* Name, nice value, affinity and a few scalars of the blocked task. */
+/*
+ * Name, scheduling policy, nice value, affinity and a few scalars of the
+ * blocked task.
+ */
 static void syslet_take_attributes(struct task_struct *from)
 {
 	struct task_struct *tsk = current;
@@ -506,6 +537,16 @@ static void syslet_take_attributes(struct task_struct *from)
 	snprintf(comm, sizeof(comm), "syslet-%d", task_tgid_nr(tsk));
 	set_task_comm(from, comm);
 
+	if (tsk->policy != from->policy) {
+		/* SCHED_IDLE or SCHED_BATCH (the hook refuses real-time). */
+		struct sched_attr attr = {
+			.size		= sizeof(attr),
+			.sched_policy	= from->policy,
+			.sched_nice	= task_nice(from),
+		};
+
+		sched_setattr_nocheck(tsk, &attr);
+	}
 	if (task_nice(tsk) != task_nice(from))
 		set_user_nice(tsk, task_nice(from));
 	if (!cpumask_equal(tsk->cpus_ptr, from->cpus_ptr))
@@ -850,6 +891,7 @@ SYSCALL_DEFINE2(async_thread, void __user *, event,
 	struct syslet_process *sp;
 	struct syslet_worker *w, *found = NULL;
 	sigset_t all;
+	bool last;
 
 	if (in_compat_syscall())
 		return -ENOSYS;
@@ -869,9 +911,13 @@ SYSCALL_DEFINE2(async_thread, void __user *, event,
 			break;
 		}
 	}
+	/* The last thread that ran user code: see syslet_thread_gone(). */
+	last = found && !sp->dying && syslet_no_user_threads(sp);
 	spin_unlock(&sp->pool_lock);
 	if (!found)
 		return -EINVAL;
+	if (last)
+		syslet_pool_kill(sp);
 
 	siginitsetinv(&all, sigmask(SIGKILL) | sigmask(SIGSTOP));
 	set_current_blocked(&all);

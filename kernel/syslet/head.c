@@ -360,18 +360,23 @@ void syslet_exit(struct task_struct *tsk, long code)
  * last thread that is not a pool thread exits, nobody can reap their
  * completions any more: make them exit too.
  *
- * Every thread asks after its own ->live decrement, pool threads too,
- * and a pool thread leaves nr_workers before it leaves ->live (so does a
- * user-space cachemiss context, in syslet_exit()).  Hence ->live -
- * nr_workers never undercounts the threads that are not pool threads,
- * and the last of the exiting threads to leave ->live sees 0: two
- * threads that exit at once, or a thread exiting while a pool thread
- * does, cannot both miss it.  (A hand-off changes neither count: the
- * spare's pool record passes to the blocked task.)
+ * Threads that run user code are ->live minus the pool threads that do
+ * not (nr_workers - nr_in_user: a user-space cachemiss context can still
+ * reap).  Every thread asks after its own ->live decrement, pool threads
+ * too, and a pool thread leaves nr_workers before it leaves ->live (so
+ * does a user-space cachemiss context, in syslet_exit()); the count is
+ * read under pool_lock, which a context going back into the pool
+ * (async_thread(), which asks too) holds while it changes nr_in_user.
+ * Hence the count never undercounts the threads that run user code, and
+ * the last of the exiting threads to leave ->live sees 0: two threads
+ * that exit at once, or a thread exiting while a pool thread does,
+ * cannot both miss it.  (A hand-off changes no count: the spare's pool
+ * record passes to the blocked task.)
  */
 void syslet_thread_gone(struct task_struct *tsk, bool group_dead)
 {
 	struct syslet_process *sp;
+	bool last;
 
 	if (group_dead)
 		return;
@@ -379,8 +384,12 @@ void syslet_thread_gone(struct task_struct *tsk, bool group_dead)
 	rcu_read_lock();
 	/* Pairs with syslet_process()'s cmpxchg_release(). */
 	sp = smp_load_acquire(&tsk->signal->syslet);
-	if (sp && !READ_ONCE(sp->dying) &&
-	    atomic_read(&tsk->signal->live) <= (int)READ_ONCE(sp->nr_workers))
-		syslet_pool_kill(sp);
+	if (sp) {
+		spin_lock(&sp->pool_lock);
+		last = !sp->dying && syslet_no_user_threads(sp);
+		spin_unlock(&sp->pool_lock);
+		if (last)
+			syslet_pool_kill(sp);
+	}
 	rcu_read_unlock();
 }

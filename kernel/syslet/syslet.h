@@ -15,6 +15,7 @@
 
 #include <linux/list.h>
 #include <linux/sched.h>
+#include <linux/sched/signal.h>
 #include <linux/mutex.h>
 #include <linux/refcount.h>
 #include <linux/spinlock.h>
@@ -246,6 +247,18 @@ static inline const char *syslet_head_start_async(struct syslet_head *head)
 		return "max_nr_threads";
 	}
 	return NULL;
+}
+
+/*
+ * Has every thread that runs user code left?  Pool threads that do not
+ * (parked, running chains, cachemiss workers) cannot reap completions.
+ * pool_lock held; see syslet_thread_gone().
+ */
+static inline bool syslet_no_user_threads(struct syslet_process *sp)
+{
+	lockdep_assert_held(&sp->pool_lock);
+	return atomic_read(&current->signal->live) <=
+	       (int)(sp->nr_workers - sp->nr_in_user);
 }
 
 static inline bool syslet_in_worker(void)
