@@ -28,21 +28,30 @@
  *
  * Every field is read exactly once, so user space changing the atom while
  * it runs cannot make the kernel act on two different versions of it.
- * Argument pointers are read up to the first NULL one.
+ * Argument pointers are read up to the first NULL one; the fields after
+ * them (and @private) are never read, so only those need be mapped.
+ *
+ * The fields that decide what happens to a chain (flags, nr, ret_ptr,
+ * next) are committed to @ka only once the whole atom was read and
+ * found valid: when a chain ends because its next atom cannot be read,
+ * @ka still describes the atom the chain ended on, and that atom's
+ * NO_COMPLETE decides whether it is posted.  The argument values are
+ * read in place (a copy would cost the cached path): after a failure
+ * @ka->args is scratch, and nothing uses it again.
  *
  * Return: 0, -EFAULT or -EINVAL (misaligned atom, unknown flags).
  */
 int syslet_fetch_atom(struct syslet_uatom __user *uatom, struct syslet_katom *ka)
 {
-	u64 ret_ptr, next, p;
+	u64 flags, nr, ret_ptr, next, p;
 	int i;
 
 	if (unlikely(!IS_ALIGNED((unsigned long)uatom, sizeof(u64))))
 		return -EINVAL;
 	if (!user_read_access_begin(uatom, sizeof(*uatom)))
 		return -EFAULT;
-	unsafe_get_user(ka->flags, &uatom->flags, efault);
-	unsafe_get_user(ka->nr, &uatom->nr, efault);
+	unsafe_get_user(flags, &uatom->flags, efault);
+	unsafe_get_user(nr, &uatom->nr, efault);
 	unsafe_get_user(ret_ptr, &uatom->ret_ptr, efault);
 	unsafe_get_user(next, &uatom->next, efault);
 	/*
@@ -60,12 +69,14 @@ int syslet_fetch_atom(struct syslet_uatom __user *uatom, struct syslet_katom *ka
 	}
 	user_read_access_end();
 
+	if (unlikely(flags & ~SYSLET_VALID_FLAGS))
+		return -EINVAL;
 	for (; i < SYSLET_NR_ARGS; i++)
 		ka->args[i] = 0;
+	ka->flags = flags;
+	ka->nr = nr;
 	ka->ret_ptr = u64_to_user_ptr(ret_ptr);
 	ka->next = u64_to_user_ptr(next);
-	if (unlikely(ka->flags & ~SYSLET_VALID_FLAGS))
-		return -EINVAL;
 	return 0;
 efault:
 	user_read_access_end();
