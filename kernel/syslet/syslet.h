@@ -39,6 +39,8 @@ struct seccomp_filter;
  * @posted:	completions posted so far (mirrors user kernel_ring_idx)
  * @overflow:	completions that found their slot still in use
  * @overflowing: @overflow is not empty (read without @lock)
+ * @uhead_stale: kernel_ring_idx or status in user memory lag @posted or
+ *		@overflowing: writing them faulted (@lock)
  * @wait:	async_wait() sleeps here
  * @ref:	one for the process' table, one per chain in flight
  * @owner:	the thread that set the ring up (compared, never followed):
@@ -56,6 +58,7 @@ struct syslet_head {
 	u64				posted;
 	struct list_head		overflow;
 	bool				overflowing;
+	bool				uhead_stale;
 	wait_queue_head_t		wait;
 	refcount_t			ref;
 	struct rcu_head			rcu;
