@@ -338,10 +338,15 @@ SYSCALL_DEFINE3(async_exec, struct syslet_uatom __user *, atom,
 		}
 		/* Also for syslet_exit(), should an atom's call kill us. */
 		current->syslet = &run;
+		/* async_unregister() is -EBUSY while it runs. */
+		atomic_inc(&head->running);
 	}
 	syslet_trace_chain_begin();
 	syslet_run_chain(atom, &ka, &run, &res);
 	current->syslet = NULL;
+	/* Handed off: inflight counts it from the hand-off on. */
+	if (head)
+		atomic_dec(&head->running);
 	if (unlikely(run.worker))
 		return syslet_cachemiss_done(&run, &res, ka.flags);
 	if (unlikely(run.missed_spare))

@@ -67,6 +67,15 @@
 /* Number of argument pointers in an atom. */
 #define SYSLET_NR_ARGS		6
 
+/*
+ * Completion ring heads one process may have set up at a time (by
+ * async_register() or lazily by async_exec()): one more is -EMFILE.
+ * Heads are also bounded per user (and user namespace) by
+ * /proc/sys/user/max_syslet_heads: past it, -ENOSPC.  Unregistering a
+ * ring, exec() and exit free its head.
+ */
+#define SYSLET_MAX_HEADS	1024
+
 /**
  * struct syslet_uatom - one system call of a syslet
  * @flags:	SYSLET_* flags above; any other bit set gives -EINVAL.
