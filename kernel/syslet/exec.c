@@ -10,6 +10,7 @@
  */
 #include <linux/compat.h>
 #include <linux/futex.h>
+#include <linux/prctl.h>
 #include <linux/ptrace.h>
 #include <linux/sched/signal.h>
 #include <linux/syscalls.h>
@@ -98,12 +99,36 @@ static bool syslet_futex_op_allowed(const struct syslet_katom *ka)
 	return true;
 }
 
+/*
+ * Syscall User Dispatch (PR_SET_SYSCALL_USER_DISPATCH) is on for this
+ * thread: would it send a system call made from async_exec()'s call site
+ * to the SIGSYS handler now?  Such an atom ends the chain with -ENOSYS
+ * instead: the handler would see async_exec()'s registers, not the
+ * atom's, and could not emulate it.  The same test as the entry code
+ * makes; a selector that cannot be read fails closed.
+ */
+static bool syslet_sud_dispatches(void)
+{
+	struct syscall_user_dispatch *sd = &current->syscall_dispatch;
+	char state;
+
+	if (instruction_pointer(current_pt_regs()) - sd->offset < sd->len)
+		return false;
+	if (!sd->selector)
+		return true;
+	if (get_user(state, sd->selector))
+		return true;
+	return state != SYSCALL_DISPATCH_FILTER_ALLOW;
+}
+
 static bool syslet_atom_allowed(const struct syslet_katom *ka)
 {
 	if (unlikely(!syslet_nr_allowed(ka->nr)))
 		return false;
-	if (unlikely(ka->nr == __NR_futex))
-		return syslet_futex_op_allowed(ka);
+	if (unlikely(ka->nr == __NR_futex) && !syslet_futex_op_allowed(ka))
+		return false;
+	if (unlikely(test_syscall_work(SYSCALL_USER_DISPATCH)))
+		return !syslet_sud_dispatches();
 	return true;
 }
 
@@ -175,7 +200,8 @@ static bool syslet_stop_condition(u64 flags, long ret)
  * The chain ends at an atom without a next pointer, at an atom whose
  * stop condition is met (unless it says SKIP_TO_NEXT_ON_STOP, which
  * continues with the atom right after it in memory), at an atom whose
- * system call is not allowed (-ENOSYS in its ret_ptr), or when a system
+ * system call is not allowed or that Syscall User Dispatch would send to
+ * the thread's SIGSYS handler (-ENOSYS in its ret_ptr), or when a system
  * call is interrupted by a signal (-EINTR).  A fault or invalid flags in
  * a later atom abort it with res->err set; the atoms before have run.
  */

@@ -45,6 +45,15 @@ long arch_syslet_syscall(unsigned long nr, const u64 *args,
 	unsigned long work = READ_ONCE(current_thread_info()->syscall_work);
 	long ret, call_nr = nr;
 
+	/*
+	 * Syscall User Dispatch was decided for this atom before it ran
+	 * (syslet_atom_allowed(): one that would be dispatched never gets
+	 * here).  Rolling the registers back and raising SIGSYS in the
+	 * middle of async_exec() would hand the signal handler the wrong
+	 * frame and the atom the system call number as its result.
+	 */
+	work &= ~SYSCALL_WORK_SYSCALL_USER_DISPATCH;
+
 	frame->orig_ax = regs->orig_ax;
 	frame->ax = regs->ax;
 	frame->di = regs->di;
@@ -277,3 +286,4 @@ void arch_syslet_enter_user(unsigned long ip, unsigned long sp,
 		write_pkru(init_pkru_value);
 	}
 }
+
