@@ -182,6 +182,7 @@ enum syslet_job {
  * @head:	SYSLET_JOB_CHAIN: ring to complete to (referenced)
  * @atom:	SYSLET_JOB_CHAIN: first atom
  * @ka:		SYSLET_JOB_CHAIN: first atom, fetched
+ * @pkru:	SYSLET_JOB_CHAIN: the submitter's protection key rights
  * @ho:		SYSLET_JOB_HANDOFF: the user context to take over
  * @in_user:	running a user-space cachemiss context (see async_thread())
  */
@@ -194,6 +195,7 @@ struct syslet_worker {
 	struct syslet_head		*head;
 	struct syslet_uatom __user	*atom;
 	struct syslet_katom		ka;
+	u32				pkru;
 	struct syslet_handoff		ho;
 	bool				in_user;
 };

@@ -287,3 +287,27 @@ void arch_syslet_enter_user(unsigned long ip, unsigned long sp,
 	}
 }
 
+/**
+ * arch_syslet_pkru - current's protection key rights register
+ *
+ * Return: PKRU, or 0 when the CPU or kernel does not use protection keys.
+ */
+u32 arch_syslet_pkru(void)
+{
+	return cpu_feature_enabled(X86_FEATURE_OSPKE) ? read_pkru() : 0;
+}
+
+/**
+ * arch_syslet_set_pkru - run a pool thread's next chain under @pkru
+ * @pkru:	the submitter's rights, from arch_syslet_pkru()
+ *
+ * The thread stays in the kernel, where user accesses are checked against
+ * the register; thread.pkru keeps it across context switches.
+ */
+void arch_syslet_set_pkru(u32 pkru)
+{
+	if (!cpu_feature_enabled(X86_FEATURE_OSPKE))
+		return;
+	current->thread.pkru = pkru;
+	write_pkru(pkru);
+}
