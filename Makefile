@@ -52,6 +52,8 @@ guest: setup kernel
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/syslet_fuzz $(SELFTEST)/syslet_fuzz.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/teardown_test $(SELFTEST)/teardown_test.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/load_test $(SELFTEST)/load_test.c -lpthread
+	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/surface_test $(SELFTEST)/surface_test.c -lpthread
+	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/race_test $(SELFTEST)/race_test.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/hello_syslet $(SELFTEST)/hello_syslet.c
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/dirscan demo/dirscan.c
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/percall bench/percall.c

@@ -15,6 +15,10 @@ echo "# syslet cachemiss selftests"
 ./cachemiss_test || rc=1
 echo "# syslet security selftests"
 ./security_test || rc=1
+echo "# syslet system call surface: bad input, the contracts of the header"
+./surface_test || rc=1
+echo "# syslet shared memory under fire"
+./race_test || rc=1
 echo "# syslet teardown under fire"
 ./teardown_test || rc=1
 echo "# syslet load: 10,000 chains, 16 threads, 4 rings"

@@ -10,6 +10,7 @@
  */
 #include <linux/compat.h>
 #include <linux/futex.h>
+#include <linux/prctl.h>
 #include <linux/ptrace.h>
 #include <linux/sched/signal.h>
 #include <linux/syscalls.h>
@@ -28,21 +29,30 @@
  *
  * Every field is read exactly once, so user space changing the atom while
  * it runs cannot make the kernel act on two different versions of it.
- * Argument pointers are read up to the first NULL one.
+ * Argument pointers are read up to the first NULL one; the fields after
+ * them (and @private) are never read, so only those need be mapped.
+ *
+ * The fields that decide what happens to a chain (flags, nr, ret_ptr,
+ * next) are committed to @ka only once the whole atom was read and
+ * found valid: when a chain ends because its next atom cannot be read,
+ * @ka still describes the atom the chain ended on, and that atom's
+ * NO_COMPLETE decides whether it is posted.  The argument values are
+ * read in place (a copy would cost the cached path): after a failure
+ * @ka->args is scratch, and nothing uses it again.
  *
  * Return: 0, -EFAULT or -EINVAL (misaligned atom, unknown flags).
  */
 int syslet_fetch_atom(struct syslet_uatom __user *uatom, struct syslet_katom *ka)
 {
-	u64 ret_ptr, next, p;
+	u64 flags, nr, ret_ptr, next, p;
 	int i;
 
 	if (unlikely(!IS_ALIGNED((unsigned long)uatom, sizeof(u64))))
 		return -EINVAL;
 	if (!user_read_access_begin(uatom, sizeof(*uatom)))
 		return -EFAULT;
-	unsafe_get_user(ka->flags, &uatom->flags, efault);
-	unsafe_get_user(ka->nr, &uatom->nr, efault);
+	unsafe_get_user(flags, &uatom->flags, efault);
+	unsafe_get_user(nr, &uatom->nr, efault);
 	unsafe_get_user(ret_ptr, &uatom->ret_ptr, efault);
 	unsafe_get_user(next, &uatom->next, efault);
 	/*
@@ -60,12 +70,14 @@ int syslet_fetch_atom(struct syslet_uatom __user *uatom, struct syslet_katom *ka
 	}
 	user_read_access_end();
 
+	if (unlikely(flags & ~SYSLET_VALID_FLAGS))
+		return -EINVAL;
 	for (; i < SYSLET_NR_ARGS; i++)
 		ka->args[i] = 0;
+	ka->flags = flags;
+	ka->nr = nr;
 	ka->ret_ptr = u64_to_user_ptr(ret_ptr);
 	ka->next = u64_to_user_ptr(next);
-	if (unlikely(ka->flags & ~SYSLET_VALID_FLAGS))
-		return -EINVAL;
 	return 0;
 efault:
 	user_read_access_end();
@@ -87,12 +99,36 @@ static bool syslet_futex_op_allowed(const struct syslet_katom *ka)
 	return true;
 }
 
+/*
+ * Syscall User Dispatch (PR_SET_SYSCALL_USER_DISPATCH) is on for this
+ * thread: would it send a system call made from async_exec()'s call site
+ * to the SIGSYS handler now?  Such an atom ends the chain with -ENOSYS
+ * instead: the handler would see async_exec()'s registers, not the
+ * atom's, and could not emulate it.  The same test as the entry code
+ * makes; a selector that cannot be read fails closed.
+ */
+static bool syslet_sud_dispatches(void)
+{
+	struct syscall_user_dispatch *sd = &current->syscall_dispatch;
+	char state;
+
+	if (instruction_pointer(current_pt_regs()) - sd->offset < sd->len)
+		return false;
+	if (!sd->selector)
+		return true;
+	if (get_user(state, sd->selector))
+		return true;
+	return state != SYSCALL_DISPATCH_FILTER_ALLOW;
+}
+
 static bool syslet_atom_allowed(const struct syslet_katom *ka)
 {
 	if (unlikely(!syslet_nr_allowed(ka->nr)))
 		return false;
-	if (unlikely(ka->nr == __NR_futex))
-		return syslet_futex_op_allowed(ka);
+	if (unlikely(ka->nr == __NR_futex) && !syslet_futex_op_allowed(ka))
+		return false;
+	if (unlikely(test_syscall_work(SYSCALL_USER_DISPATCH)))
+		return !syslet_sud_dispatches();
 	return true;
 }
 
@@ -164,7 +200,8 @@ static bool syslet_stop_condition(u64 flags, long ret)
  * The chain ends at an atom without a next pointer, at an atom whose
  * stop condition is met (unless it says SKIP_TO_NEXT_ON_STOP, which
  * continues with the atom right after it in memory), at an atom whose
- * system call is not allowed (-ENOSYS in its ret_ptr), or when a system
+ * system call is not allowed or that Syscall User Dispatch would send to
+ * the thread's SIGSYS handler (-ENOSYS in its ret_ptr), or when a system
  * call is interrupted by a signal (-EINTR).  A fault or invalid flags in
  * a later atom abort it with res->err set; the atoms before have run.
  */
@@ -327,10 +364,15 @@ SYSCALL_DEFINE3(async_exec, struct syslet_uatom __user *, atom,
 		}
 		/* Also for syslet_exit(), should an atom's call kill us. */
 		current->syslet = &run;
+		/* async_unregister() is -EBUSY while it runs. */
+		atomic_inc(&head->running);
 	}
 	syslet_trace_chain_begin();
 	syslet_run_chain(atom, &ka, &run, &res);
 	current->syslet = NULL;
+	/* Handed off: inflight counts it from the hand-off on. */
+	if (head)
+		atomic_dec(&head->running);
 	if (unlikely(run.worker) && syslet_handoff_finish(&run))
 		return syslet_cachemiss_done(&run, &res, ka.flags);
 	if (unlikely(run.missed_spare))

@@ -10,16 +10,27 @@
  * a time of their choosing.
  */
 #include <linux/compat.h>
+#include <linux/cred.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/syscalls.h>
 #include <linux/syslet.h>
 #include <linux/uaccess.h>
+#include <linux/user_namespace.h>
 #include "syslet.h"
 
 #define SYSLET_DEFAULT_THREADS	64
 #define SYSLET_MAX_THREADS	4096
 #define SYSLET_MAX_RING_BYTES	(1UL << 24)
+/* Default of /proc/sys/user/max_syslet_heads: 8 processes at the limit. */
+#define SYSLET_DEFAULT_USER_HEADS	(8 * SYSLET_MAX_HEADS)
+
+static int __init syslet_heads_init(void)
+{
+	init_user_ns.ucount_max[UCOUNT_SYSLET_HEADS] = SYSLET_DEFAULT_USER_HEADS;
+	return 0;
+}
+core_initcall(syslet_heads_init);
 
 /* The calling process' syslet state, set up on first use. */
 struct syslet_process *syslet_process(void)
@@ -78,7 +89,8 @@ static struct syslet_head *syslet_head_alloc(struct async_head_user __user *uhea
 	if (memchr_inv(kh.__reserved, 0, sizeof(kh.__reserved)))
 		return ERR_PTR(-EINVAL);
 	if (kh.completion_ring || kh.ring_size_bytes) {
-		if (!kh.ring_size_bytes || kh.ring_size_bytes % sizeof(u64) ||
+		if (!kh.completion_ring || !kh.ring_size_bytes ||
+		    kh.ring_size_bytes % sizeof(u64) ||
 		    kh.ring_size_bytes > SYSLET_MAX_RING_BYTES ||
 		    !IS_ALIGNED(kh.completion_ring, sizeof(u64)))
 			return ERR_PTR(-EINVAL);
@@ -88,12 +100,25 @@ static struct syslet_head *syslet_head_alloc(struct async_head_user __user *uhea
 	}
 	if (kh.max_nr_threads > SYSLET_MAX_THREADS)
 		return ERR_PTR(-EINVAL);
-	if (kh.user_ring_idx > kh.kernel_ring_idx)
+	/*
+	 * The indices count modulo 2^64.  No more completions can be
+	 * unreaped than the ring has slots (none without a ring): anything
+	 * else is user_ring_idx ahead of kernel_ring_idx, or garbage.
+	 */
+	if (kh.kernel_ring_idx - kh.user_ring_idx >
+	    kh.ring_size_bytes / sizeof(u64))
 		return ERR_PTR(-EINVAL);
 
 	head = kzalloc(sizeof(*head), GFP_KERNEL_ACCOUNT);
 	if (!head)
 		return ERR_PTR(-ENOMEM);
+	/* Bounded per user too: a process may fork, each child with its own. */
+	head->ucounts = inc_ucount(current_user_ns(), current_euid(),
+				   UCOUNT_SYSLET_HEADS);
+	if (!head->ucounts) {
+		kfree(head);
+		return ERR_PTR(-ENOSPC);
+	}
 	head->uaddr = (unsigned long)uhead;
 	head->uhead = uhead;
 	head->ring = u64_to_user_ptr(kh.completion_ring);
@@ -101,6 +126,7 @@ static struct syslet_head *syslet_head_alloc(struct async_head_user __user *uhea
 	head->max_threads = kh.max_nr_threads ?: SYSLET_DEFAULT_THREADS;
 	head->posted = kh.kernel_ring_idx;
 	atomic_set(&head->inflight, 0);
+	atomic_set(&head->running, 0);
 	mutex_init(&head->lock);
 	INIT_LIST_HEAD(&head->overflow);
 	init_waitqueue_head(&head->wait);
@@ -114,12 +140,44 @@ static void syslet_head_free_rcu(struct rcu_head *rcu)
 	kfree(container_of(rcu, struct syslet_head, rcu));
 }
 
+/* The last reference is gone; lookups under RCU may still see @head. */
+static void syslet_head_free(struct syslet_head *head)
+{
+	syslet_head_release_overflow(head);
+	dec_ucount(head->ucounts, UCOUNT_SYSLET_HEADS);
+	call_rcu(&head->rcu, syslet_head_free_rcu);
+}
+
 void syslet_head_put(struct syslet_head *head)
 {
-	if (refcount_dec_and_test(&head->ref)) {
-		syslet_head_release_overflow(head);
-		call_rcu(&head->rcu, syslet_head_free_rcu);
-	}
+	if (refcount_dec_and_test(&head->ref))
+		syslet_head_free(head);
+}
+
+/*
+ * A chain names the ring: running in its caller's context (cached or
+ * SYSLET_SYNC, before it ever blocked), queued or in a pool thread, or
+ * handed off; or completions are held back for it.  sp->lock held.
+ */
+static bool syslet_head_busy(struct syslet_head *head)
+{
+	return atomic_read(&head->running) || atomic_read(&head->inflight) ||
+	       READ_ONCE(head->overflowing);
+}
+
+/**
+ * syslet_run_abandon - a task dies in the middle of a chain in its context
+ * @run:	the chain's run (task_struct::syslet)
+ *
+ * For syslet_exit(): async_exec() will never end the chain, so its
+ * count in the ring's running chains and its reference go here.
+ */
+void syslet_run_abandon(struct syslet_run *run)
+{
+	if (run->worker || !run->head)
+		return;
+	atomic_dec(&run->head->running);
+	syslet_head_put(run->head);
 }
 
 static inline unsigned long syslet_head_key(struct async_head_user __user *uhead)
@@ -127,19 +185,30 @@ static inline unsigned long syslet_head_key(struct async_head_user __user *uhead
 	return (unsigned long)uhead / sizeof(u64);
 }
 
-/* Insert a new head; -EEXIST if another thread was quicker. */
+/*
+ * Insert a new head; -EEXIST if another thread was quicker, -EMFILE if
+ * the process has SYSLET_MAX_HEADS already.
+ */
 static int syslet_head_insert(struct syslet_process *sp,
 			      struct syslet_head *head)
 {
 	int err;
 
 	mutex_lock(&sp->lock);
-	err = xa_insert(&sp->heads, syslet_head_key(head->uhead), head,
-			GFP_KERNEL_ACCOUNT);
-	if (err == -EBUSY)
+	if (xa_load(&sp->heads, syslet_head_key(head->uhead))) {
 		err = -EEXIST;
-	if (!err)
+	} else if (sp->nr_heads >= SYSLET_MAX_HEADS) {
+		err = -EMFILE;
+	} else {
+		err = xa_insert(&sp->heads, syslet_head_key(head->uhead), head,
+				GFP_KERNEL_ACCOUNT);
+		if (err == -EBUSY)
+			err = -EEXIST;
+	}
+	if (!err) {
 		refcount_inc(&head->ref);	/* the table's reference */
+		sp->nr_heads++;
+	}
 	mutex_unlock(&sp->lock);
 	return err;
 }
@@ -182,8 +251,21 @@ struct syslet_head *syslet_head_get(struct async_head_user __user *uhead,
 	head = xa_load(&sp->heads, syslet_head_key(uhead));
 	if (head && !refcount_inc_not_zero(&head->ref))
 		head = NULL;
-	if (head)
+	if (head) {
 		rcu_assign_pointer(sp->hint, head);
+		/*
+		 * An async_unregister() that cleared the hint before we set
+		 * it must not leave it pointing at a head it frees: it marks
+		 * the head unlinked, then clears the hint; we publish, then
+		 * look at the mark (both with full barriers in between), so
+		 * one of us sees the other.  The head cannot go while we
+		 * hold our reference.
+		 */
+		smp_mb();
+		if (unlikely(READ_ONCE(head->unlinked)))
+			cmpxchg((struct syslet_head __force **)&sp->hint, head,
+				NULL);
+	}
 	rcu_read_unlock();
 	if (likely(head) || !create)
 		return head;
@@ -251,19 +333,36 @@ SYSCALL_DEFINE2(async_unregister, struct async_head_user __user *, uhead,
 	head = xa_load(&sp->heads, syslet_head_key(uhead));
 	if (!head) {
 		err = -ENOENT;
-	} else if (atomic_read(&head->inflight)) {
-		err = -EBUSY;	/* completions still to come: reap them */
+	} else if (syslet_head_busy(head)) {
+		err = -EBUSY;
 	} else {
-		xa_erase(&sp->heads, syslet_head_key(uhead));
+		/*
+		 * Mark it first, then look again: a chain that starts going
+		 * asynchronous now either is seen here or sees the mark
+		 * (syslet_head_start_async()) and completes in its caller.
+		 * Pairs with the full barrier of its inflight increment.
+		 */
 		WRITE_ONCE(head->unlinked, true);
-		RCU_INIT_POINTER(sp->hint, NULL);
+		smp_mb();	/* mark, then look: see above */
+		if (syslet_head_busy(head)) {
+			WRITE_ONCE(head->unlinked, false);
+			err = -EBUSY;
+		} else {
+			xa_erase(&sp->heads, syslet_head_key(uhead));
+			sp->nr_heads--;
+			RCU_INIT_POINTER(sp->hint, NULL);
+		}
 	}
 	mutex_unlock(&sp->lock);
 	if (!err)
-		syslet_head_put(head);
+		syslet_head_put(head);	/* the table's reference */
 	return err;
 }
 
+/*
+ * Free every head of a process that is gone (exit) or forgets its rings
+ * (exec).  Up to SYSLET_MAX_HEADS of them: let others run meanwhile.
+ */
 static void syslet_free_state(struct syslet_process *sp)
 {
 	struct syslet_head *head;
@@ -272,6 +371,7 @@ static void syslet_free_state(struct syslet_process *sp)
 	xa_for_each(&sp->heads, key, head) {
 		xa_erase(&sp->heads, key);
 		syslet_head_put(head);
+		cond_resched();
 	}
 	xa_destroy(&sp->heads);
 	/* A thread past its ->live decrement may still look: see syslet_thread_gone(). */
@@ -341,8 +441,7 @@ void syslet_exit(struct task_struct *tsk, long code)
 	 */
 	if (unlikely(run)) {
 		tsk->syslet = NULL;
-		if (!run->worker && run->head)
-			syslet_head_put(run->head);
+		syslet_run_abandon(run);
 	}
 	if (!sp || (tsk->flags & PF_USER_WORKER))
 		return;

@@ -125,10 +125,13 @@ void syslet_worker_finish_chain(struct syslet_worker *w)
 	 * Handed over just before the group's SIGKILL, which this thread
 	 * has taken already: a call that sleeps would not be woken.
 	 */
-	if (unlikely(READ_ONCE(w->sp->dying)))
+	if (unlikely(READ_ONCE(w->sp->dying))) {
 		res.err = -EINTR;
-	else
+	} else {
+		/* The submitter's protection keys, not the last one's. */
+		arch_syslet_set_pkru(w->pkru);
 		syslet_run_chain(w->atom, &w->ka, &run, &res);
+	}
 	syslet_worker_pass_signals();
 	/*
 	 * A chain cut short (-EINTR) because the process is dying has
@@ -397,6 +400,7 @@ int syslet_queue_async(struct syslet_head *head,
 {
 	struct syslet_process *sp = syslet_process();
 	struct syslet_worker *w;
+	u32 pkru = arch_syslet_pkru();
 	const char *why;
 
 	why = syslet_head_start_async(head);
@@ -418,6 +422,7 @@ int syslet_queue_async(struct syslet_head *head,
 		w->head = head;
 		w->atom = atom;
 		w->ka = *ka;
+		w->pkru = pkru;
 		spin_unlock(&sp->pool_lock);
 		wake_up_process(w->task);
 		return 0;
@@ -430,6 +435,7 @@ int syslet_queue_async(struct syslet_head *head,
 		w->head = head;
 		w->atom = atom;
 		w->ka = *ka;
+		w->pkru = pkru;
 		if (!syslet_worker_create(sp, w))
 			return 0;
 		kfree(w);

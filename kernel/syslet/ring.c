@@ -6,9 +6,13 @@
  * writes the address of a finished atom into slot (posted % nr_slots)
  * and counts it; user space reaps a slot by writing 0 back.  The kernel
  * never overwrites a non-zero slot.  A completion that finds its slot
- * still in use is kept on the head's overflow list, flagged in the
- * user-visible status word, and written out as soon as there is room:
- * on the next completion or async_wait().  Nothing is ever dropped.
+ * still in use, or cannot be written because the ring is not writable,
+ * is kept on the head's overflow list, flagged in the user-visible
+ * status word, and written out as soon as there is room: on the next
+ * completion or async_wait().  Nothing is ever dropped or posted twice:
+ * a completion is counted as posted the moment its slot is written, and
+ * whatever happens to the head after that (kernel_ring_idx cannot be
+ * written) is reported by async_wait() without touching the ring again.
  *
  * Waiters sleep on a kernel-side counter; user memory is read once per
  * async_wait() call, never polled.
@@ -29,7 +33,26 @@ struct syslet_overflow {
 	u64			atom;
 };
 
-/* Write one completion into the ring.  head->lock held. */
+/*
+ * Tell user space how many completions were posted and whether some are
+ * held back.  head->lock held.  Only informative: the kernel's count is
+ * its own, and a head that cannot be written does not make a posted
+ * completion unposted; async_wait() tries again and reports it.
+ */
+static void syslet_publish(struct syslet_head *head)
+{
+	struct async_head_user __user *uhead = head->uhead;
+	u64 status = head->overflowing ? SYSLET_HEAD_RING_OVERFLOW : 0;
+
+	head->uhead_stale = put_user(head->posted, &uhead->kernel_ring_idx) ||
+			    put_user(status, &uhead->status);
+}
+
+/*
+ * Write one completion into the ring, all or nothing: 0 once it is in
+ * its slot (and counted), else -EOVERFLOW (slot in use) or -EFAULT
+ * (ring not writable) with nothing written.  head->lock held.
+ */
 static int syslet_ring_write(struct syslet_head *head, u64 atom)
 {
 	u64 __user *slot = head->ring + head->posted % head->nr_slots;
@@ -43,9 +66,7 @@ static int syslet_ring_write(struct syslet_head *head, u64 atom)
 		return -EFAULT;
 	WRITE_ONCE(head->posted, head->posted + 1);
 	trace_syslet_complete(head->uaddr, atom, head->posted);
-	/* Only informative for user space: the kernel's count is ours. */
-	if (put_user(head->posted, &head->uhead->kernel_ring_idx))
-		return -EFAULT;
+	syslet_publish(head);
 	return 0;
 }
 
@@ -54,9 +75,7 @@ static void syslet_set_overflowing(struct syslet_head *head, bool on)
 	if (head->overflowing == on)
 		return;
 	WRITE_ONCE(head->overflowing, on);
-	/* Best effort: the flag is a hint, async_wait() reports for real. */
-	if (put_user(on ? SYSLET_HEAD_RING_OVERFLOW : 0, &head->uhead->status))
-		pr_debug("syslet: cannot update ring status\n");
+	syslet_publish(head);
 }
 
 /* Move held-back completions into the ring.  head->lock held. */
@@ -156,11 +175,20 @@ SYSCALL_DEFINE3(async_wait, unsigned long, min_events,
 
 	mutex_lock(&head->lock);
 	ret = syslet_flush_overflow(head);
+	/* A kernel_ring_idx or status that could not be written: again. */
+	if (head->uhead_stale)
+		syslet_publish(head);
+	if (!ret && head->uhead_stale)
+		ret = -EFAULT;
 	posted = head->posted;
 	mutex_unlock(&head->lock);
 	if (ret)
 		goto out;
-	if (reaped > posted) {
+	/*
+	 * Modulo 2^64: the indices may wrap.  More unreaped completions
+	 * than slots: user_ring_idx is ahead of kernel_ring_idx, or garbage.
+	 */
+	if (posted - reaped > head->nr_slots) {
 		ret = -EINVAL;
 		goto out;
 	}

@@ -40,11 +40,15 @@ struct seccomp_filter;
  * @posted:	completions posted so far (mirrors user kernel_ring_idx)
  * @overflow:	completions that found their slot still in use
  * @overflowing: @overflow is not empty (read without @lock)
+ * @uhead_stale: kernel_ring_idx or status in user memory lag @posted or
+ *		@overflowing: writing them faulted (@lock)
  * @wait:	async_wait() sleeps here
  * @ref:	one for the process' table, one per chain in flight
+ * @running:	chains running in their caller's context (async_exec())
  * @owner:	the thread that set the ring up (compared, never followed):
  *		as a cachemiss worker it uses head_ip/head_stack
  * @unlinked:	removed from the process' table (unregistered)
+ * @ucounts:	the user the head is charged to (max_syslet_heads)
  */
 struct syslet_head {
 	unsigned long			uaddr;
@@ -53,15 +57,18 @@ struct syslet_head {
 	u64				nr_slots;
 	unsigned int			max_threads;
 	atomic_t			inflight;
+	atomic_t			running;
 	struct mutex			lock;
 	u64				posted;
 	struct list_head		overflow;
 	bool				overflowing;
+	bool				uhead_stale;
 	wait_queue_head_t		wait;
 	refcount_t			ref;
 	struct rcu_head			rcu;
 	const struct task_struct	*owner;
 	bool				unlinked;
+	struct ucounts			*ucounts;
 };
 
 /**
@@ -70,6 +77,7 @@ struct syslet_head {
  * @hint:	the head looked up last (RCU): most processes use one ring,
  *		and a lookup in @heads walks a deep tree for a user address
  * @lock:	serialises creation and removal of heads
+ * @nr_heads:	heads in @heads (at most SYSLET_MAX_HEADS)
  * @pool_lock:	protects @idle and the counters below
  * @idle:	parked pool threads (struct syslet_worker)
  * @workers:	all pool threads
@@ -90,6 +98,7 @@ struct syslet_process {
 	struct xarray		heads;
 	struct syslet_head __rcu *hint;
 	struct mutex		lock;
+	unsigned int		nr_heads;
 	spinlock_t		pool_lock;
 	struct list_head	idle;
 	struct list_head	workers;
@@ -186,6 +195,7 @@ enum syslet_job {
  * @head:	SYSLET_JOB_CHAIN: ring to complete to (referenced)
  * @atom:	SYSLET_JOB_CHAIN: first atom
  * @ka:		SYSLET_JOB_CHAIN: first atom, fetched
+ * @pkru:	SYSLET_JOB_CHAIN: the submitter's protection key rights
  * @ho:		SYSLET_JOB_HANDOFF: the user context to take over, in
  *		the blocked task's syslet_run
  * @in_user:	running a user-space cachemiss context (see async_thread())
@@ -199,6 +209,7 @@ struct syslet_worker {
 	struct syslet_head		*head;
 	struct syslet_uatom __user	*atom;
 	struct syslet_katom		ka;
+	u32				pkru;
 	struct syslet_handoff		*ho;
 	bool				in_user;
 };
@@ -235,6 +246,9 @@ struct syslet_run {
  * space is not reaping) takes no new asynchronous chain: it runs in the
  * caller instead and completes through the return value.  That bounds
  * the held-back completions, each a kernel allocation, by max_nr_threads.
+ * Nor does a ring being unregistered: nothing is posted to a ring after
+ * async_unregister() returned 0 (the increment is a full barrier, and
+ * pairs with the one there).
  *
  * Return: NULL if the chain may go asynchronous, else why not.
  */
@@ -245,6 +259,10 @@ static inline const char *syslet_head_start_async(struct syslet_head *head)
 	if (atomic_inc_return(&head->inflight) > head->max_threads) {
 		atomic_dec(&head->inflight);
 		return "max_nr_threads";
+	}
+	if (unlikely(READ_ONCE(head->unlinked))) {
+		atomic_dec(&head->inflight);
+		return "ring unregistered";
 	}
 	return NULL;
 }
@@ -279,6 +297,7 @@ void syslet_run_chain(struct syslet_uatom __user *uatom,
 struct syslet_head *syslet_head_get(struct async_head_user __user *uhead,
 				    size_t size, bool create);
 void syslet_head_put(struct syslet_head *head);
+void syslet_run_abandon(struct syslet_run *run);
 
 /* ring.c */
 void syslet_post_completion(struct syslet_head *head,

@@ -45,6 +45,15 @@ long arch_syslet_syscall(unsigned long nr, const u64 *args,
 	unsigned long work = READ_ONCE(current_thread_info()->syscall_work);
 	long ret, call_nr = nr;
 
+	/*
+	 * Syscall User Dispatch was decided for this atom before it ran
+	 * (syslet_atom_allowed(): one that would be dispatched never gets
+	 * here).  Rolling the registers back and raising SIGSYS in the
+	 * middle of async_exec() would hand the signal handler the wrong
+	 * frame and the atom the system call number as its result.
+	 */
+	work &= ~SYSCALL_WORK_SYSCALL_USER_DISPATCH;
+
 	frame->orig_ax = regs->orig_ax;
 	frame->ax = regs->ax;
 	frame->di = regs->di;
@@ -318,4 +327,29 @@ void arch_syslet_take_leadership(struct task_struct *leader)
 
 	dst->perm = src->perm;
 	dst->guest_perm = src->guest_perm;
+}
+
+/**
+ * arch_syslet_pkru - current's protection key rights register
+ *
+ * Return: PKRU, or 0 when the CPU or kernel does not use protection keys.
+ */
+u32 arch_syslet_pkru(void)
+{
+	return cpu_feature_enabled(X86_FEATURE_OSPKE) ? read_pkru() : 0;
+}
+
+/**
+ * arch_syslet_set_pkru - run a pool thread's next chain under @pkru
+ * @pkru:	the submitter's rights, from arch_syslet_pkru()
+ *
+ * The thread stays in the kernel, where user accesses are checked against
+ * the register; thread.pkru keeps it across context switches.
+ */
+void arch_syslet_set_pkru(u32 pkru)
+{
+	if (!cpu_feature_enabled(X86_FEATURE_OSPKE))
+		return;
+	current->thread.pkru = pkru;
+	write_pkru(pkru);
 }

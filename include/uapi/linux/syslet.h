@@ -67,6 +67,15 @@
 /* Number of argument pointers in an atom. */
 #define SYSLET_NR_ARGS		6
 
+/*
+ * Completion ring heads one process may have set up at a time (by
+ * async_register() or lazily by async_exec()): one more is -EMFILE.
+ * Heads are also bounded per user (and user namespace) by
+ * /proc/sys/user/max_syslet_heads: past it, -ENOSPC.  Unregistering a
+ * ring, exec() and exit free its head.
+ */
+#define SYSLET_MAX_HEADS	1024
+
 /**
  * struct syslet_uatom - one system call of a syslet
  * @flags:	SYSLET_* flags above; any other bit set gives -EINVAL.
@@ -81,7 +90,11 @@
  *
  * The kernel reads each atom exactly once, before running it, so user
  * space may change an atom after the kernel has moved past it.  Atoms
- * must be 8-byte aligned.
+ * must be 8-byte aligned.  Only the fields the kernel reads must be
+ * readable: flags, nr, ret_ptr, next and arg_ptr[] up to the first 0.
+ * An atom whose remaining argument pointers and @private lie in an
+ * unmapped page runs like any other (by design: @private is user
+ * space's, and unused argument slots need not exist).
  */
 struct syslet_uatom {
 	__aligned_u64	flags;
@@ -93,25 +106,34 @@ struct syslet_uatom {
 };
 
 /* async_head_user::status bits, written by the kernel. */
-/* A completion did not fit: the ring slot was still non-NULL. */
+/*
+ * Completions are held back in the kernel: their ring slot was still
+ * non-zero, or the ring could not be written (read-only, unmapped).
+ */
 #define SYSLET_HEAD_RING_OVERFLOW	0x1
 
 /**
  * struct async_head_user - a completion ring and its parameters
  * @kernel_ring_idx:	written by the kernel: number of completions posted
- *			so far (monotonic; slot = idx % nr_slots).
+ *			so far (monotonic modulo 2^64; slot = idx % nr_slots).
  * @user_ring_idx:	written by user space: number of completions reaped
- *			so far (monotonic).  async_wait() reads it once on
- *			entry to know how many posted completions are still
- *			unreaped.
+ *			so far (monotonic modulo 2^64).  async_wait() reads
+ *			it once on entry to know how many posted
+ *			completions are still unreaped.  Both indices may
+ *			wrap around 2^64; every comparison is modulo 2^64.
+ *			At set-up, kernel_ring_idx - user_ring_idx (modulo
+ *			2^64) may not exceed the number of slots (0 without
+ *			a ring): -EINVAL.
  * @completion_ring:	address of an array of __u64 atom addresses.  The
  *			kernel fills slot kernel_ring_idx % nr_slots with the
  *			finished atom's address; user space consumes a slot
  *			by writing 0 back.  The kernel never overwrites a
  *			non-zero slot.
- * @ring_size_bytes:	size of the ring in bytes: a non-zero multiple of 8.
- *			0 together with a 0 @completion_ring means "no ring":
- *			only cached and SYSLET_SYNC execution is possible.
+ * @ring_size_bytes:	size of the ring in bytes: a non-zero multiple of 8,
+ *			at most 16 MiB.  0 together with a 0
+ *			@completion_ring means "no ring": only cached and
+ *			SYSLET_SYNC execution is possible; one without the
+ *			other is -EINVAL.
  * @max_nr_threads:	upper bound on pool threads working for this ring;
  *			0 lets the kernel choose.
  * @status:		written by the kernel: SYSLET_HEAD_* bits.
@@ -138,6 +160,25 @@ struct syslet_uatom {
  * passed to the system calls so that it can grow: a larger structure is
  * accepted if the extra bytes are zero (-E2BIG otherwise), a smaller one
  * than SYSLET_HEAD_SIZE_VER0 gives -EINVAL.
+ *
+ * Completion contract: every chain that went asynchronous (async_exec()
+ * returned 0) completes exactly once, unless its last atom says
+ * SYSLET_NO_COMPLETE or the process is exiting.  "Completes" means its
+ * final atom's address is written into exactly one ring slot, or, while
+ * that is impossible, held back in the kernel (SYSLET_HEAD_RING_OVERFLOW)
+ * and written later, in order: at the next completion or async_wait().
+ * A slot is written all or nothing, and a completion counts as posted
+ * once its slot is written, whatever happens to the head after that.
+ * User memory that faults never duplicates or drops one:
+ *  - ring not writable (read-only, PROT_NONE, unmapped, truncated): the
+ *    completion is held back; async_wait() returns -EFAULT until the
+ *    ring can be written again;
+ *  - head not writable: the completion is in the ring, but
+ *    kernel_ring_idx (and @status) could not be updated; async_wait()
+ *    rewrites kernel_ring_idx and returns -EFAULT while it cannot.
+ * Whether a chain is posted is decided by the flags of the atom it
+ * ended on: the last atom whose system call ran (or was refused), never
+ * one that could not be read.
  */
 struct async_head_user {
 	__aligned_u64	kernel_ring_idx;
@@ -161,10 +202,17 @@ struct async_head_user {
  * long async_register(struct async_head_user *ahu, size_t size);
  *	Set up the ring named by @ahu now (instead of lazily), with a spare
  *	thread, so that even the process' first blocking atom goes
- *	asynchronous: 0, -EBUSY if it is already set up.
+ *	asynchronous: 0, -EBUSY if it is already set up, -EMFILE or
+ *	-ENOSPC past the head limits (SYSLET_MAX_HEADS).
  * long async_unregister(struct async_head_user *ahu, size_t size);
- *	Tear the ring down: 0, -ENOENT if unknown, -EBUSY while atoms are
- *	still in flight for it.
+ *	Tear the ring down: 0, -ENOENT if unknown (the head is not read),
+ *	-EBUSY while any chain that named it runs (in the caller's context
+ *	too, cached or SYSLET_SYNC, in a pool thread or a cachemiss
+ *	worker) or completions are held back for it (reap, async_wait(),
+ *	then retry).  Once it returned 0, nothing is ever posted to the
+ *	ring again: a chain that names it and starts meanwhile completes
+ *	in its caller (async_exec() returns the atom); a later
+ *	async_exec() that names it sets up a new ring.
  * long async_exec(struct syslet_uatom *atom, struct async_head_user *ahu,
  *		   size_t size);
  *	Run the chain starting at @atom.  Returns the address of the atom
@@ -172,7 +220,22 @@ struct async_head_user {
  *	continues asynchronously (completion goes to @ahu's ring), or
  *	-errno if the chain could not be run (bad atom, bad flags, bad
  *	ring).  An atom whose system call is not allowed in syslets gets
- *	-ENOSYS in its ret_ptr and ends the chain.  A process makes no
+ *	-ENOSYS in its ret_ptr and ends the chain.  The address returned is
+ *	that of the atom the chain ended on, which is @atom only for a
+ *	one-atom chain: with SYSLET_SKIP_TO_NEXT_ON_STOP a met stop
+ *	condition continues at @atom + 1 (the next struct in memory), so
+ *	@atom with every valid flag but SYSLET_ASYNC (SYNC, NO_COMPLETE,
+ *	all STOP_ON_*, SKIP_TO_NEXT_ON_STOP) returns a later atom's address
+ *	(or -errno if there is none to read).  NO_COMPLETE has no effect on
+ *	a cached completion.
+ *	Syscall User Dispatch: an atom that SUD would dispatch (the thread
+ *	turned it on and the selector says BLOCK, judged for async_exec()'s
+ *	call site) gets -ENOSYS in its ret_ptr and ends the chain; no
+ *	SIGSYS is raised and async_exec() returns normally.  SUD is per
+ *	thread: a SYSLET_ASYNC chain's pool thread never dispatches.
+ *	Protection keys: every atom runs under the submitting thread's PKRU,
+ *	in a pool thread too (taken when async_exec() queues the chain).
+ *	A process makes no
  *	thread until it needs one: the first atom that blocks in a process
  *	that never registered a ring completes in the caller; later ones
  *	go asynchronous.  SYSLET_ASYNC chains always go to a pool thread.
@@ -182,7 +245,10 @@ struct async_head_user {
  *	nothing is in flight for the ring, or @timeout (relative; NULL means
  *	no limit) expires, or a signal arrives (-EINTR).  Returns the number
  *	of unreaped completions, or -EOVERFLOW if completions are held back
- *	because the ring is full (reap, then call again).  While they are,
+ *	because the ring is full (reap, then call again), -EFAULT while the
+ *	ring or the head cannot be written (see the completion contract
+ *	above), -EINVAL if user_ring_idx is ahead of kernel_ring_idx or
+ *	more than the ring's slots behind it (modulo 2^64).  While they are,
  *	async_exec() runs new chains for the ring to their end in the
  *	caller (cached completion), even SYSLET_ASYNC ones.
  * long async_thread(void *event, struct async_head_user *ahu);
@@ -192,7 +258,9 @@ struct async_head_user {
  *	user-space cachemiss thread.
  * long umem_add(__u64 *uptr, __u64 inc);
  *	Atomically add @inc to the 8-byte aligned user word at @uptr and
- *	return the new value (-EFAULT, -EINVAL if misaligned).
+ *	return the new value (-EFAULT, -EINVAL if misaligned).  Nothing
+ *	but the sum is ever written to the word, and nothing at all when
+ *	the call fails (faulting the page in never writes to it).
  */
 
 #endif /* _UAPI_LINUX_SYSLET_H */

@@ -53,6 +53,8 @@ void arch_syslet_install(const struct arch_syslet_user_state *st,
 			 struct task_struct *from);
 void arch_syslet_reclaim(const struct arch_syslet_user_state *st);
 void arch_syslet_take_leadership(struct task_struct *leader);
+u32 arch_syslet_pkru(void);
+void arch_syslet_set_pkru(u32 pkru);
 void arch_syslet_enter_user(unsigned long ip, unsigned long sp,
 			    unsigned long arg0, unsigned long arg1);
 
