@@ -1992,24 +1992,29 @@ static int b_saw_change(int what, const struct bprobe *p, int inflight)
 {
 	int eperm = inflight;
 
+#define RAN(x) ((x) != SENTINEL)
 #define OLD(cond, n) do { if (cond) return n; } while (0)
+	/* The first atom refused, so none of the others ran. */
+	if (p->euid == -EPERM)
+		return eperm ? 0 : 8;
 	switch (what) {
 	case BC_CREDS:
-		OLD(p->euid == 0 || (p->euid == -EPERM && !eperm), 1);
-		OLD(p->secret >= 0 && p->secret != SENTINEL, 2);
+		OLD(p->euid == 0, 1);
+		OLD(p->secret >= 0 && RAN(p->secret), 2);
 		break;
 	case BC_FILES:
-		OLD(p->fdflags >= 0 && p->fdflags != SENTINEL, 3);
-		OLD(p->cwd > 0 && strcmp(p->cwdbuf, "/proc"), 4);
+		OLD(p->fdflags >= 0 && RAN(p->fdflags), 3);
+		OLD(p->cwd > 0 && RAN(p->cwd) && strcmp(p->cwdbuf, "/proc"), 4);
 		break;
 	case BC_SETNS:
 		OLD(p->marker == 0, 5);
 		break;
 	case BC_SECCOMP:
-		OLD(p->ppid > 0, 6);
+		OLD(p->ppid > 0 && RAN(p->ppid), 6);
 		break;
 	case BC_NNP:
-		OLD(p->status_len > 0 && status_nnp(p) != 1, 7);
+		OLD(p->status_len > 0 && RAN(p->status_len) &&
+		    status_nnp(p) != 1, 7);
 		break;
 	}
 	/* Nothing ran at all where something had to? */
@@ -2017,6 +2022,7 @@ static int b_saw_change(int what, const struct bprobe *p, int inflight)
 		return 9;
 	return 0;
 #undef OLD
+#undef RAN
 }
 
 /* A grandchild with PR_SET_PDEATHSIG: writes to @wfd if it gets it. */
