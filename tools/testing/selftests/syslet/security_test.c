@@ -1713,13 +1713,15 @@ TEST(close_range_unshare_refused_in_atoms)
  * A file an atom closes is closed before the next atom runs, as between
  * two direct calls: its flock() is gone.  (fput()'s task work used to
  * wait for the return to user space, which a pool thread or cachemiss
- * worker makes only when its chain is over, or never.)
+ * worker makes only when its chain is over, or never.  close() itself
+ * puts the file synchronously; close_range() and dup2() defer it.)
  */
 TEST(file_closed_by_an_atom_is_closed_for_the_next)
 {
 	static struct test_ring r;
 	static char path[64];
-	static uint64_t fd, pathp, flags = O_RDWR, lk = LOCK_EX | LOCK_NB;
+	static uint64_t fd, pathp, flags = O_RDWR, lk = LOCK_EX | LOCK_NB,
+		zero;
 	static int64_t ret[3], fd2;
 	struct syslet_uatom a[3];
 
@@ -1733,8 +1735,8 @@ TEST(file_closed_by_an_atom_is_closed_for_the_next)
 		ASSERT_EQ(0, flock(f, LOCK_EX));
 		fd = f;
 		ret[0] = ret[2] = fd2 = SENTINEL;
-		init_atom(&a[0], __NR_close, &fd, NULL, NULL, NULL, NULL, NULL,
-			  &ret[0], 0, &a[1]);
+		init_atom(&a[0], __NR_close_range, &fd, &fd, &zero, NULL, NULL,
+			  NULL, &ret[0], 0, &a[1]);
 		init_atom(&a[1], __NR_open, &pathp, &flags, NULL, NULL, NULL,
 			  NULL, &fd2, 0, &a[2]);
 		init_atom(&a[2], __NR_flock, &fd2, &lk, NULL, NULL, NULL, NULL,
@@ -2114,7 +2116,8 @@ static int bounds_child(void *arg)
 		return 14;
 	test_ring_init(&r, 16, 0);
 	if (m == BM_UCTX) {
-		r.head.head_ip = PTR(bctx_entry);
+		/* The owner's and every other worker's: the same context. */
+		r.head.head_ip = r.head.new_thread_ip = PTR(bctx_entry);
 		r.head.head_stack = PTR(bctx_stack + sizeof(bctx_stack) - 8);
 	}
 	if (async_register(&r.head, HSZ))
@@ -2129,7 +2132,10 @@ static int bounds_child(void *arg)
 		for (int i = 0; i < 200 && !bs->ctx_runs; i++)
 			usleep(10000);
 		bs->ctx_runs = 0;
-		r.head.head_stack = PTR(bctx_stack + sizeof(bctx_stack) - 8);
+		/* One stack, one context at a time: the next worker's. */
+		r.head.head_stack = 0;
+		r.head.new_thread_stack =
+			PTR(bctx_stack + sizeof(bctx_stack) - 8);
 		memset(&bs->ctx, 0, sizeof(bs->ctx));
 		bs->ctx.euid = SENTINEL;
 	}
