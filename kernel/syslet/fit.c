@@ -133,8 +133,12 @@ const char *syslet_unfit(struct task_struct *w, struct task_struct *tsk,
  * For a pool thread or cachemiss worker, before every atom and before
  * it enters a user-space context: a submitter that dropped privileges,
  * added a seccomp filter, unshared its files or changed namespace since
- * is not served with what it had.  A submitter that has exited can no
- * longer vouch for anything: its chain ends too.
+ * is not served with what it had.  Once the submitting thread has
+ * exited (a thread that submits and leaves is common), the chain goes on
+ * for the process: it is checked against the thread group leader, which
+ * holds the process' credentials as glibc's set*id broadcast keeps them
+ * (a process that dropped privileges dropped the leader's too).  If the
+ * leader is exiting or gone as well, nobody vouches: the chain ends.
  *
  * Return: NULL, or why not (the atom gets -EPERM).
  */
@@ -145,6 +149,12 @@ const char *syslet_submitter_unfit(struct pid *submitter)
 
 	rcu_read_lock();
 	tsk = pid_task(submitter, PIDTYPE_PID);
+	if (!tsk) {
+		/* Task structs are freed after a grace period. */
+		tsk = READ_ONCE(current->group_leader);
+		if (READ_ONCE(tsk->flags) & PF_EXITING)
+			tsk = NULL;
+	}
 	why = tsk ? syslet_unfit(current, tsk, SYSLET_FIT_CALLS) :
 		    "submitter exited";
 	rcu_read_unlock();

@@ -178,7 +178,8 @@ struct async_head_user {
  *	the submitting thread: an atom that would run in a pool thread or
  *	cachemiss worker after that thread changed its credentials,
  *	seccomp filter, no_new_privs, file table, fs, namespaces,
- *	personality or Syscall User Dispatch, or after it exited, gets
+ *	personality or Syscall User Dispatch (once it has exited: the
+ *	thread group leader did), gets
  *	-EPERM in its ret_ptr and ends the chain (in the caller's own
  *	context atoms simply see the change).  ioctl runs off the caller's
  *	context only for the generic VFS commands (FIOCLEX, FIONCLEX,
