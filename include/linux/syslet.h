@@ -9,8 +9,15 @@
 struct signal_struct;
 struct task_struct;
 
+#include <linux/types.h>
+
 #ifdef CONFIG_SYSLET
+/* syslet_atom_args_check(): */
+#define SYSLET_ATOM_RUN		0	/* run it */
+#define SYSLET_ATOM_STAY	1	/* run it, never hand off in it */
+#define SYSLET_ATOM_REFUSE	2	/* -ENOSYS, end the chain */
 bool syslet_nr_allowed(unsigned long nr);
+int syslet_atom_args_check(unsigned long nr, const u64 *args, bool in_worker);
 void syslet_free_process(struct signal_struct *sig);
 void syslet_exec(struct task_struct *tsk);
 void syslet_exit(struct task_struct *tsk, long code);

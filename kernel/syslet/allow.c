@@ -2,27 +2,104 @@
 /*
  * Syslets: the system calls an atom may run.
  *
- * This is an allowlist.  Left out are the calls that replace or depend on
- * the caller's register frame or per-thread identity (fork, clone, exec,
- * exit, rt_sigreturn, arch_prctl, set_tid_address, rseq, sigaltstack,
- * signal-mask swaps and waits for a signal), calls that change
- * credentials, namespaces, scheduling or memory policy of "the calling
- * thread" (which for an atom might be a pool thread), system
- * administration, io_uring, and the syslet calls themselves (no
- * recursion).  A call missing here fails in the atom with -ENOSYS.
+ * The promise: an atom is exactly the system call it names, made by the
+ * thread that submitted it.  In the caller's own context that is plain;
+ * in a SYSLET_ASYNC pool thread or a cachemiss worker it holds because
+ * syslet_unfit() (fit.c) makes the thread share everything a call sees
+ * with the submitter -- credentials, seccomp, no_new_privs, file table,
+ * fs, namespaces, personality, thread policy flags, mempolicy, cgroup --
+ * and checks the credentials again before every atom.  What is left is
+ * the thread itself: a call that acts on "the calling thread" would act
+ * on the pool thread.  Such calls are off this list, or restricted by
+ * their arguments (syslet_atom_args_check() below).
  *
- * Also left out: getrlimit, setrlimit and prlimit64.  do_prlimit() locks
- * and unlocks ->group_leader of the target without tasklist_lock, and a
- * hand-off of the group leader (cachemiss.c) moves the leadership while
- * pool threads and the blocked leader run atoms.  None of the calls
- * below reads ->group_leader that way (see "The group leader" in
- * Documentation/syslet-design.txt).
+ * Refused (not on the list), with the reason:
+ *  - fork, vfork, clone, clone3, execve, execveat, exit, exit_group,
+ *    rt_sigreturn, arch_prctl, set_tid_address, set_robust_list, rseq,
+ *    sigaltstack, modify_ldt, iopl, ioperm: replace or depend on the
+ *    caller's register frame or per-thread identity.
+ *  - rt_sigprocmask, rt_sigsuspend, pause, rt_sigtimedwait, pselect6,
+ *    ppoll, epoll_pwait(2), io_pgetevents: signal-mask swaps and waits.
+ *  - set*id, setgroups, capset: credentials are the submitter's; a pool
+ *    thread changing its own would serve later chains with them.
+ *  - prctl: nearly every option is per thread (PDEATHSIG, NAME,
+ *    IO_FLUSHER, MCE_KILL, SECCOMP, NO_NEW_PRIVS, TSC, SPECULATION_CTRL,
+ *    SYSCALL_USER_DISPATCH, SET_MM ...) and would stick to a pool thread.
+ *  - unshare, setns: change the calling thread's file table, fs or
+ *    namespaces; a pool thread would carry them into later chains.
+ *  - personality, seccomp: per-thread, and a filter or personality
+ *    installed on a pool thread outlives the chain.
+ *  - set_mempolicy, sched_setattr, sched_setscheduler, sched_setparam,
+ *    sched_setaffinity, setpriority, ioprio_set: the calling thread's
+ *    scheduling and placement (the *get* variants are queries).
+ *  - perf_event_open: pid 0 means the calling thread, a pool thread.
+ *  - ptrace: PTRACE_TRACEME/ATTACH make the calling thread tracee or
+ *    tracer; the relation would belong to a pool thread that retires.
+ *  - io_uring_setup, io_uring_enter, io_uring_register: io_uring's
+ *    task context is per thread (and a hand-off refuses a task that
+ *    has one).
+ *  - getrlimit, setrlimit, prlimit64: do_prlimit() locks and unlocks
+ *    ->group_leader of the target without tasklist_lock, and a hand-off
+ *    of the group leader (cachemiss.c) moves the leadership while pool
+ *    threads and the blocked leader run atoms.  None of the calls below
+ *    reads ->group_leader that way (see "The group leader" in
+ *    Documentation/syslet-design.txt).
+ *  - system administration, the syslet calls themselves (no recursion).
+ *
+ * Allowed, and why it is safe in a pool thread:
+ *  - every call that takes an fd, a path or a directory fd: the file
+ *    table and fs are the submitter's own objects (fit.c), so fd numbers,
+ *    the cwd and the root mean what they mean to the submitter; the
+ *    state such calls change (chdir, fchdir, umask, close, dup*, fcntl,
+ *    flock, inotify/fanotify marks, epoll_ctl) lives in those shared
+ *    objects or in the open file, not in the thread.
+ *  - memory calls (mmap ... mseal, mbind, migrate_pages, move_pages,
+ *    process_madvise, process_vm_*): act on the shared mm or on a pid
+ *    named explicitly, with the submitter's credentials.
+ *  - userfaultfd: the context belongs to the mm; creating it checks
+ *    credentials, which are the submitter's.
+ *  - membarrier: registrations are per mm; the expedited commands IPI
+ *    the CPUs running the mm.
+ *  - sockets, System V and POSIX IPC, kernel AIO, eventfd, timerfd,
+ *    signalfd: objects reached through the shared table or IPC
+ *    namespace (fit.c).
+ *  - kill, tkill, tgkill, rt_(tg)sigqueueinfo, pidfd_*: the sender is
+ *    the process with the submitter's credentials; targets are explicit.
+ *  - futex: except the PI operations, whose owner is the calling thread
+ *    (below).
+ *  - timers: POSIX timers and itimers are the process'; a timer on the
+ *    calling thread's own CPU clock is refused off the caller (below).
+ *  - queries (get*id, getgroups, capget, uname, sysinfo, getcpu, ...):
+ *    the answers about "the calling thread" (gettid, getcpu,
+ *    sched_getaffinity(0), sched_getattr(0), getpriority, ioprio_get,
+ *    get_mempolicy, getrusage(RUSAGE_THREAD), get_robust_list(0)) are the
+ *    running thread's: its identity-bearing state (credentials, policy)
+ *    equals the submitter's by the fit check; its ID and counters are
+ *    its own.  They grant nothing.
+ *
+ * Restricted by argument (syslet_atom_args_check()):
+ *  - ioctl: see syslet_ioctl_generic().
+ *  - close_range with CLOSE_RANGE_UNSHARE: refused in every atom; it
+ *    would give a pool thread (or the caller, behind the hand-off's
+ *    back) a private file table it keeps.
+ *  - futex PI operations: refused (owner is the calling thread).
+ *  - timer_create on the calling thread's own CPU clock: refused in a
+ *    pool thread or cachemiss worker (it would time the pool thread).
+ *
+ * A call missing here fails in the atom with -ENOSYS.
  */
 #include <linux/bitmap.h>
 #include <linux/cache.h>
+#include <linux/close_range.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <linux/futex.h>
 #include <linux/init.h>
+#include <linux/posix-timers.h>
 #include <linux/syslet.h>
+#include <asm/ioctls.h>
 #include <asm/unistd.h>
+#include "syslet.h"
 
 static const u16 syslet_allowed_nrs[] __initconst = {
 	/* file and directory I/O */
@@ -128,4 +205,99 @@ core_initcall(syslet_allow_init);
 bool syslet_nr_allowed(unsigned long nr)
 {
 	return nr < NR_syscalls && test_bit(nr, syslet_allowed);
+}
+
+/**
+ * syslet_ioctl_generic - is @cmd an ioctl whose meaning the VFS fixes?
+ * @cmd: the command number, as the atom names it
+ *
+ * The rule looks at the command number only, which the atom fixed when
+ * it was fetched, so there is nothing to race with.  These are the
+ * commands do_vfs_ioctl() claims for every file: they act on the open
+ * file or its inode, never on the calling thread.  Where the VFS passes
+ * one on to the file (FIONREAD on a non-regular file, the attribute
+ * calls on a file system without fileattr methods) the driver sees a
+ * number every driver must treat as the VFS defines it or refuse.
+ * Everything else is a driver's own, and some drivers tie state to the
+ * calling thread (KVM's vCPU and its FPU, binder's current->pid, ...).
+ */
+static bool syslet_ioctl_generic(unsigned int cmd)
+{
+	switch (cmd) {
+	case FIOCLEX:
+	case FIONCLEX:
+	case FIONBIO:
+	case FIOASYNC:
+	case FIOQSIZE:
+	case FIONREAD:
+	case FIGETBSZ:
+	case FS_IOC_FIEMAP:
+	case FICLONE:
+	case FICLONERANGE:
+	case FIDEDUPERANGE:
+	case FS_IOC_GETFLAGS:
+	case FS_IOC_SETFLAGS:
+	case FS_IOC_FSGETXATTR:
+	case FS_IOC_FSSETXATTR:
+	case FS_IOC_GETFSUUID:
+	case FS_IOC_GETFSSYSFSPATH:
+		return true;
+	}
+	return false;
+}
+
+/* PI futexes tie kernel state to the thread that runs the operation. */
+static bool syslet_futex_op_pi(u64 op)
+{
+	switch (op & FUTEX_CMD_MASK) {
+	case FUTEX_LOCK_PI:
+	case FUTEX_LOCK_PI2:
+	case FUTEX_UNLOCK_PI:
+	case FUTEX_TRYLOCK_PI:
+	case FUTEX_WAIT_REQUEUE_PI:
+	case FUTEX_CMP_REQUEUE_PI:
+		return true;
+	}
+	return false;
+}
+
+/* A CPU clock of the calling thread itself (pid 0 or CLOCK_THREAD_CPUTIME_ID). */
+static bool syslet_own_thread_clock(u64 arg)
+{
+	clockid_t clk = (clockid_t)arg;
+
+	if (clk >= 0)
+		return clk == CLOCK_THREAD_CPUTIME_ID;
+	return CPUCLOCK_PERTHREAD(clk) && CPUCLOCK_PID(clk) == 0;
+}
+
+/**
+ * syslet_atom_args_check - the allowlist's restrictions by argument
+ * @nr:		an allowed system call number
+ * @args:	its arguments, as fetched (or as a tracer left them)
+ * @in_worker:	it runs in a pool thread or cachemiss worker
+ *
+ * Return: SYSLET_ATOM_RUN; SYSLET_ATOM_STAY to run it in the caller's
+ * context without handing off should it block (a non-generic ioctl:
+ * the driver sees the thread that called it throughout); or
+ * SYSLET_ATOM_REFUSE (-ENOSYS in ret_ptr, the chain ends).
+ */
+int syslet_atom_args_check(unsigned long nr, const u64 *args, bool in_worker)
+{
+	switch (nr) {
+	case __NR_ioctl:
+		if (syslet_ioctl_generic((unsigned int)args[1]))
+			return SYSLET_ATOM_RUN;
+		return in_worker ? SYSLET_ATOM_REFUSE : SYSLET_ATOM_STAY;
+	case __NR_futex:
+		return syslet_futex_op_pi(args[1]) ? SYSLET_ATOM_REFUSE :
+						     SYSLET_ATOM_RUN;
+	case __NR_close_range:
+		return (args[2] & CLOSE_RANGE_UNSHARE) ? SYSLET_ATOM_REFUSE :
+							  SYSLET_ATOM_RUN;
+	case __NR_timer_create:
+		return in_worker && syslet_own_thread_clock(args[0]) ?
+			SYSLET_ATOM_REFUSE : SYSLET_ATOM_RUN;
+	}
+	return SYSLET_ATOM_RUN;
 }

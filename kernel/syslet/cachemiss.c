@@ -87,32 +87,6 @@ static const char *syslet_task_unmovable(struct task_struct *tsk)
 	return NULL;
 }
 
-/* Does the spare share everything with @tsk that a hand-off keeps? */
-static bool syslet_spare_fits(struct task_struct *spare,
-			      struct task_struct *tsk)
-{
-	if (spare->ptrace || !syslet_same_identity(spare, tsk) ||
-	    tsk->cred != tsk->real_cred ||
-	    spare->seccomp.mode != tsk->seccomp.mode ||
-	    spare->files != tsk->files || spare->fs != tsk->fs ||
-	    spare->nsproxy != tsk->nsproxy ||
-	    spare->personality != tsk->personality ||
-	    task_no_new_privs(spare) != task_no_new_privs(tsk))
-		return false;
-#ifdef CONFIG_NUMA
-	if (spare->mempolicy != tsk->mempolicy)
-		return false;
-#endif
-#ifdef CONFIG_CGROUPS
-	if (rcu_access_pointer(spare->cgroups) !=
-	    rcu_access_pointer(tsk->cgroups))
-		return false;
-#endif
-	return true;
-}
-
-static const char spare_differs[] = "spare differs";
-
 /* Is @tsk a pool thread running a user-space context?  pool_lock held. */
 static bool syslet_task_in_user(struct syslet_process *sp,
 				struct task_struct *tsk)
@@ -140,6 +114,7 @@ struct syslet_worker *syslet_pick_spare(struct syslet_process *sp,
 					const char **why)
 {
 	struct syslet_worker *w;
+	bool differs = false;
 
 	*why = "no spare";
 	spin_lock(&sp->pool_lock);
@@ -168,9 +143,20 @@ struct syslet_worker *syslet_pick_spare(struct syslet_process *sp,
 		spin_unlock(&sp->pool_lock);
 		return NULL;
 	}
+	/* The caller's own CPU state first: no spare would do for it. */
+	*why = arch_syslet_cannot_move(tsk, NULL);
+	if (*why) {
+		spin_unlock(&sp->pool_lock);
+		return NULL;
+	}
+	*why = "no spare";
 	list_for_each_entry(w, &sp->idle, idle_node) {
-		if (!syslet_spare_fits(w->task, tsk)) {
-			*why = spare_differs;
+		const char *unfit = syslet_unfit(w->task, tsk,
+						 SYSLET_FIT_HANDOFF);
+
+		if (unfit) {
+			*why = unfit;
+			differs = true;
 			continue;
 		}
 		/*
@@ -182,9 +168,6 @@ struct syslet_worker *syslet_pick_spare(struct syslet_process *sp,
 			*why = "spare frozen";
 			continue;
 		}
-		*why = arch_syslet_cannot_move(tsk, w->task);
-		if (*why)
-			break;
 		list_del_init(&w->idle_node);
 		sp->nr_idle--;
 		/* Ours; it may not look at the record until it is filled. */
@@ -193,11 +176,11 @@ struct syslet_worker *syslet_pick_spare(struct syslet_process *sp,
 		return w;
 	}
 	/*
-	 * Spares made before the task changed its credentials or filter
-	 * never fit it again: have the next async_exec() make one that
-	 * does (the misfits time out).
+	 * Spares made before the task changed its credentials, filter,
+	 * files, ... (or made by another thread) never fit it: have the
+	 * next async_exec() make one that does (the misfits time out).
 	 */
-	if (*why == spare_differs)
+	if (differs)
 		WRITE_ONCE(sp->want_spare, true);
 	spin_unlock(&sp->pool_lock);
 	return NULL;
@@ -212,6 +195,12 @@ static void syslet_capture(struct task_struct *tsk, struct syslet_run *run,
 	arch_syslet_capture(&ho->arch, &run->frame);
 	ho->from = tsk;
 	get_task_struct(tsk);
+	/*
+	 * The rest of the chain is made for the thread ID, which follows
+	 * the user context to the spare: every later atom is checked
+	 * against that thread's credentials as they are then.
+	 */
+	run->submitter = get_pid(task_pid(tsk));
 	ho->nr = task_pt_regs(tsk)->orig_ax;
 	ho->to = NULL;
 	ho->refused = NULL;
@@ -749,6 +738,8 @@ static void syslet_reclaim(struct syslet_run *run)
 	spin_unlock_irq(&tsk->sighand->siglock);
 	set_current_blocked(&ho->blocked);
 
+	put_pid(run->submitter);
+	run->submitter = NULL;
 	/* Counted in flight by the hook; completes in the caller now. */
 	atomic_dec(&run->head->inflight);
 	wake_up_all(&run->head->wait);
@@ -947,6 +938,7 @@ long syslet_cachemiss_done(struct syslet_run *run,
 	struct syslet_head *head = run->head;
 	struct async_head_user __user *uhead = head->uhead;
 	bool owner = head->owner == current;
+	bool fits;
 
 	if (res->err != -EINTR && !(flags & SYSLET_NO_COMPLETE))
 		syslet_post_completion(head, res->last);
@@ -955,7 +947,15 @@ long syslet_cachemiss_done(struct syslet_run *run,
 	wake_up_all(&head->wait);
 	syslet_head_put(head);
 
-	if (res->err != -EINTR &&
+	/*
+	 * A user-space context runs as this task, with its credentials:
+	 * only while they are still those of the thread whose chain it
+	 * ran (the owner's, for head_ip), else park.
+	 */
+	fits = !syslet_submitter_unfit(run->submitter);
+	put_pid(run->submitter);
+	run->submitter = NULL;
+	if (res->err != -EINTR && fits &&
 	    syslet_enter_user_context(w, uhead, owner, res->last))
 		return 0;
 

@@ -15,6 +15,7 @@
 #include <linux/sched/signal.h>
 #include <linux/syscalls.h>
 #include <linux/syslet.h>
+#include <linux/task_work.h>
 #include <linux/uaccess.h>
 #include <asm/syslet.h>
 #include "syslet.h"
@@ -84,21 +85,6 @@ efault:
 	return -EFAULT;
 }
 
-/* PI futexes tie kernel state to the thread that runs the operation. */
-static bool syslet_futex_op_allowed(const struct syslet_katom *ka)
-{
-	switch (ka->args[1] & FUTEX_CMD_MASK) {
-	case FUTEX_LOCK_PI:
-	case FUTEX_LOCK_PI2:
-	case FUTEX_UNLOCK_PI:
-	case FUTEX_TRYLOCK_PI:
-	case FUTEX_WAIT_REQUEUE_PI:
-	case FUTEX_CMP_REQUEUE_PI:
-		return false;
-	}
-	return true;
-}
-
 /*
  * Syscall User Dispatch (PR_SET_SYSCALL_USER_DISPATCH) is on for this
  * thread: would it send a system call made from async_exec()'s call site
@@ -121,15 +107,24 @@ static bool syslet_sud_dispatches(void)
 	return state != SYSCALL_DISPATCH_FILTER_ALLOW;
 }
 
-static bool syslet_atom_allowed(const struct syslet_katom *ka)
+/*
+ * Return: SYSLET_ATOM_RUN, _STAY (never hand off in this call) or
+ * _REFUSE.  Only ioctl, futex, close_range and timer_create look at
+ * their arguments (allow.c); an atom that Syscall User Dispatch would
+ * dispatch is refused (-ENOSYS, no SIGSYS).
+ */
+static int syslet_atom_check(const struct syslet_katom *ka)
 {
 	if (unlikely(!syslet_nr_allowed(ka->nr)))
-		return false;
-	if (unlikely(ka->nr == __NR_futex) && !syslet_futex_op_allowed(ka))
-		return false;
-	if (unlikely(test_syscall_work(SYSCALL_USER_DISPATCH)))
-		return !syslet_sud_dispatches();
-	return true;
+		return SYSLET_ATOM_REFUSE;
+	if (unlikely(test_syscall_work(SYSCALL_USER_DISPATCH)) &&
+	    syslet_sud_dispatches())
+		return SYSLET_ATOM_REFUSE;
+	if (unlikely(ka->nr == __NR_ioctl || ka->nr == __NR_futex ||
+		     ka->nr == __NR_close_range || ka->nr == __NR_timer_create))
+		return syslet_atom_args_check(ka->nr, ka->args,
+					      syslet_in_worker());
+	return SYSLET_ATOM_RUN;
 }
 
 static inline bool syslet_is_restart(long ret)
@@ -162,11 +157,12 @@ static bool syslet_worker_handle_signals(void)
  * freeze itself and issues the call again, as user space would after a
  * restartable signal, unless it has to die.
  */
-static long syslet_call(const struct syslet_katom *ka, struct syslet_run *run)
+static long syslet_call(const struct syslet_katom *ka, struct syslet_run *run,
+			bool may_hand_off)
 {
 	struct restart_block *restart = &current->restart_block;
 	long ret = arch_syslet_syscall(ka->nr, ka->args, &run->frame,
-				       run->may_hand_off);
+				       may_hand_off);
 
 	/* A cachemiss may have made us a pool thread during the call. */
 	while (unlikely(syslet_is_restart(ret)) && syslet_in_worker() &&
@@ -215,10 +211,23 @@ void syslet_run_chain(struct syslet_uatom __user *uatom,
 	res->err = 0;
 	for (;;) {
 		bool end_chain = false;
+		int check;
 
 		trace_syslet_atom_enter(uatom, ka->nr);
-		if (likely(syslet_atom_allowed(ka))) {
-			ret = syslet_call(ka, run);
+		/*
+		 * Off the caller's context every atom is made for the
+		 * submitter as it is now (fit.c); the caller's own context
+		 * pays nothing for it.
+		 */
+		if (unlikely(run->submitter) &&
+		    syslet_submitter_unfit(run->submitter))
+			check = -1;
+		else
+			check = syslet_atom_check(ka);
+		if (likely(check == SYSLET_ATOM_RUN ||
+			   check == SYSLET_ATOM_STAY)) {
+			ret = syslet_call(ka, run, run->may_hand_off &&
+					  check == SYSLET_ATOM_RUN);
 			if (unlikely(syslet_is_restart(ret))) {
 				/* Restart codes never reach user memory. */
 				ret = -EINTR;
@@ -227,7 +236,7 @@ void syslet_run_chain(struct syslet_uatom __user *uatom,
 					res->err = -EINTR;	/* dying */
 			}
 		} else {
-			ret = -ENOSYS;
+			ret = check < 0 ? -EPERM : -ENOSYS;
 			end_chain = true;
 		}
 		trace_syslet_atom_exit(uatom, ka->nr, ret);
@@ -249,10 +258,21 @@ void syslet_run_chain(struct syslet_uatom __user *uatom,
 			return;
 		}
 
-		/* Chains may loop: stay killable and preemptible. */
-		if (unlikely(signal_pending(current))) {
-			if (!syslet_in_worker() ||
-			    syslet_worker_handle_signals()) {
+		/*
+		 * Chains may loop: stay killable and preemptible.  Run the
+		 * task work a return to user space would run between two
+		 * direct calls (deferred fput(): a file an atom closed is
+		 * closed before the next atom, also in a worker whose chain
+		 * goes on long after).  One flags load covers both.
+		 */
+		if (unlikely(read_thread_flags() &
+			     (_TIF_SIGPENDING | _TIF_NOTIFY_SIGNAL |
+			      _TIF_NOTIFY_RESUME))) {
+			if (task_work_pending(current))
+				task_work_run();
+			if (signal_pending(current) &&
+			    (!syslet_in_worker() ||
+			     syslet_worker_handle_signals())) {
 				res->err = -EINTR;
 				return;
 			}
@@ -352,6 +372,7 @@ SYSCALL_DEFINE3(async_exec, struct syslet_uatom __user *, atom,
 	}
 
 	run.worker = NULL;
+	run.submitter = NULL;
 	run.head = head;
 	run.may_hand_off = false;
 	run.missed_spare = false;

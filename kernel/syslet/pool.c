@@ -9,11 +9,14 @@
  * threads are shared by all rings of a process; each ring bounds how
  * many of them work for it at once (max_nr_threads).
  *
- * A chain must run with the submitter's credentials and seccomp filter.
- * A pool thread is created by the submitter and so starts out with
- * exactly those; a parked thread is only handed a chain by a submitter
- * whose credentials and filter are the very same objects.  A thread that
- * dropped privileges or added a filter since gets a fresh pool thread.
+ * A chain must run as the submitter's own system calls would.  A pool
+ * thread is created by the submitter and so starts out with exactly its
+ * credentials, filter, files, fs and namespaces; a parked thread is only
+ * handed a chain by a submitter it fits in all of them (syslet_unfit(),
+ * fit.c).  A thread that dropped privileges, added a filter, unshared
+ * or changed namespace since gets a fresh pool thread.  The chain is
+ * bound to the submitting thread's ID, and every atom is checked
+ * against the submitter as it is by then (-EPERM when it changed).
  *
  * When no pool thread can be had (ring's bound reached, RLIMIT_NPROC,
  * no memory) the chain runs synchronously in the caller instead.
@@ -118,7 +121,10 @@ bool syslet_worker_signalled(struct syslet_process *sp)
 void syslet_worker_finish_chain(struct syslet_worker *w)
 {
 	struct syslet_head *head = w->head;
-	struct syslet_run run = { .may_hand_off = false };
+	struct syslet_run run = {
+		.may_hand_off = false,
+		.submitter = w->submitter,
+	};
 	struct syslet_chain_result res;
 
 	/*
@@ -145,6 +151,8 @@ void syslet_worker_finish_chain(struct syslet_worker *w)
 	atomic_dec(&head->inflight);
 	wake_up_all(&head->wait);
 	syslet_head_put(head);
+	put_pid(w->submitter);
+	w->submitter = NULL;
 	w->head = NULL;
 	w->job = SYSLET_JOB_NONE;
 }
@@ -403,6 +411,15 @@ int syslet_queue_async(struct syslet_head *head,
 	u32 pkru = arch_syslet_pkru();
 	const char *why;
 
+	/*
+	 * No pool thread has Syscall User Dispatch (copy_process() clears
+	 * it), and none could take the SIGSYS it raises: such a thread's
+	 * chains run in its own context.
+	 */
+	if (unlikely(syslet_unfit(current, current, SYSLET_FIT_CALLS))) {
+		trace_syslet_sync_fallback(atom, "syscall user dispatch");
+		return -EAGAIN;
+	}
 	why = syslet_head_start_async(head);
 	if (why) {
 		trace_syslet_sync_fallback(atom, why);
@@ -414,7 +431,7 @@ int syslet_queue_async(struct syslet_head *head,
 		/* A dying pool takes no chains; nor is a thread made below. */
 		if (sp->dying)
 			break;
-		if (!syslet_same_identity(w->task, current))
+		if (syslet_unfit(w->task, current, SYSLET_FIT_POOL))
 			continue;
 		list_del_init(&w->idle_node);
 		sp->nr_idle--;
@@ -423,6 +440,7 @@ int syslet_queue_async(struct syslet_head *head,
 		w->atom = atom;
 		w->ka = *ka;
 		w->pkru = pkru;
+		w->submitter = get_pid(task_pid(current));
 		spin_unlock(&sp->pool_lock);
 		wake_up_process(w->task);
 		return 0;
@@ -436,8 +454,10 @@ int syslet_queue_async(struct syslet_head *head,
 		w->atom = atom;
 		w->ka = *ka;
 		w->pkru = pkru;
+		w->submitter = get_pid(task_pid(current));
 		if (!syslet_worker_create(sp, w))
 			return 0;
+		put_pid(w->submitter);
 		kfree(w);
 	}
 	trace_syslet_sync_fallback(atom, "no pool thread");

@@ -8,6 +8,7 @@
  * pool.c	the pool threads: spares, cachemiss workers, SYSLET_ASYNC chains
  * cachemiss.c	handing a blocked atom's user context to a spare
  * allow.c	which system calls an atom may run
+ * fit.c	the one fit check: may a pool thread act for a task?
  * umem.c	umem_add()
  */
 #ifndef _KERNEL_SYSLET_SYSLET_H
@@ -26,6 +27,7 @@
 #include <asm/syslet.h>
 
 struct cred;
+struct pid;
 struct seccomp_filter;
 
 /**
@@ -196,6 +198,7 @@ enum syslet_job {
  * @atom:	SYSLET_JOB_CHAIN: first atom
  * @ka:		SYSLET_JOB_CHAIN: first atom, fetched
  * @pkru:	SYSLET_JOB_CHAIN: the submitter's protection key rights
+ * @submitter:	SYSLET_JOB_CHAIN: the submitting thread's ID (referenced)
  * @ho:		SYSLET_JOB_HANDOFF: the user context to take over, in
  *		the blocked task's syslet_run
  * @in_user:	running a user-space cachemiss context (see async_thread())
@@ -210,6 +213,7 @@ struct syslet_worker {
 	struct syslet_uatom __user	*atom;
 	struct syslet_katom		ka;
 	u32				pkru;
+	struct pid			*submitter;
 	struct syslet_handoff		*ho;
 	bool				in_user;
 };
@@ -221,6 +225,9 @@ struct syslet_worker {
  *		to it; async_exec()'s reference (syslet_exit() drops it if
  *		an atom's call kills the task)
  * @may_hand_off: a block in an atom's call may hand off
+ * @submitter:	NULL in the caller's own context; in a pool thread or
+ *		cachemiss worker the submitting thread's ID (referenced),
+ *		whose current credentials every atom is checked against
  * @missed_spare: a block found no spare to hand off to
  * @worker:	set by the scheduler hook when the caller's user context
  *		went to a spare: this task is a cachemiss worker now
@@ -232,6 +239,7 @@ struct syslet_worker {
 struct syslet_run {
 	struct arch_syslet_frame	frame;
 	struct syslet_head		*head;
+	struct pid			*submitter;
 	bool				may_hand_off;
 	bool				missed_spare;
 	struct syslet_worker		*worker;
@@ -317,6 +325,16 @@ void syslet_worker_pass_signals(void);
 void syslet_worker_finish_chain(struct syslet_worker *w);
 bool syslet_pool_loop(struct syslet_worker *w);
 void __noreturn syslet_worker_exit(struct syslet_worker *w);
+
+/* fit.c */
+#define SYSLET_FIT_CALLS	0	/* what an atom's system call sees */
+#define SYSLET_FIT_PLACE	1	/* + thread flags, mempolicy, cgroup */
+#define SYSLET_FIT_USER		2	/* + the user context moves to it */
+#define SYSLET_FIT_POOL		SYSLET_FIT_PLACE
+#define SYSLET_FIT_HANDOFF	(SYSLET_FIT_PLACE | SYSLET_FIT_USER)
+const char *syslet_unfit(struct task_struct *w, struct task_struct *tsk,
+			 unsigned int what);
+const char *syslet_submitter_unfit(struct pid *submitter);
 
 /* cachemiss.c */
 struct syslet_worker *syslet_pick_spare(struct syslet_process *sp,

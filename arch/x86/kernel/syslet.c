@@ -38,6 +38,23 @@ static __always_inline void syslet_frame_to_regs(struct pt_regs *regs,
 	regs->r9 = frame->r9;
 }
 
+/* What a tracer or seccomp left in @regs at the entry stop, checked again. */
+static int syslet_entry_recheck(long call_nr, unsigned long nr,
+				struct pt_regs *regs)
+{
+	unsigned long a[6];
+	u64 args[6];
+	int i;
+
+	if ((unsigned long)call_nr != nr && !syslet_nr_allowed(call_nr))
+		return SYSLET_ATOM_REFUSE;
+	syscall_get_arguments(current, regs, a);
+	for (i = 0; i < 6; i++)
+		args[i] = a[i];
+	return syslet_atom_args_check(call_nr, args,
+				      current->flags & PF_USER_WORKER);
+}
+
 long arch_syslet_syscall(unsigned long nr, const u64 *args,
 			 struct arch_syslet_frame *frame, bool may_hand_off)
 {
@@ -82,15 +99,21 @@ long arch_syslet_syscall(unsigned long nr, const u64 *args,
 	if (unlikely(work & SYSCALL_WORK_ENTER)) {
 		/*
 		 * ptrace, seccomp and BPF may skip the call (-1) or
-		 * rewrite its number; a rewritten number must pass the
-		 * atom allowlist too, or a tracer could make an atom run
-		 * fork() or exit().
+		 * rewrite its number, a tracer its arguments; what runs
+		 * must pass the atom allowlist and its argument rules too,
+		 * or a tracer could make an atom run fork(), exit() or a
+		 * driver's ioctl in a pool thread.
 		 */
 		call_nr = syscall_trace_enter(regs, nr, work);
-		if (call_nr != -1 && (unsigned long)call_nr != nr &&
-		    !syslet_nr_allowed(call_nr)) {
-			regs->ax = -ENOSYS;
-			call_nr = -1;
+		if (call_nr != -1) {
+			int check = syslet_entry_recheck(call_nr, nr, regs);
+
+			if (check == SYSLET_ATOM_REFUSE) {
+				regs->ax = -ENOSYS;
+				call_nr = -1;
+			} else if (check == SYSLET_ATOM_STAY) {
+				may_hand_off = false;
+			}
 		}
 	}
 	if (likely(call_nr != -1)) {
@@ -122,57 +145,84 @@ long arch_syslet_syscall(unsigned long nr, const u64 *args,
 				 _TIF_SPEC_IB | _TIF_SPEC_L1D_FLUSH |	\
 				 _TIF_SPEC_FORCE_UPDATE)
 
+/*
+ * Per-thread CPU state that is not moved, in a task: NULL if it is all in
+ * its default state.  @cur: @t is current (its selectors are in the CPU).
+ */
+static const char *syslet_x86_unmovable(struct task_struct *t, bool cur)
+{
+	struct thread_struct *th = &t->thread;
+	int i;
+
+	if (read_task_thread_flags(t) & SYSLET_TIF_UNMOVABLE)
+		return "x86 thread flags";
+	if (th->iopl_emul || th->io_bitmap)
+		return "iopl";
+	for (i = 0; i < HBP_NUM; i++)
+		if (th->ptrace_bps[i])
+			return "hardware breakpoints";
+	if (cur) {
+		unsigned short sel;
+
+		/* Selectors stay in the CPU while the task is in the kernel. */
+		savesegment(fs, sel);
+		if (sel)
+			return "fs selector";
+		savesegment(gs, sel);
+		if (sel)
+			return "gs selector";
+		savesegment(es, sel);
+		if (sel)
+			return "es selector";
+		savesegment(ds, sel);
+		if (sel)
+			return "ds selector";
+	}
+	if (memchr_inv(th->tls_array, 0, sizeof(th->tls_array)))
+		return "TLS descriptors";
+	if (th->fpu.fpstate != &th->fpu.__fpstate)
+		return "dynamic xstate";
+#ifdef CONFIG_X86_USER_SHADOW_STACK
+	if (th->features & ARCH_SHSTK_SHSTK)
+		return "shadow stack";
+#endif
+	return NULL;
+}
+
 /**
  * arch_syslet_cannot_move - can @tsk's user context move to @spare?
  * @tsk:	current, blocking in an atom (scheduler hook: must not sleep)
- * @spare:	the parked pool thread that would take it over
+ * @spare:	the parked pool thread that would take it over, or NULL to
+ *		check @tsk's side only
  *
- * Rare per-thread CPU state is not moved but refused: I/O permissions,
- * TSC/CPUID faulting, single-step and branch-step, per-thread
- * speculation controls, hardware breakpoints, segment selectors and TLS
- * descriptors other than the 64-bit defaults, dynamically enabled
- * xstate (AMX) and user shadow stacks.  The atom then just completes in
- * the caller's context.
+ * Rare per-thread CPU state is not moved but refused: I/O permissions
+ * (I/O bitmap, iopl emulation), TSC/CPUID faulting, single-step and
+ * branch-step, per-thread speculation controls (SSBD, STIBP, L1D
+ * flush), hardware breakpoints, segment selectors and TLS descriptors
+ * other than the 64-bit defaults, dynamically enabled xstate (AMX) and
+ * user shadow stacks.  The check is symmetric: the spare inherited all
+ * of this from the thread that made it (copy_process()), and a pool
+ * thread back from a user-space context (async_thread()) may have set
+ * its own; what the spare has, the caller's context would get.  Both
+ * must be in the default state (rather than reset the spare: most of it
+ * is switched lazily by __switch_to_xtra(), and a reset would have to
+ * undo each piece by hand).  The selectors are the exception: the spare
+ * loads null ones in arch_syslet_install().
  *
  * Return: NULL if it can, else the reason it cannot.
  */
 const char *arch_syslet_cannot_move(struct task_struct *tsk,
 				    struct task_struct *spare)
 {
-	struct thread_struct *t = &tsk->thread;
-	unsigned short sel;
-	int i;
+	const char *why = syslet_x86_unmovable(tsk, true);
 
-	if (read_task_thread_flags(tsk) & SYSLET_TIF_UNMOVABLE)
-		return "x86 thread flags";
-	if (t->iopl_emul)
-		return "iopl";
-	for (i = 0; i < HBP_NUM; i++)
-		if (t->ptrace_bps[i])
-			return "hardware breakpoints";
-	/* Selectors stay in the CPU while the task is in the kernel. */
-	savesegment(fs, sel);
-	if (sel)
-		return "fs selector";
-	savesegment(gs, sel);
-	if (sel)
-		return "gs selector";
-	savesegment(es, sel);
-	if (sel)
-		return "es selector";
-	savesegment(ds, sel);
-	if (sel)
-		return "ds selector";
-	if (memchr_inv(t->tls_array, 0, sizeof(t->tls_array)))
-		return "TLS descriptors";
-	if (t->fpu.fpstate != &t->fpu.__fpstate ||
-	    spare->thread.fpu.fpstate != &spare->thread.fpu.__fpstate ||
-	    t->fpu.fpstate->size != spare->thread.fpu.fpstate->size)
+	if (why || !spare)
+		return why;
+	why = syslet_x86_unmovable(spare, false);
+	if (why)
+		return why;
+	if (tsk->thread.fpu.fpstate->size != spare->thread.fpu.fpstate->size)
 		return "dynamic xstate";
-#ifdef CONFIG_X86_USER_SHADOW_STACK
-	if (t->features & ARCH_SHSTK_SHSTK)
-		return "shadow stack";
-#endif
 	return NULL;
 }
 

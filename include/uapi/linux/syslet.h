@@ -142,7 +142,9 @@ struct syslet_uatom {
  *			a cachemiss worker and completed its chain: the
  *			stack pointer it starts with.  The kernel takes it
  *			atomically and leaves 0 (one use; refill to reuse).
- *			0: the worker parks in the kernel instead.
+ *			0: the worker parks in the kernel instead.  It
+ *			parks too when the thread whose chain it ran no
+ *			longer has its credentials, filter, files, ...
  * @head_ip:		entry point for that context (0: none).  It starts
  *			with the completed atom in rdi, the head in rsi, all
  *			other registers 0, no TLS (fs/gs base 0), the
@@ -235,7 +237,21 @@ struct async_head_user {
  *	thread: a SYSLET_ASYNC chain's pool thread never dispatches.
  *	Protection keys: every atom runs under the submitting thread's PKRU,
  *	in a pool thread too (taken when async_exec() queues the chain).
- *	A process makes no
+ *	A chain is bound to
+ *	the submitting thread: an atom that would run in a pool thread or
+ *	cachemiss worker after that thread changed its credentials,
+ *	seccomp filter, no_new_privs, file table, fs, namespaces,
+ *	personality or Syscall User Dispatch (once it has exited: the
+ *	thread group leader did), gets
+ *	-EPERM in its ret_ptr and ends the chain (in the caller's own
+ *	context atoms simply see the change).  ioctl runs off the caller's
+ *	context only for the generic VFS commands (FIOCLEX, FIONCLEX,
+ *	FIONBIO, FIOASYNC, FIOQSIZE, FIONREAD, FIGETBSZ, FS_IOC_FIEMAP,
+ *	FICLONE, FICLONERANGE, FIDEDUPERANGE, FS_IOC_GETFLAGS/SETFLAGS,
+ *	FS_IOC_FSGETXATTR/FSSETXATTR, FS_IOC_GETFSUUID,
+ *	FS_IOC_GETFSSYSFSPATH), else -ENOSYS; in the caller's context it
+ *	runs any command but does not hand off.  close_range() with
+ *	CLOSE_RANGE_UNSHARE is -ENOSYS.  A process makes no
  *	thread until it needs one: the first atom that blocks in a process
  *	that never registered a ring completes in the caller; later ones
  *	go asynchronous.  SYSLET_ASYNC chains always go to a pool thread.
