@@ -51,6 +51,7 @@ guest: setup kernel
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/security_test $(SELFTEST)/security_test.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/syslet_fuzz $(SELFTEST)/syslet_fuzz.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/teardown_test $(SELFTEST)/teardown_test.c -lpthread
+	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/handoff_test $(SELFTEST)/handoff_test.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/load_test $(SELFTEST)/load_test.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/hello_syslet $(SELFTEST)/hello_syslet.c
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/dirscan demo/dirscan.c
