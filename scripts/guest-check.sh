@@ -17,6 +17,10 @@ echo "# syslet security selftests"
 ./security_test || rc=1
 echo "# syslet teardown under fire"
 ./teardown_test || rc=1
+echo "# syslet hand-off under attack (issue 13)"
+./handoff_test || rc=1
+echo "# syslet hand-off stress (fixed seed; make stress runs long)"
+./handoff_stress -s 1 -d 150 || rc=1
 echo "# syslet load: 10,000 chains, 16 threads, 4 rings"
 ./load_test -c 10000 -t 16 -r 4 -s 8 || rc=1
 echo "# syslet fuzz (short, fixed seed; make fuzz runs long)"
