@@ -236,6 +236,21 @@ static inline int ptrace_probe(pid_t pid, pid_t tid, int delay_us)
 
 #define CGROUP_ROOT "/sys/fs/cgroup"
 
+/* Does the kernel have cgroup v2 (CONFIG_CGROUPS)? */
+static inline int have_cgroup2(void)
+{
+	char line[128];
+	FILE *f = fopen("/proc/filesystems", "r");
+	int found = 0;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (strstr(line, "\tcgroup2\n"))
+			found = 1;
+	if (f)
+		fclose(f);
+	return found;
+}
+
 /*
  * Mount cgroup2 if it is not there yet and make the group @name: 0,
  * or -1 with errno (ENODEV: the kernel has no cgroup2).
@@ -244,6 +259,10 @@ static inline int cg_make(const char *name, char *path, size_t len)
 {
 	struct stat st;
 
+	if (!have_cgroup2()) {
+		errno = ENODEV;
+		return -1;
+	}
 	if (stat(CGROUP_ROOT "/cgroup.procs", &st)) {
 		mkdir(CGROUP_ROOT, 0755);
 		if (mount("cgroup2", CGROUP_ROOT, "cgroup2", 0, NULL))

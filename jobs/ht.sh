@@ -1,0 +1,3 @@
+#!/bin/sh
+./handoff_test
+echo "rc=$?"
