@@ -1,3 +1,0 @@
-#!/bin/sh
-./handoff_test
-echo "rc=$?"
