@@ -27,6 +27,8 @@ echo "# syslet fuzz (short, fixed seed; make fuzz runs long)"
 ./syslet_fuzz -s 1 -p 6 -t 4 -n 150 || rc=1
 # every process exec()s while its chains run and hand off (de_thread())
 ./syslet_fuzz -e -s 1 -p 12 -t 6 -n 1000 || rc=1
+# and race the hand-off (issue 13): thread life cycle, timers, ptrace, exec
+./syslet_fuzz -r -s 1 -p 6 -t 4 -n 150 || rc=1
 echo "# hello_syslet"
 if ./hello_syslet | grep -q "Hello Syslet World"; then
 	echo "ok 1 hello_syslet.prints_hello"

@@ -206,8 +206,8 @@ static inline int no_pool_thread_traced_by_me(pid_t pid)
  * A tracer: PTRACE_SEIZE thread @tid of @pid after @delay_us, let a
  * hand-off in flight settle, then check that the thread that has @tid
  * is the one we trace and that no pool thread is; exit (which detaches).
- * Returns the tracer's verdict: 0 fine, 1 attach failed (the thread is
- * gone: not an error), 50 @tid not traced by us, 60+ pool threads traced,
+ * Returns the tracer's verdict: 0 fine, 1 not attached (the thread is
+ * gone or a pool thread: not an error), 50 @tid not traced by us, 60+ pool threads traced,
  * -1 the tracer hung.
  */
 static inline int ptrace_probe(pid_t pid, pid_t tid, int delay_us)
@@ -220,7 +220,13 @@ static inline int ptrace_probe(pid_t pid, pid_t tid, int delay_us)
 	if (!tracer) {
 		if (delay_us)
 			usleep(delay_us);
-		if (ptrace(PTRACE_SEIZE, tid, 0, 0))
+		/*
+		 * A pool thread's TID stays a pool thread's (and a user
+		 * context's TID a user context's): we attach only to the
+		 * latter, so a traced pool thread is always wrong.
+		 */
+		if (is_pool_thread_of(pid, tid) ||
+		    ptrace(PTRACE_SEIZE, tid, 0, 0))
 			_exit(1);
 		usleep(20000);
 		rc = no_pool_thread_traced_by_me(pid);

@@ -689,7 +689,8 @@ static void ex_idle_child(int delay_us)
 
 TEST_F(exit_race, process_exits)
 {
-	int n = reps(variant->idle_exit ? 40 : 200), batch = 4, hung = 0;
+	int n = reps(variant->idle_exit ? 40 : 200);
+	int batch = variant->idle_exit ? 4 : 1, hung = 0;
 
 	for (int i = 0; i < n; i += batch) {
 		pid_t pid[8];

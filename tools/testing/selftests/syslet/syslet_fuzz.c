@@ -711,11 +711,12 @@ static int fuzz_process(uint64_t seed, int nr_threads, unsigned long n,
 		pthread_join(racer_tid, NULL);
 		printf("# seed %llu: %lu racing operations\n",
 		       (unsigned long long)seed, race_ops);
-		if (race_err) {
+		if (race_err)
 			printf("# seed %llu: race check %d failed\n",
 			       (unsigned long long)seed, race_err);
+		fflush(stdout);
+		if (race_err)
 			return 5;
-		}
 	}
 	if (totals[6]) {
 		printf("# seed %llu: %lu forked children hung\n",
