@@ -3,6 +3,8 @@
 #   make run     build what is missing, boot the syslet kernel, run the demo
 #   make check   host tests of lib-syslet, then the kselftests in the guest
 #                on the debug kernel; ends with "N passed, N failed"
+#   make fuzz    long seeded fuzz runs, also racing the hand-off (-r)
+#   make stress  long runs of the hand-off stress test (STRESS_SEEDS, STRESS_ARGS)
 #   make FLAVOR=perf bench   per-call cost against io_uring, libaio, POSIX
 #                AIO and threads on the perf kernel -> bench/results/percall.md
 #   make FLAVOR=perf bench-concurrency   blocking concurrency, memory per
@@ -34,7 +36,7 @@ CHECK_TIMEOUT ?= 2100
 all: kernel guest
 
 help:
-	@sed -n '2,14p' Makefile
+	@sed -n '2,16p' Makefile
 
 setup:
 	@$(TOP)/scripts/setup.sh

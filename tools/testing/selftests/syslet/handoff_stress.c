@@ -153,12 +153,24 @@ static int ho_one(struct ho_thread *h, unsigned long i)
 		STAT(cached);
 	} else if (rc == 0) {
 		STAT(handoffs);
-		for (;;) {
+		/*
+		 * async_wait() returns 0 at once when nothing is in flight:
+		 * the completion is lost.  (Or after 10 s: a freeze may last
+		 * that long, so give it a minute.)
+		 */
+		for (int zero = 0;;) {
+			long n;
+
 			got = test_ring_reap(&h->ring);
 			if (got)
 				break;
-			if (async_wait(1, &h->ring.head, &t) <= 0) {
-				fail(4, "completion of atom %d lost (async_wait)", k);
+			n = async_wait(1, &h->ring.head, &t);
+			if (n < 0 && errno != EINTR) {
+				fail(4, "async_wait: %m");
+				return -1;
+			}
+			if (!n && ++zero == 6) {
+				fail(4, "completion of atom %d lost", k);
 				return -1;
 			}
 		}
