@@ -128,6 +128,8 @@ static struct test_ring dh_ring;
 static struct pipe_read dh_a, dh_b;
 static volatile long dh_exec_ret = 1, dh_thread_ret = 1;
 static volatile int dh_entered, dh_exec_done, dh_bystander_go;
+static volatile int dh_first_done, dh_owner_go;
+static volatile long dh_first_ret = 1;
 static char dh_stack[65536] __attribute__((aligned(16)));
 
 #define RAW_SYSCALL3(nr, a, b, c) ({					\
@@ -169,11 +171,32 @@ static void *dh_bystander(void *arg)
 	raw_thread_exit(0);
 }
 
+/*
+ * The ring's owner (it sets the ring up): not the group leader, whose
+ * hand-off a multi-threaded process may refuse.  Its context, on the
+ * spare after the hand-off, leaves when told to.
+ */
+static void *dh_owner(void *arg)
+{
+	*(volatile pid_t *)arg = raw_gettid();
+	if (async_register(&dh_ring.head, HSZ)) {
+		dh_first_ret = -1000;
+		dh_first_done = 1;
+		return NULL;
+	}
+	/* First hand-off: the owner's atom blocks. */
+	dh_first_ret = async_exec(&dh_a.atom, &dh_ring.head, HSZ);
+	dh_first_done = 1;
+	while (!dh_owner_go)
+		usleep(1000);
+	raw_thread_exit(0);
+}
+
 static int double_handoff_child(void *arg)
 {
 	struct syslet_uatom g;
 	int64_t gret = 12345;
-	volatile pid_t bystander = 0;
+	volatile pid_t bystander = 0, owner = 0;
 	uint64_t atoms[3];
 	int seen[3] = { 0 }, other = 0;
 	pthread_t t;
@@ -185,26 +208,31 @@ static int double_handoff_child(void *arg)
 	test_ring_init(&dh_ring, 16, 0);
 	dh_ring.head.head_ip = PTR(dh_entry);
 	dh_ring.head.head_stack = PTR(dh_stack + sizeof(dh_stack) - 8);
-	if (async_register(&dh_ring.head, HSZ))
+	if (pthread_create(&t, NULL, dh_bystander, (void *)&bystander) ||
+	    pthread_create(&t, NULL, dh_owner, (void *)&owner))
 		return 10;
-	if (pthread_create(&t, NULL, dh_bystander, (void *)&bystander))
-		return 10;
-	while (!bystander)
+	while (!bystander || !owner)
 		usleep(1000);
-
-	/* First hand-off: the owner's atom blocks. */
-	if (async_exec(&dh_a.atom, &dh_ring.head, HSZ) != 0)
-		return 11;
+	wait_flag(&dh_first_done, 2000);
 	if (write(dh_a.p[1], "a", 1) != 1)
 		return 10;
+	if (!wait_flag(&dh_first_done, 10000) || dh_first_ret != 0) {
+		fprintf(stderr, "# the owner's atom did not hand off: %ld\n",
+			dh_first_ret);
+		return 11;
+	}
 	/* Its worker completes and enters head_ip, which hands off again. */
 	if (!wait_flag(&dh_entered, 10000))
 		return 12;
 	wait_flag(&dh_exec_done, 1000);
 
-	/* A user thread leaves while the second chain is in flight. */
+	/*
+	 * User threads leave while the second chain is in flight: the
+	 * bystander and the owner's context.  We are the last one.
+	 */
 	dh_bystander_go = 1;
-	if (!wait_thread_gone(bystander, 5000))
+	dh_owner_go = 1;
+	if (!wait_thread_gone(bystander, 5000) || !wait_thread_gone(owner, 5000))
 		return 13;
 	usleep(200000);
 
@@ -255,7 +283,7 @@ TEST(double_handoff_from_user_cachemiss_context)
 	int rc = run_child(double_handoff_child, NULL, 60000);
 
 	ASSERT_EQ(0, rc)
-		TH_LOG("11/12: no hand-off or no head_ip context, 13: bystander did not exit, 14: SYSLET_ASYNC went synchronous, 15: second chain never ended, 16: a completion missing or twice, 17: the second hand-off's chain lost, 18/19: bad async_exec result, 20: results, 21: gettid");
+		TH_LOG("11/12: no hand-off or no head_ip context, 13: user threads did not exit, 14: SYSLET_ASYNC went synchronous, 15: second chain never ended, 16: a completion missing or twice, 17: the second hand-off's chain lost, 18/19: bad async_exec result, 20: results, 21: gettid");
 }
 
 /*
@@ -309,58 +337,73 @@ static void *lc_creator(void *arg)
 	return NULL;
 }
 
+/* One leader chain: 1 handed off, 0 completed in the caller, or < 0. */
+static int lc_one(struct test_ring *r, struct lc_state *s)
+{
+	struct __kernel_timespec ts = { 0, 200000 };
+	uint64_t tsp = PTR(&ts), zero = 0;
+	struct syslet_uatom a;
+	int64_t ret = 12345;
+	int handed_off = 0;
+	long rc;
+
+	init_atom(&a, __NR_nanosleep, &tsp, &zero, NULL, NULL, NULL, NULL,
+		  &ret, 0, NULL);
+	rc = async_exec(&a, &r->head, HSZ);
+	if (rc == 0) {
+		handed_off = 1;
+		while (!test_ring_reap(r))
+			if (async_wait(1, &r->head, NULL) < 0)
+				return -11;
+	} else if (rc != (long)PTR(&a)) {
+		return -12;
+	}
+	if (ret != 0)
+		return -13;
+	if (identity_check(s->pid, 1))
+		return -14;
+	if (s->err)
+		return -s->err;
+	return handed_off;
+}
+
 static int leader_child(void *arg)
 {
 	static struct test_ring r;
 	static struct lc_state s;
-	struct __kernel_timespec ts = { 0, 200000 };
-	uint64_t tsp = PTR(&ts), zero = 0;
-	int64_t ret;
-	struct syslet_uatom a;
-	int rounds = *(int *)arg, handoffs = 0;
+	int rounds = *(int *)arg, handoffs = 0, rc;
 	pthread_t t;
 
 	s.pid = getpid();
 	if (ring_setup(&r, 8, 8))
 		return 10;
+	/* Alone, the leader's blocking atoms go asynchronous. */
+	for (int i = 0; i < 20; i++) {
+		rc = lc_one(&r, &s);
+		if (rc < 0)
+			return -rc;
+		handoffs += rc;
+	}
+	if (!handoffs)
+		return 15;
+	/* Now other threads make threads while the leader goes on. */
 	for (int i = 0; i < 2; i++)
 		if (pthread_create(&t, NULL, lc_creator, &s))
 			return 10;
 	for (int i = 0; i < rounds; i++) {
-		long rc;
-
-		init_atom(&a, __NR_nanosleep, &tsp, &zero, NULL, NULL, NULL,
-			  NULL, &ret, 0, NULL);
-		rc = async_exec(&a, &r.head, HSZ);
-		if (rc == 0) {
-			handoffs++;
-			while (!test_ring_reap(&r))
-				if (async_wait(1, &r.head, NULL) < 0)
-					return 11;
-		} else if (rc != (long)PTR(&a)) {
-			return 12;
-		}
-		if (ret != 0)
-			return 13;
-		if (identity_check(s.pid, 1))
-			return 14;
-		if (s.err)
-			return s.err;
+		rc = lc_one(&r, &s);
+		if (rc < 0)
+			return -rc;
+		handoffs += rc;
 	}
-	if (!handoffs)
-		return 15;
-	/* One of the new threads exec()s; we go on handing off meanwhile. */
+	fprintf(stderr, "# %d leader hand-offs, %d threads made\n", handoffs,
+		s.created);
+	/* One of the new threads exec()s; we go on meanwhile. */
 	s.exec_now = 1;
 	for (;;) {
-		init_atom(&a, __NR_nanosleep, &tsp, &zero, NULL, NULL, NULL,
-			  NULL, &ret, 0, NULL);
-		if (!async_exec(&a, &r.head, HSZ))
-			while (!test_ring_reap(&r))
-				async_wait(1, &r.head, NULL);
-		if (identity_check(s.pid, 1))
-			return 14;
-		if (s.err)
-			return s.err;
+		rc = lc_one(&r, &s);
+		if (rc < 0)
+			return -rc;
 	}
 }
 
@@ -372,7 +415,7 @@ TEST(leader_handoff_races_thread_creation)
 		int rc = run_child(leader_child, &rounds, 60000);
 
 		ASSERT_EQ(0, rc)
-			TH_LOG("round %d: 11-13: chains, 14: main thread's gettid/getpid, 15: no hand-off, 40/41: a new thread's getpid/gettid, 42: setpgid(0,0) failed, 43: getpgid, 44/45: prlimit, 48: exec failed, 1: exec'd program's getpid/gettid, -1: hung", i);
+			TH_LOG("round %d: 11-13: chains, 14: main thread's gettid/getpid, 15: the leader of a single-threaded process never handed off, 40/41: a new thread's getpid/gettid, 42: setpgid(0,0) failed, 43: getpgid, 44/45: prlimit, 48: exec failed, 1: exec'd program's getpid/gettid, -1: hung", i);
 	}
 }
 
@@ -922,72 +965,111 @@ static void on_usr1(int sig)
 	usr1_taken++;
 }
 
-static void *usr1_waiter(void *arg)
-{
-	sigset_t usr1;
+/*
+ * The caller: blocks SIGUSR1, hands off, signals the worker's new TID,
+ * lets the chain end.  Not the leader (a multi-threaded process may
+ * refuse the leader's hand-off).  Returns 0 or a failure code.
+ */
+static int ws_delay_us;
 
+static void *ws_caller(void *arg)
+{
+	static struct test_ring r;
+	struct pipe_read pr;
+	sigset_t usr1, pending;
+	pid_t spare = 0, now[8];
+	long rc = 0;
+
+	(void)arg;
 	sigemptyset(&usr1);
 	sigaddset(&usr1, SIGUSR1);
-	pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
-	*(volatile pid_t *)arg = raw_gettid();
-	for (int i = 0; i < 500 && !usr1_taken; i++)
+	pthread_sigmask(SIG_BLOCK, &usr1, NULL);
+	if (ring_setup(&r, 8, 4) || pipe_read_init(&pr, 0))
+		return (void *)10L;
+	if (find_pool_threads(&spare, 1) != 1)
+		return (void *)10L;
+	if (async_exec(&pr.atom, &r.head, HSZ) != 0)
+		return (void *)11L;
+	/* The blocked task has the spare's TID now, and is a pool thread. */
+	if (find_pool_threads(now, 8) < 1)
+		return (void *)12L;
+	if (ws_delay_us) {
+		/* Past an RCU grace period of the move, surely. */
+		syscall(__NR_membarrier, 1 /* MEMBARRIER_CMD_GLOBAL */, 0, 0);
+		usleep(ws_delay_us);
+	}
+	if (syscall(SYS_tgkill, getpid(), spare, SIGUSR1))
+		return (void *)13L;
+	usleep(50000);
+	if (write(pr.p[1], "x", 1) != 1)
+		return (void *)10L;
+	if (async_wait(1, &r.head, NULL) != 1 || test_ring_reap(&r) != PTR(&pr.atom))
+		return (void *)14L;
+	for (int i = 0; i < 300 && !usr1_taken; i++)
 		usleep(10000);
-	return NULL;
+	sigpending(&pending);
+	fprintf(stderr, "# SIGUSR1 to TID %d: taken by %d (caller %d), pending on the caller: %d\n",
+		spare, usr1_taker, raw_gettid(), sigismember(&pending, SIGUSR1));
+	if (sigismember(&pending, SIGUSR1))
+		rc = 15;	/* stuck under the caller's mask */
+	pipe_read_close(&pr);
+	return (void *)rc;
 }
 
 static int worker_signal_child(void *arg)
 {
-	static struct test_ring r;
 	struct sigaction sa = { .sa_handler = on_usr1 };
-	volatile pid_t waiter = 0;
-	struct pipe_read pr;
-	sigset_t usr1, pending;
-	pid_t spare = 0, now[8];
+	sigset_t usr1;
 	pthread_t t;
-	int n;
+	void *res;
 
 	(void)arg;
 	sigaction(SIGUSR1, &sa, NULL);
 	sigemptyset(&usr1);
 	sigaddset(&usr1, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &usr1, NULL);
-	if (pthread_create(&t, NULL, usr1_waiter, (void *)&waiter))
+	/* We take SIGUSR1; the caller blocks it. */
+	sigprocmask(SIG_UNBLOCK, &usr1, NULL);
+	if (pthread_create(&t, NULL, ws_caller, NULL))
 		return 10;
-	while (!waiter)
+	while (pthread_tryjoin_np(t, &res)) {
+		if (usr1_taken)
+			/* Seen the signal; let the caller finish. */
+			return pthread_join(t, &res) ? 10 :
+			       (long)res ? (long)res :
+			       usr1_taken != 1 || usr1_taker != getpid() ? 16 : 0;
 		usleep(1000);
-	if (ring_setup(&r, 8, 4) || pipe_read_init(&pr, 0))
-		return 10;
-	if (find_pool_threads(&spare, 1) != 1)
-		return 10;
-	if (async_exec(&pr.atom, &r.head, HSZ) != 0)
-		return 11;
-	/* The worker has the spare's TID now, and is a pool thread. */
-	n = find_pool_threads(now, 8);
-	if (n < 1)
-		return 12;
-	if (syscall(SYS_tgkill, getpid(), spare, SIGUSR1))
-		return 13;
-	usleep(50000);
-	if (write(pr.p[1], "x", 1) != 1)
-		return 10;
-	if (async_wait(1, &r.head, NULL) != 1 || test_ring_reap(&r) != PTR(&pr.atom))
-		return 14;
-	pthread_join(t, NULL);
-	sigpending(&pending);
-	fprintf(stderr, "# SIGUSR1 to TID %d: taken by %d (waiter %d, caller %d), pending on the caller: %d\n",
-		spare, usr1_taker, waiter, raw_gettid(),
-		sigismember(&pending, SIGUSR1));
-	if (sigismember(&pending, SIGUSR1))
-		return 15;	/* stuck under the caller's mask */
-	if (usr1_taken != 1 || usr1_taker != waiter)
-		return 16;
-	return 0;
+	}
+	if ((long)res)
+		return (long)res;
+	return usr1_taken != 1 || usr1_taker != getpid() ? 16 : 0;
 }
 
-TEST(signal_to_fresh_worker_tid_reaches_the_process)
+FIXTURE(worker_signal) {
+	int dummy;
+};
+
+FIXTURE_VARIANT(worker_signal) {
+	int delay_us;
+};
+
+/* The literal attack: tgkill as soon as async_exec() returned 0. */
+FIXTURE_VARIANT_ADD(worker_signal, right_after_handoff) {
+	.delay_us = 0,
+};
+
+/* After the grace period in which stragglers for the caller may come. */
+FIXTURE_VARIANT_ADD(worker_signal, after_a_grace_period) {
+	.delay_us = 200000,
+};
+
+FIXTURE_SETUP(worker_signal) { }
+FIXTURE_TEARDOWN(worker_signal) { }
+
+TEST_F(worker_signal, tgkill_to_fresh_worker_tid_reaches_the_process)
 {
 	int n = reps(10);
 
+	ws_delay_us = variant->delay_us;
 	for (int i = 0; i < n; i++) {
 		int rc = run_child(worker_signal_child, NULL, 30000);
 
