@@ -108,11 +108,12 @@ FUZZ_SEEDS ?= 1 2 3 4 5 6 7 8
 FUZZ_ARGS ?= -p 9 -t 6 -n 1000
 # and each seed once more with the hand-off races of issue 13 (-r)
 FUZZ_RACE_ARGS ?= -r -p 9 -t 6 -n 1000
+FUZZ_TIMEOUT ?= 2400
 fuzz: guest
 	@mkdir -p $(LOGS)
 	printf '#!/bin/sh\nrc=0\nfor s in $(FUZZ_SEEDS); do ./syslet_fuzz -s $$s $(FUZZ_ARGS) || rc=1; ./syslet_fuzz -s $$s $(FUZZ_RACE_ARGS) || rc=1; done\nexit $$rc\n' > $(GUEST)/fuzz.sh
 	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/fuzz.cpio $(GUEST)/fuzz.sh $(GUEST)/bin
-	@$(TOP)/scripts/qemu-run.sh --timeout $(QEMU_TIMEOUT) $(KERNEL) $(GUEST)/fuzz.cpio $(LOGS)/fuzz; \
+	@$(TOP)/scripts/qemu-run.sh --timeout $(FUZZ_TIMEOUT) $(KERNEL) $(GUEST)/fuzz.cpio $(LOGS)/fuzz; \
 		echo $$? > $(LOGS)/fuzz.rc
 	@$(TOP)/scripts/results.py --tests $(LOGS)/fuzz.out --console $(LOGS)/fuzz.console \
 		--status guest=$$(cat $(LOGS)/fuzz.rc)
