@@ -326,14 +326,24 @@ static inline int cg_frozen(const char *cg)
  */
 static inline int cg_freeze(const char *cg, int freeze, int ms)
 {
+	struct timespec t0, t;
+	int el;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (cg_write(cg, "cgroup.freeze", freeze ? "1" : "0"))
 		return -1;
-	for (int i = 0; i < ms; i++) {
-		if (cg_frozen(cg) == freeze)
-			return i;
-		usleep(1000);
+	for (;;) {
+		int frozen = cg_frozen(cg);
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		el = (t.tv_sec - t0.tv_sec) * 1000 +
+		     (t.tv_nsec - t0.tv_nsec) / 1000000;
+		if (frozen == freeze)
+			return el;
+		if (el > ms)
+			return -1;
+		usleep(5000);
 	}
-	return -1;
 }
 
 #endif

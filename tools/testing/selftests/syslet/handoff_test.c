@@ -757,6 +757,8 @@ TEST_F(exit_race, process_exits)
 				       rc < 0 ? " (did not exit within 10 s)" : "");
 			hung += rc != 0;
 		}
+		if (hung >= 3)
+			break;
 	}
 	ASSERT_EQ(0, hung);
 }
@@ -831,7 +833,7 @@ TEST(freezer_freezes_a_process_that_hands_off)
 {
 	struct fz_shared *sh = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
 				    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	int go[2], cycles = reps(30), slow = 0, worst = 0;
+	int go[2], cycles = reps(20), slow = 0, worst = 0;
 	char cg[128], name[64];
 	pid_t pid;
 
@@ -857,7 +859,9 @@ TEST(freezer_freezes_a_process_that_hands_off)
 			worst = ms;
 		if (ms < 0)
 			TH_LOG("cycle %d: not frozen within 5 s", i);
-		ASSERT_LE(0, cg_freeze(cg, 0, 5000));
+		ASSERT_LE(0, cg_freeze(cg, 0, 10000));
+		if (slow >= 3)
+			break;
 	}
 	sh->stop = 1;
 	ASSERT_EQ(0, wait_exit(pid, 30000))
