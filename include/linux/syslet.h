@@ -14,11 +14,14 @@ bool syslet_nr_allowed(unsigned long nr);
 void syslet_free_process(struct signal_struct *sig);
 void syslet_exec(struct task_struct *tsk);
 void syslet_exit(struct task_struct *tsk, long code);
+void syslet_thread_gone(struct task_struct *tsk, bool group_dead);
 void syslet_sched_block(struct task_struct *tsk);
 #else
 static inline void syslet_free_process(struct signal_struct *sig) { }
 static inline void syslet_exec(struct task_struct *tsk) { }
 static inline void syslet_exit(struct task_struct *tsk, long code) { }
+static inline void syslet_thread_gone(struct task_struct *tsk,
+				      bool group_dead) { }
 static inline void syslet_sched_block(struct task_struct *tsk) { }
 #endif
 

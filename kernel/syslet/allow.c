@@ -10,6 +10,13 @@
  * thread" (which for an atom might be a pool thread), system
  * administration, io_uring, and the syslet calls themselves (no
  * recursion).  A call missing here fails in the atom with -ENOSYS.
+ *
+ * Also left out: getrlimit, setrlimit and prlimit64.  do_prlimit() locks
+ * and unlocks ->group_leader of the target without tasklist_lock, and a
+ * hand-off of the group leader (cachemiss.c) moves the leadership while
+ * pool threads and the blocked leader run atoms.  None of the calls
+ * below reads ->group_leader that way (see "The group leader" in
+ * Documentation/syslet-design.txt).
  */
 #include <linux/bitmap.h>
 #include <linux/cache.h>
@@ -88,7 +95,7 @@ static const u16 syslet_allowed_nrs[] __initconst = {
 	__NR_kill, __NR_tkill, __NR_tgkill, __NR_rt_sigqueueinfo,
 	__NR_rt_tgsigqueueinfo, __NR_rt_sigpending, __NR_wait4, __NR_waitid,
 	__NR_pidfd_open, __NR_pidfd_send_signal, __NR_pidfd_getfd,
-	__NR_kcmp, __NR_getrlimit, __NR_setrlimit, __NR_prlimit64,
+	__NR_kcmp,
 	__NR_getrusage, __NR_getpriority, __NR_sched_yield,
 	__NR_sched_getparam, __NR_sched_getscheduler,
 	__NR_sched_get_priority_max, __NR_sched_get_priority_min,

@@ -17,19 +17,34 @@
  * blocks all signals on itself and wakes the spare.  The second runs in
  * the spare, may sleep, and installs the rest: the caller's thread ID
  * (gettid() does not change across a cachemiss; for the group leader
- * its leadership too), pending thread-directed signals, signal mask,
- * name, nice value and affinity.  Whatever cannot be moved safely makes
- * the hook refuse; the atom then simply completes in the caller.
+ * its leadership too), pending thread-directed signals, children,
+ * signal mask, name, nice value and affinity.  Whatever cannot be moved
+ * safely makes the hook refuse; the atom then simply completes in the
+ * caller.  What the hook cannot see without locks it may not take (a
+ * tracer attaching, a timer armed on the thread, a new user thread) is
+ * checked again by the spare under tasklist_lock and siglock; if that
+ * check fails, the spare gives the context back untouched and the
+ * blocked task returns to user space itself once its chain is done
+ * (syslet_handoff_finish()).
+ *
+ * Locks: tasklist_lock (write) -> siglock, taken by the spare to move
+ * the identity; pool_lock is never taken inside either (siglock is
+ * taken from hard interrupts, pool_lock is not irq-safe).
  */
 #include <linux/cgroup.h>
 #include <linux/cred.h>
+#include <linux/freezer.h>
 #include <linux/pid_namespace.h>
+#include <linux/posix-timers.h>
+#include <linux/proc_fs.h>
 #include <linux/rcupdate.h>
 #include <linux/rseq.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
+#include <uapi/linux/sched/types.h>
 #include <linux/seccomp.h>
 #include <linux/syscalls.h>
+#include <linux/timerqueue.h>
 #include <linux/syslet.h>
 #include <linux/uaccess.h>
 #include <linux/uprobes.h>
@@ -98,6 +113,20 @@ static bool syslet_spare_fits(struct task_struct *spare,
 
 static const char spare_differs[] = "spare differs";
 
+/* Is @tsk a pool thread running a user-space context?  pool_lock held. */
+static bool syslet_task_in_user(struct syslet_process *sp,
+				struct task_struct *tsk)
+{
+	struct syslet_worker *w;
+
+	lockdep_assert_held(&sp->pool_lock);
+	list_for_each_entry(w, &sp->workers, node) {
+		if (w->task == tsk)
+			return w->in_user;
+	}
+	return false;
+}
+
 /**
  * syslet_pick_spare - take a parked pool thread fit to become @tsk
  * @sp:		the process' syslet state
@@ -114,9 +143,43 @@ struct syslet_worker *syslet_pick_spare(struct syslet_process *sp,
 
 	*why = "no spare";
 	spin_lock(&sp->pool_lock);
+	/*
+	 * The leadership of a thread group moves only while no other
+	 * thread of the group runs user code (see "The group leader" in
+	 * Documentation/syslet-design.txt).  Threads that are neither
+	 * counted as pool threads nor this one are user threads, or
+	 * threads on their way in or out: refuse for all of them.  The
+	 * spare checks again, exactly, under tasklist_lock.
+	 */
+	if (unlikely(sp->nr_in_user) && syslet_task_in_user(sp, tsk)) {
+		/*
+		 * A user-space cachemiss context is a pool thread lending
+		 * its time: its own atoms complete in it.  (Handing it off
+		 * would leave two pool records for one task.)
+		 */
+		*why = "user-space cachemiss context";
+		spin_unlock(&sp->pool_lock);
+		return NULL;
+	}
+	if (thread_group_leader(tsk) &&
+	    (sp->nr_in_user ||
+	     READ_ONCE(tsk->signal->nr_threads) != sp->nr_workers + 1)) {
+		*why = "leader of a multi-threaded process";
+		spin_unlock(&sp->pool_lock);
+		return NULL;
+	}
 	list_for_each_entry(w, &sp->idle, idle_node) {
 		if (!syslet_spare_fits(w->task, tsk)) {
 			*why = spare_differs;
+			continue;
+		}
+		/*
+		 * A frozen spare would keep the blocked task waiting for
+		 * it (syslet_handoff_finish()) until the thaw.
+		 */
+		if (frozen(w->task) ||
+		    (READ_ONCE(w->task->jobctl) & JOBCTL_TRAP_FREEZE)) {
+			*why = "spare frozen";
 			continue;
 		}
 		*why = arch_syslet_cannot_move(tsk, w->task);
@@ -150,6 +213,9 @@ static void syslet_capture(struct task_struct *tsk, struct syslet_run *run,
 	ho->from = tsk;
 	get_task_struct(tsk);
 	ho->nr = task_pt_regs(tsk)->orig_ax;
+	ho->to = NULL;
+	ho->refused = NULL;
+	ho->forwarding = false;
 	ho->busy = true;
 
 	/*
@@ -220,12 +286,13 @@ void syslet_sched_block(struct task_struct *tsk)
 		return;
 	}
 
-	syslet_capture(tsk, run, &w->ho);
+	syslet_capture(tsk, run, &run->ho);
 	run->may_hand_off = false;
 	run->worker = w;
-	trace_syslet_cachemiss(tsk->pid, w->task->pid, w->ho.nr);
+	trace_syslet_cachemiss(tsk->pid, w->task->pid, run->ho.nr);
 	/* Publish the record: the spare reads it after taking pool_lock. */
 	spin_lock(&w->sp->pool_lock);
+	w->ho = &run->ho;
 	w->job = SYSLET_JOB_HANDOFF;
 	spin_unlock(&w->sp->pool_lock);
 	wake_up_process(w->task);
@@ -259,7 +326,15 @@ static bool syslet_move_signals(struct task_struct *from,
 /*
  * The group leader hands over its leadership, as a non-leader exec()
  * takes it in de_thread(), except that the old leader lives on as a
- * pool thread.  Caller holds tasklist_lock for writing and siglock.
+ * pool thread.  de_thread() may do this because every other thread of
+ * the group is dead: code that reads ->group_leader of its own thread
+ * without tasklist_lock (copy_process(), setpgid(), do_prlimit(),
+ * bprm_mm_init(), ...) cannot run.  Here the other threads may only be
+ * pool threads, which run nothing but allowlisted system calls, none of
+ * which reads ->group_leader that way (syslet_identity_unmovable()
+ * checks this under the locks; see "The group leader" in
+ * Documentation/syslet-design.txt for the readers audited).
+ * Caller holds tasklist_lock for writing and siglock.
  */
 static void syslet_take_leadership(struct task_struct *leader)
 {
@@ -272,35 +347,154 @@ static void syslet_take_leadership(struct task_struct *leader)
 	list_replace_init(&leader->sibling, &tsk->sibling);
 	/*
 	 * The leader comes first on the thread list: thread_group_empty()
-	 * and the exit code rely on it.  Lock-free walkers of the list may
-	 * see a thread twice or miss the new leader once; those under
-	 * siglock or tasklist_lock (signal delivery, wait) cannot.
+	 * and the exit code rely on it.  Walkers under siglock or
+	 * tasklist_lock (signal delivery, wait) see the move whole; the
+	 * lock-free ones that sum CPU times (thread_group_cputime(),
+	 * getrusage()) retry on stats_lock, as for a thread's exit.
 	 */
+	write_seqlock(&tsk->signal->stats_lock);
 	list_del_rcu(&tsk->thread_node);
 	list_add_rcu(&tsk->thread_node, &tsk->signal->thread_head);
+	write_sequnlock(&tsk->signal->stats_lock);
 	for_each_thread(tsk, t)
 		WRITE_ONCE(t->group_leader, tsk);
 	tsk->exit_signal = leader->exit_signal;
 	leader->exit_signal = -1;
+	arch_syslet_take_leadership(leader);
+}
+
+/* Does a thread other than @from and @to run user code?  Locks held. */
+static bool syslet_other_user_threads(struct task_struct *from,
+				      struct task_struct *to)
+{
+	struct task_struct *t;
+
+	/*
+	 * A pool thread entering a user-space cachemiss context drops
+	 * PF_USER_WORKER under siglock (syslet_enter_user_context()), so
+	 * none can start to run user code while we look.
+	 */
+	for_each_thread(from, t) {
+		if (t != from && t != to && !(t->flags & PF_USER_WORKER))
+			return true;
+	}
+	return false;
+}
+
+#ifdef CONFIG_POSIX_TIMERS
+/* A CPU timer queued on @tsk, or one of its timers firing?  siglock held. */
+static bool syslet_cpu_timers_queued(struct task_struct *tsk)
+{
+	struct posix_cputimers *pct = &tsk->posix_cputimers;
+	int i;
+
+	if (pct->expiry_active)
+		return true;
+#ifdef CONFIG_POSIX_CPU_TIMERS_TASK_WORK
+	if (tsk->posix_cputimers_work.scheduled)
+		return true;
+#endif
+	for (i = 0; i < CPUCLOCK_MAX; i++) {
+		if (timerqueue_getnext(&pct->bases[i].tqhead))
+			return true;
+	}
+	return false;
+}
+#endif
+
+/*
+ * A per-thread CPU timer is queued on the task its thread ID named when
+ * it was armed, and found again through that ID: it must not change
+ * hands while the timer exists.  That covers the process' timers
+ * (timer_create()) naming either ID, armed or not, and the on-stack
+ * timers of clock_nanosleep() on another thread's CPU clock, which are
+ * on no list but are queued on the task.  Timers are added to the list
+ * and armed under siglock, which the caller holds.
+ */
+static bool syslet_thread_cpu_timer(struct task_struct *from,
+				    struct task_struct *to)
+{
+#ifdef CONFIG_POSIX_TIMERS
+	struct pid *a = task_pid(from), *b = task_pid(to);
+	struct k_itimer *timer;
+
+	if (syslet_cpu_timers_queued(from) || syslet_cpu_timers_queued(to))
+		return true;
+	hlist_for_each_entry(timer, &from->signal->posix_timers, list) {
+		if (timer->it_clock >= 0 || !CPUCLOCK_PERTHREAD(timer->it_clock))
+			continue;
+		if (timer->it.cpu.pid == a || timer->it.cpu.pid == b)
+			return true;
+	}
+#endif
+	return false;
+}
+
+/**
+ * syslet_identity_unmovable - may the thread ID move from @from to @to now?
+ * @from:	the blocked task
+ * @to:		current, the spare
+ *
+ * The hook checked most of this without these locks, and could not see
+ * what other threads do until the spare runs: a tracer attaching to the
+ * caller, a CPU timer created on its thread ID, another thread starting
+ * to run user code (for a leader), the group starting to exit.
+ * Caller holds tasklist_lock for writing and siglock.
+ *
+ * Return: NULL, or why the spare must give the context back.
+ */
+static const char *syslet_identity_unmovable(struct task_struct *from,
+					     struct task_struct *to)
+{
+	struct signal_struct *sig = from->signal;
+
+	if ((sig->flags & SIGNAL_GROUP_EXIT) || sig->group_exec_task)
+		return "exiting";
+	if (from->ptrace || !list_empty(&from->ptraced) || to->ptrace)
+		return "ptrace";
+	if (syslet_thread_cpu_timer(from, to))
+		return "thread CPU timer";
+	if (thread_group_leader(from) && syslet_other_user_threads(from, to))
+		return "leader of a multi-threaded process";
+	return NULL;
 }
 
 /*
- * Take over the blocked task's thread ID (and leadership), and the
- * thread-directed signals sent to it so far.  Not when the group is
- * exiting or exec()ing: de_thread() may be waiting for the old leader.
+ * Children belong to the thread that forked them: its thread ID, and its
+ * exit for PR_SET_PDEATHSIG.  They follow the thread ID, as
+ * forget_original_parent() moves them when a thread exits.  Pool
+ * threads never fork, so @to has none of its own.  Locks held.
  */
-static void syslet_take_identity(struct task_struct *from)
+static void syslet_take_children(struct task_struct *from)
+{
+	struct task_struct *tsk = current, *c;
+
+	list_for_each_entry(c, &from->children, sibling) {
+		rcu_assign_pointer(c->real_parent, tsk);
+		if (!c->ptrace)
+			rcu_assign_pointer(c->parent, tsk);
+	}
+	list_splice_tail_init(&from->children, &tsk->children);
+}
+
+/*
+ * Take over the blocked task's thread ID (and leadership), its children
+ * and the thread-directed signals sent to it so far.
+ * Return: NULL, or why not (nothing moved).
+ */
+static const char *syslet_take_identity(struct task_struct *from)
 {
 	struct task_struct *tsk = current;
 	bool leader = thread_group_leader(from);
 	u64 start_time, start_boottime;
+	const char *why;
 
 	if (leader)
 		cgroup_threadgroup_change_begin(tsk);
 	write_lock_irq(&tasklist_lock);
 	spin_lock(&tsk->sighand->siglock);
-	if (!(tsk->signal->flags & SIGNAL_GROUP_EXIT) &&
-	    !tsk->signal->group_exec_task) {
+	why = syslet_identity_unmovable(from, tsk);
+	if (!why) {
 		exchange_tids(tsk, from);
 		start_time = tsk->start_time;
 		start_boottime = tsk->start_boottime;
@@ -310,24 +504,29 @@ static void syslet_take_identity(struct task_struct *from)
 		from->start_boottime = start_boottime;
 		if (leader)
 			syslet_take_leadership(from);
+		syslet_take_children(from);
 		syslet_move_signals(from, tsk);
-	} else {
-		/*
-		 * This thread may have taken the SIGKILL that the group exit
-		 * queued for it while it was parked (and woken to take over
-		 * just before).  Queue it again: the context it takes over
-		 * must die on its way to user space, as every other thread.
-		 */
-		sigaddset(&tsk->pending.signal, SIGKILL);
-		signal_wake_up(tsk, 1);
 	}
 	spin_unlock(&tsk->sighand->siglock);
 	write_unlock_irq(&tasklist_lock);
 	if (leader)
 		cgroup_threadgroup_change_end(tsk);
+	if (!why) {
+		/*
+		 * A /proc lookup that found a task by one of the two IDs
+		 * before they moved may have made its dentry from the
+		 * other task's ID: drop what /proc has cached for both.
+		 */
+		proc_flush_pid(task_pid(tsk));
+		proc_flush_pid(task_pid(from));
+	}
+	return why;
 }
 
-/* Name, nice value, affinity and a few scalars of the blocked task. */
+/*
+ * Name, scheduling policy, nice value, affinity and a few scalars of the
+ * blocked task.
+ */
 static void syslet_take_attributes(struct task_struct *from)
 {
 	struct task_struct *tsk = current;
@@ -338,6 +537,16 @@ static void syslet_take_attributes(struct task_struct *from)
 	snprintf(comm, sizeof(comm), "syslet-%d", task_tgid_nr(tsk));
 	set_task_comm(from, comm);
 
+	if (tsk->policy != from->policy) {
+		/* SCHED_IDLE or SCHED_BATCH (the hook refuses real-time). */
+		struct sched_attr attr = {
+			.size		= sizeof(attr),
+			.sched_policy	= from->policy,
+			.sched_nice	= task_nice(from),
+		};
+
+		sched_setattr_nocheck(tsk, &attr);
+	}
 	if (task_nice(tsk) != task_nice(from))
 		set_user_nice(tsk, task_nice(from));
 	if (!cpumask_equal(tsk->cpus_ptr, from->cpus_ptr))
@@ -348,6 +557,52 @@ static void syslet_take_attributes(struct task_struct *from)
 }
 
 /**
+ * syslet_forward_stragglers - pass on signals that raced with the TID move
+ * @rcu:	syslet_handoff::rcu
+ *
+ * A sender that looked the caller's thread ID up before it moved (under
+ * RCU, see kill_pid_info_type() and do_tkill()) may still queue its
+ * signal on the blocked task after the move.  One grace period later all
+ * such senders are done: move what they queued to the thread that has
+ * the ID now.  Signals queued on the blocked task after this are for
+ * its new thread ID, a pool thread's, and go to the process
+ * (syslet_worker_pass_signals()).  Runs from an RCU callback, so the
+ * window in which the two cannot be told apart is one grace period, not
+ * the rest of the chain.
+ */
+static void syslet_forward_stragglers(struct rcu_head *rcu)
+{
+	struct syslet_handoff *ho = container_of(rcu, struct syslet_handoff,
+						 rcu);
+	struct task_struct *from = ho->from, *to = ho->to;
+	unsigned long flags;
+
+	/* @from waits for us in syslet_handoff_finish(): it is alive. */
+	if (lock_task_sighand(from, &flags)) {
+		if (to->sighand == from->sighand && !(to->flags & PF_EXITING) &&
+		    syslet_move_signals(from, to))
+			signal_wake_up(to, 0);
+		unlock_task_sighand(from, &flags);
+	}
+	ho->to = NULL;
+	put_task_struct(to);
+	/* Pairs with syslet_worker_wait(): we are done with @ho. */
+	smp_store_release(&ho->forwarding, false);
+	wake_up_var(&ho->forwarding);
+}
+
+/* The spare lets go of @ho; the blocked task may return or go on. */
+static void syslet_release_handoff(struct syslet_handoff *ho)
+{
+	struct task_struct *from = ho->from;
+
+	/* @ho belongs to the blocked task after this. */
+	smp_store_release(&ho->busy, false);
+	wake_up_var(&ho->busy);
+	put_task_struct(from);
+}
+
+/**
  * syslet_take_over - become the task that blocked in an atom
  * @w: this pool thread, woken with SYSLET_JOB_HANDOFF
  *
@@ -355,18 +610,32 @@ static void syslet_take_attributes(struct task_struct *from)
  * spare is an ordinary user thread with the blocked task's thread ID and
  * user state, about to return from async_exec() with 0, and @w describes
  * the blocked task, a pool thread now.
+ *
+ * Return: true if it took over; false if it gave the context back
+ * (syslet_identity_unmovable()) and is still a parked pool thread.
  */
-void syslet_take_over(struct syslet_worker *w)
+bool syslet_take_over(struct syslet_worker *w)
 {
-	struct syslet_handoff *ho = &w->ho;
+	struct syslet_handoff *ho = w->ho;
 	struct task_struct *from = ho->from;
 	struct syslet_process *sp = w->sp;
 	struct task_struct *tsk = current;
+	const char *why;
 
 	/* Signals sent to this pool thread so far are not the caller's. */
 	syslet_worker_pass_signals();
+	why = syslet_take_identity(from);
+	if (unlikely(why)) {
+		trace_syslet_handoff_refused(ho->nr, why);
+		spin_lock(&sp->pool_lock);
+		w->ho = NULL;
+		w->job = SYSLET_JOB_NONE;
+		spin_unlock(&sp->pool_lock);
+		ho->refused = why;
+		syslet_release_handoff(ho);
+		return false;
+	}
 	arch_syslet_install(&ho->arch, from);
-	syslet_take_identity(from);
 	syslet_take_attributes(from);
 
 	tsk->sas_ss_sp = ho->sas_ss_sp;
@@ -397,36 +666,121 @@ void syslet_take_over(struct syslet_worker *w)
 	}
 	spin_unlock(&sp->pool_lock);
 
-	ho->gp = get_state_synchronize_rcu();
 	ho->to = tsk;
 	get_task_struct(tsk);
+	ho->forwarding = true;
+	/* @ho is on the blocked task's stack, which waits for the callback. */
+	init_rcu_head_on_stack(&ho->rcu);
+	call_rcu(&ho->rcu, syslet_forward_stragglers);
 	/* An ordinary user thread from here on. */
 	tsk->flags &= ~PF_USER_WORKER;
 	set_current_blocked(&ho->blocked);
+	syslet_release_handoff(ho);
+	return true;
+}
 
-	/* @w belongs to the blocked task after this. */
-	smp_store_release(&ho->busy, false);
-	wake_up_var(&ho->busy);
-	put_task_struct(from);
+/* Acquire: pairs with the release of the spare or of the RCU callback. */
+static inline bool syslet_flag_clear(bool *flag)
+{
+	return !smp_load_acquire(flag);
 }
 
 /*
- * A sender that looked the caller's thread ID up before it moved may
- * still queue a signal on the worker.  Such senders run under RCU: after
- * a grace period (usually long over by now) pass their signals on.
+ * Wait for @flag to clear, as a pool thread: stops, the freezer (a
+ * cgroup's too) and death are dealt with meanwhile.  Death does not end
+ * the wait, the spare still uses our state: once the process is dying
+ * (get_signal() then keeps returning SIGKILL) wait without signals.
  */
-static void syslet_forward_signals(struct syslet_handoff *ho)
+static void syslet_worker_wait(bool *flag, struct syslet_process *sp)
 {
-	struct task_struct *to = ho->to;
+	while (!syslet_flag_clear(flag)) {
+		if (READ_ONCE(sp->dying) || fatal_signal_pending(current)) {
+			wait_var_event(flag, syslet_flag_clear(flag));
+			return;
+		}
+		___wait_var_event(flag, syslet_flag_clear(flag) ||
+				  signal_pending(current),
+				  (TASK_INTERRUPTIBLE | TASK_FREEZABLE), 0, 0,
+				  schedule());
+		syslet_worker_signalled(sp);
+	}
+}
 
-	cond_synchronize_rcu(ho->gp);
-	spin_lock_irq(&current->sighand->siglock);
-	if (!(to->flags & PF_EXITING) && syslet_move_signals(current, to))
-		signal_wake_up(to, 0);
-	recalc_sigpending();
-	spin_unlock_irq(&current->sighand->siglock);
-	ho->to = NULL;
-	put_task_struct(to);
+/*
+ * The spare gave our user context back: become the thread that called
+ * async_exec() again, as if the hook had refused.  Undoes
+ * syslet_capture().
+ */
+static void syslet_reclaim(struct syslet_run *run)
+{
+	struct syslet_handoff *ho = &run->ho;
+	struct task_struct *tsk = current;
+	struct signal_struct *sig = tsk->signal;
+
+	tsk->sas_ss_sp = ho->sas_ss_sp;
+	tsk->sas_ss_size = ho->sas_ss_size;
+	tsk->sas_ss_flags = ho->sas_ss_flags;
+	tsk->clear_child_tid = ho->clear_child_tid;
+#ifdef CONFIG_FUTEX
+	tsk->robust_list = ho->robust_list;
+#endif
+#ifdef CONFIG_RSEQ
+	tsk->rseq = ho->rseq;
+	tsk->rseq_len = ho->rseq_len;
+	tsk->rseq_sig = ho->rseq_sig;
+	if (tsk->rseq) {
+		tsk->rseq_event_mask |= RSEQ_EVENT_MIGRATE;
+		rseq_set_notify_resume(tsk);
+	}
+#endif
+	arch_syslet_reclaim(&ho->arch);
+	tsk->flags &= ~PF_USER_WORKER;
+
+	spin_lock_irq(&tsk->sighand->siglock);
+	/*
+	 * As a pool thread we may have taken the group exit's SIGKILL in
+	 * syslet_worker_signalled(): queue it again, or this context would
+	 * outlive its process.
+	 */
+	if ((sig->flags & SIGNAL_GROUP_EXIT) || sig->group_exec_task) {
+		sigaddset(&tsk->pending.signal, SIGKILL);
+		signal_wake_up(tsk, 1);
+	}
+	spin_unlock_irq(&tsk->sighand->siglock);
+	set_current_blocked(&ho->blocked);
+
+	/* Counted in flight by the hook; completes in the caller now. */
+	atomic_dec(&run->head->inflight);
+	wake_up_all(&run->head->wait);
+	run->worker = NULL;
+}
+
+/**
+ * syslet_handoff_finish - the chain of a task that handed off has ended
+ * @run:	the run, with @run->worker set
+ *
+ * Waits for the spare to be done with the hand-off record.
+ *
+ * Return: true if the spare took the user context over (this task is a
+ * cachemiss worker now); false if it gave it back, and this task returns
+ * from async_exec() itself, as if no hand-off had happened.
+ */
+bool syslet_handoff_finish(struct syslet_run *run)
+{
+	/* Not run->worker->sp: a spare that gives back keeps its record. */
+	struct syslet_process *sp = current->signal->syslet;
+	struct syslet_handoff *ho = &run->ho;
+
+	syslet_worker_wait(&ho->busy, sp);
+	if (unlikely(ho->refused)) {
+		syslet_reclaim(run);
+		return false;
+	}
+	syslet_worker_wait(&ho->forwarding, sp);
+	destroy_rcu_head_on_stack(&ho->rcu);
+	/* What is pending on us now was sent to our new thread ID. */
+	syslet_worker_pass_signals();
+	return true;
 }
 
 /* Take a user word and leave 0 in its place, atomically. */
@@ -483,7 +837,10 @@ static bool syslet_enter_user_context(struct syslet_worker *w,
 	sp->nr_in_user++;
 	spin_unlock(&sp->pool_lock);
 
+	/* Under siglock: see syslet_other_user_threads(). */
+	spin_lock_irq(&current->sighand->siglock);
 	current->flags &= ~PF_USER_WORKER;
+	spin_unlock_irq(&current->sighand->siglock);
 	arch_syslet_enter_user(ip, stack, (unsigned long)atom,
 			       (unsigned long)uhead);
 	return true;
@@ -534,6 +891,7 @@ SYSCALL_DEFINE2(async_thread, void __user *, event,
 	struct syslet_process *sp;
 	struct syslet_worker *w, *found = NULL;
 	sigset_t all;
+	bool last;
 
 	if (in_compat_syscall())
 		return -ENOSYS;
@@ -553,9 +911,13 @@ SYSCALL_DEFINE2(async_thread, void __user *, event,
 			break;
 		}
 	}
+	/* The last thread that ran user code: see syslet_thread_gone(). */
+	last = found && !sp->dying && syslet_no_user_threads(sp);
 	spin_unlock(&sp->pool_lock);
 	if (!found)
 		return -EINVAL;
+	if (last)
+		syslet_pool_kill(sp);
 
 	siginitsetinv(&all, sigmask(SIGKILL) | sigmask(SIGSTOP));
 	set_current_blocked(&all);
@@ -572,7 +934,8 @@ SYSCALL_DEFINE2(async_thread, void __user *, event,
  * @flags:	flags of the atom it ended on
  *
  * Post the atom to the ring, then serve the pool from inside
- * async_exec()'s frame until handed another user context.
+ * async_exec()'s frame until handed another user context.  Called once
+ * syslet_handoff_finish() said the spare took the caller's context.
  *
  * Return: 0, for the async_exec() of the context taken over (does not
  * return when the thread exits instead).
@@ -591,10 +954,6 @@ long syslet_cachemiss_done(struct syslet_run *run,
 	atomic_dec(&head->inflight);
 	wake_up_all(&head->wait);
 	syslet_head_put(head);
-
-	/* @w and our old identity are the spare's until it is done. */
-	wait_var_event(&w->ho.busy, !smp_load_acquire(&w->ho.busy));
-	syslet_forward_signals(&w->ho);
 
 	if (res->err != -EINTR &&
 	    syslet_enter_user_context(w, uhead, owner, res->last))

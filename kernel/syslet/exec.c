@@ -331,7 +331,7 @@ SYSCALL_DEFINE3(async_exec, struct syslet_uatom __user *, atom,
 	syslet_trace_chain_begin();
 	syslet_run_chain(atom, &ka, &run, &res);
 	current->syslet = NULL;
-	if (unlikely(run.worker))
+	if (unlikely(run.worker) && syslet_handoff_finish(&run))
 		return syslet_cachemiss_done(&run, &res, ka.flags);
 	if (unlikely(run.missed_spare))
 		syslet_keep_spare(current->signal->syslet, head);

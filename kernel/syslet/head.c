@@ -274,7 +274,8 @@ static void syslet_free_state(struct syslet_process *sp)
 		syslet_head_put(head);
 	}
 	xa_destroy(&sp->heads);
-	kfree(sp);
+	/* A thread past its ->live decrement may still look: see syslet_thread_gone(). */
+	kfree_rcu(sp, rcu);
 }
 
 /**
@@ -319,10 +320,12 @@ void syslet_exec(struct task_struct *tsk)
  * @tsk: current
  * @code: its exit code
  *
- * Pool threads keep the thread group alive like any thread.  When the
- * last thread that is not a pool thread exits, nobody can reap their
- * completions any more: make them exit too, with this thread's exit code,
- * which is what the parent must see (the last thread to exit sets it).
+ * Drops what the thread holds: the ring of a chain it was killed in, or
+ * its pool record if it ran a user-space cachemiss context.  The exit
+ * code of a thread that is not a pool thread is kept for the pool
+ * threads: when the last thread that is not a pool thread has gone, they
+ * exit too (syslet_thread_gone()), with this code, which is what the
+ * parent must see (the last thread to exit sets it).
  */
 void syslet_exit(struct task_struct *tsk, long code)
 {
@@ -343,9 +346,50 @@ void syslet_exit(struct task_struct *tsk, long code)
 	}
 	if (!sp || (tsk->flags & PF_USER_WORKER))
 		return;
+	/* Leaves nr_workers before ->live, as syslet_worker_exit() does. */
 	syslet_forget_user_worker(sp, tsk);
-	if (atomic_read(&tsk->signal->live) - READ_ONCE(sp->nr_workers) <= 1) {
-		WRITE_ONCE(sp->exit_code, code);
-		syslet_pool_kill(sp);
+	WRITE_ONCE(sp->exit_code, code);
+}
+
+/**
+ * syslet_thread_gone - a thread has left the group's ->live count
+ * @tsk:	current, exiting
+ * @group_dead:	it was the last thread
+ *
+ * Pool threads keep the thread group alive like any thread.  When the
+ * last thread that is not a pool thread exits, nobody can reap their
+ * completions any more: make them exit too.
+ *
+ * Threads that run user code are ->live minus the pool threads that do
+ * not (nr_workers - nr_in_user: a user-space cachemiss context can still
+ * reap).  Every thread asks after its own ->live decrement, pool threads
+ * too, and a pool thread leaves nr_workers before it leaves ->live (so
+ * does a user-space cachemiss context, in syslet_exit()); the count is
+ * read under pool_lock, which a context going back into the pool
+ * (async_thread(), which asks too) holds while it changes nr_in_user.
+ * Hence the count never undercounts the threads that run user code, and
+ * the last of the exiting threads to leave ->live sees 0: two threads
+ * that exit at once, or a thread exiting while a pool thread does,
+ * cannot both miss it.  (A hand-off changes no count: the spare's pool
+ * record passes to the blocked task.)
+ */
+void syslet_thread_gone(struct task_struct *tsk, bool group_dead)
+{
+	struct syslet_process *sp;
+	bool last;
+
+	if (group_dead)
+		return;
+	/* syslet_free_process() frees the state after a grace period. */
+	rcu_read_lock();
+	/* Pairs with syslet_process()'s cmpxchg_release(). */
+	sp = smp_load_acquire(&tsk->signal->syslet);
+	if (sp) {
+		spin_lock(&sp->pool_lock);
+		last = !sp->dying && syslet_no_user_threads(sp);
+		spin_unlock(&sp->pool_lock);
+		if (last)
+			syslet_pool_kill(sp);
 	}
+	rcu_read_unlock();
 }

@@ -58,7 +58,7 @@ bool syslet_same_identity(struct task_struct *w, struct task_struct *tsk)
  * group when a chain completes and before the thread takes over a
  * caller's context, or they would surface in that context, under its
  * signal mask.  (A cachemiss worker forwards the signals sent to it to
- * its caller: syslet_forward_signals().)
+ * its caller: syslet_forward_stragglers().)
  */
 void syslet_worker_pass_signals(void)
 {
@@ -213,8 +213,9 @@ bool syslet_pool_loop(struct syslet_worker *w)
 {
 	while (syslet_worker_park(w)) {
 		if (w->job == SYSLET_JOB_HANDOFF) {
-			syslet_take_over(w);
-			return true;
+			if (syslet_take_over(w))
+				return true;
+			continue;	/* gave it back: still a spare */
 		}
 		syslet_worker_finish_chain(w);
 	}

@@ -15,6 +15,7 @@
 
 #include <linux/list.h>
 #include <linux/sched.h>
+#include <linux/sched/signal.h>
 #include <linux/mutex.h>
 #include <linux/refcount.h>
 #include <linux/spinlock.h>
@@ -82,6 +83,8 @@ struct syslet_head {
  * @keep_spare:	keep a spare parked for cachemisses: a ring was
  *		registered, or a chain blocked when there was none
  * @exit_code:	exit code of the last thread that is not a pool thread
+ * @rcu:	freed after a grace period: a thread that left the group
+ *		may still look at the pool (syslet_thread_gone())
  */
 struct syslet_process {
 	struct xarray		heads;
@@ -97,6 +100,7 @@ struct syslet_process {
 	bool			dying;
 	bool			keep_spare;
 	long			exit_code;
+	struct rcu_head		rcu;
 };
 
 /* An atom as read from user memory, once (see syslet_fetch_atom()). */
@@ -128,10 +132,17 @@ struct syslet_chain_result {
  * @rseq_len:	...
  * @rseq_sig:	...
  * @nr:		the system call that blocked, for the tracepoint
- * @gp:		RCU state cookie taken after the TID moved (see
- *		syslet_forward_signals())
- * @to:		the spare that took over (referenced)
+ * @to:		the spare that took over (referenced until @rcu ran)
+ * @refused:	why the spare gave the context back (see
+ *		syslet_identity_unmovable()), or NULL
+ * @rcu:	forwards signals that raced with the thread ID's move, one
+ *		grace period after it (see syslet_forward_stragglers())
  * @busy:	the spare is still moving state off @from
+ * @forwarding:	@rcu is queued
+ *
+ * Lives in the blocked task's async_exec() frame, which outlives both
+ * @busy and @forwarding: the task waits for them to clear before it
+ * leaves syslet_handoff_finish().
  */
 struct syslet_handoff {
 	struct task_struct		*from;
@@ -150,9 +161,11 @@ struct syslet_handoff {
 	u32				rseq_sig;
 #endif
 	unsigned long			nr;
-	unsigned long			gp;
 	struct task_struct		*to;
+	const char			*refused;
+	struct rcu_head			rcu;
 	bool				busy;
+	bool				forwarding;
 };
 
 enum syslet_job {
@@ -173,7 +186,8 @@ enum syslet_job {
  * @head:	SYSLET_JOB_CHAIN: ring to complete to (referenced)
  * @atom:	SYSLET_JOB_CHAIN: first atom
  * @ka:		SYSLET_JOB_CHAIN: first atom, fetched
- * @ho:		SYSLET_JOB_HANDOFF: the user context to take over
+ * @ho:		SYSLET_JOB_HANDOFF: the user context to take over, in
+ *		the blocked task's syslet_run
  * @in_user:	running a user-space cachemiss context (see async_thread())
  */
 struct syslet_worker {
@@ -185,7 +199,7 @@ struct syslet_worker {
 	struct syslet_head		*head;
 	struct syslet_uatom __user	*atom;
 	struct syslet_katom		ka;
-	struct syslet_handoff		ho;
+	struct syslet_handoff		*ho;
 	bool				in_user;
 };
 
@@ -199,6 +213,7 @@ struct syslet_worker {
  * @missed_spare: a block found no spare to hand off to
  * @worker:	set by the scheduler hook when the caller's user context
  *		went to a spare: this task is a cachemiss worker now
+ * @ho:		the user context handed to @worker's thread
  *
  * Lives on async_exec()'s stack; task_struct::syslet points to it while
  * a chain that names a ring runs.
@@ -209,6 +224,7 @@ struct syslet_run {
 	bool				may_hand_off;
 	bool				missed_spare;
 	struct syslet_worker		*worker;
+	struct syslet_handoff		ho;
 };
 
 /**
@@ -231,6 +247,18 @@ static inline const char *syslet_head_start_async(struct syslet_head *head)
 		return "max_nr_threads";
 	}
 	return NULL;
+}
+
+/*
+ * Has every thread that runs user code left?  Pool threads that do not
+ * (parked, running chains, cachemiss workers) cannot reap completions.
+ * pool_lock held; see syslet_thread_gone().
+ */
+static inline bool syslet_no_user_threads(struct syslet_process *sp)
+{
+	lockdep_assert_held(&sp->pool_lock);
+	return atomic_read(&current->signal->live) <=
+	       (int)(sp->nr_workers - sp->nr_in_user);
 }
 
 static inline bool syslet_in_worker(void)
@@ -275,9 +303,10 @@ void __noreturn syslet_worker_exit(struct syslet_worker *w);
 struct syslet_worker *syslet_pick_spare(struct syslet_process *sp,
 					struct task_struct *tsk,
 					const char **why);
-void syslet_take_over(struct syslet_worker *w);
+bool syslet_take_over(struct syslet_worker *w);
 void syslet_forget_user_worker(struct syslet_process *sp,
 			       struct task_struct *tsk);
+bool syslet_handoff_finish(struct syslet_run *run);
 long syslet_cachemiss_done(struct syslet_run *run,
 			   const struct syslet_chain_result *res, u64 flags);
 

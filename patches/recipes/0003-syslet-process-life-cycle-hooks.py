@@ -4,8 +4,11 @@ A thread group's syslet state hangs off its signal_struct.  exec drops
 it (the rings name addresses of the old mm; de_thread() has already
 disposed of the pool threads), the last thread of the group frees it, and
 when the last thread that is not a pool thread exits, the pool threads
-are told to exit as nobody can reap their completions any more.  A new
-process starts without syslet state: copy_signal() zeroes signal_struct.
+are told to exit as nobody can reap their completions any more.  That
+decision is taken right after the thread's ->live decrement, so that two
+threads exiting at once cannot both take the other for still alive.  A
+new process starts without syslet state: copy_signal() zeroes
+signal_struct.
 """
 EDITS = [
 ("include/linux/sched/signal.h",
@@ -62,5 +65,6 @@ EDITS = [
 			setmax_mm_hiwater_rss(&tsk->signal->maxrss, tsk->mm);
 		syslet_free_process(tsk->signal);
 	}
+	syslet_thread_gone(tsk, group_dead);
 """),
 ]

@@ -277,3 +277,45 @@ void arch_syslet_enter_user(unsigned long ip, unsigned long sp,
 		write_pkru(init_pkru_value);
 	}
 }
+
+/**
+ * arch_syslet_reclaim - a spare gave the blocked task's user context back
+ * @st:		the state arch_syslet_capture() took
+ *
+ * Current is the blocked task, which returns to user mode itself after
+ * all.  Its user FPU state has been in its fpstate since the capture;
+ * as a pool thread (PF_USER_WORKER) its registers were not saved when
+ * it was switched out, so the CPU's copy is stale: load fpstate on the
+ * way out.
+ */
+void arch_syslet_reclaim(const struct arch_syslet_user_state *st)
+{
+	struct fpu *fpu = &current->thread.fpu;
+
+	fpregs_lock();
+	fpu->last_cpu = -1;
+	set_thread_flag(TIF_NEED_FPU_LOAD);
+	fpregs_unlock();
+	if (cpu_feature_enabled(X86_FEATURE_OSPKE)) {
+		current->thread.pkru = st->pkru;
+		write_pkru(st->pkru);
+	}
+}
+
+/**
+ * arch_syslet_take_leadership - per-process CPU state kept by the leader
+ * @leader:	the old group leader
+ *
+ * Current becomes the group leader.  The permissions for dynamically
+ * enabled xstate features (ARCH_REQ_XCOMP_PERM) are the process' but
+ * live in the leader's struct fpu; other threads hold a copy taken at
+ * their clone().  Caller holds siglock, which guards them.
+ */
+void arch_syslet_take_leadership(struct task_struct *leader)
+{
+	struct fpu *dst = &current->thread.fpu;
+	struct fpu *src = &leader->thread.fpu;
+
+	dst->perm = src->perm;
+	dst->guest_perm = src->guest_perm;
+}

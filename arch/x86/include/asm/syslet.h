@@ -51,6 +51,8 @@ void arch_syslet_capture(struct arch_syslet_user_state *st,
 			 const struct arch_syslet_frame *frame);
 void arch_syslet_install(const struct arch_syslet_user_state *st,
 			 struct task_struct *from);
+void arch_syslet_reclaim(const struct arch_syslet_user_state *st);
+void arch_syslet_take_leadership(struct task_struct *leader);
 void arch_syslet_enter_user(unsigned long ip, unsigned long sp,
 			    unsigned long arg0, unsigned long arg1);
 

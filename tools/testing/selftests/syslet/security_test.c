@@ -243,6 +243,39 @@ static void *supervisor(void *arg)
 	}
 }
 
+struct chain_call {
+	enum mode m;
+	struct syslet_uatom *a;
+	struct test_ring *r;
+	long *exec_ret;
+	long end;
+};
+
+static void *chain_call_fn(void *arg)
+{
+	struct chain_call *c = arg;
+
+	c->end = run_chain(c->m, c->a, c->r, c->exec_ret);
+	return NULL;
+}
+
+/*
+ * The main thread of a multi-threaded process does not hand off (the
+ * group's leadership moves only while no other thread runs user code):
+ * a WORKER chain there is submitted from a second thread.
+ */
+static long run_chain_in_thread(enum mode m, struct syslet_uatom *a,
+				struct test_ring *r, long *exec_ret)
+{
+	struct chain_call c = { m, a, r, exec_ret, RUN_SETUP };
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, chain_call_fn, &c))
+		return RUN_SETUP;
+	pthread_join(t, NULL);
+	return c.end;
+}
+
 static int seccomp_child(void *arg)
 {
 	static struct test_ring r;
@@ -280,7 +313,11 @@ static int seccomp_child(void *arg)
 	init_atom(&a[1], __NR_getpid, NULL, NULL, NULL, NULL, NULL, NULL,
 		  &sc->ret_next, 0, NULL);
 	sc->stage = 1;
-	sc->end = run_chain(sc->mode, &a[0], &r, &sc->exec_ret);
+	if (sc->action == SECCOMP_RET_USER_NOTIF && sc->mode == WORKER)
+		sc->end = run_chain_in_thread(sc->mode, &a[0], &r,
+					      &sc->exec_ret);
+	else
+		sc->end = run_chain(sc->mode, &a[0], &r, &sc->exec_ret);
 	sc->stage = 2;
 	/*
 	 * A kill that did not happen must not be papered over by the
@@ -1020,10 +1057,15 @@ static int tid_signal_child(void *arg)
 	    syscall(SYS_tgkill, getpid(), spare, SIGUSR1))
 		return 11;
 	usleep(100000);
-	/* The spare takes over this context when the chain blocks. */
+	/*
+	 * The spare takes over the submitting thread's context when the
+	 * chain blocks (a second thread, which blocks SIGUSR1 too: this
+	 * one, the leader of a multi-threaded process, does not hand off).
+	 */
 	init_atom(&a, __NR_getpid, NULL, NULL, NULL, NULL, NULL, NULL, &ret,
 		  0, NULL);
-	if (run_chain(WORKER, &a, &r, NULL) != PTR(&a) || ret != getpid())
+	if (run_chain_in_thread(WORKER, &a, &r, NULL) != PTR(&a) ||
+	    ret != getpid())
 		return 12;
 	pthread_join(t, NULL);
 	if (usr1_taken_by != taker)
