@@ -180,7 +180,7 @@ static inline int is_pool_thread_of(pid_t pid, pid_t tid)
  * Run in a tracer process (a child of ours, not of @pid): every pool
  * thread of @pid is untraced by us.  0, or 60 + the number traced.
  */
-static inline int no_pool_thread_traced_by_me(pid_t pid)
+static inline int no_pool_thread_traced_by_me(pid_t pid, pid_t except)
 {
 	char path[64];
 	struct dirent *de;
@@ -194,9 +194,17 @@ static inline int no_pool_thread_traced_by_me(pid_t pid)
 	while ((de = readdir(d))) {
 		pid_t tid = atoi(de->d_name);
 
-		if (tid > 0 && is_pool_thread_of(pid, tid) &&
-		    tracer_of(pid, tid) == getpid())
+		/*
+		 * Not the TID we attached to: a spare that has just taken
+		 * it over is named syslet-PID until it takes the caller's
+		 * name too.  A pool thread wrongly traced has another TID.
+		 */
+		if (tid > 0 && tid != except && is_pool_thread_of(pid, tid) &&
+		    tracer_of(pid, tid) == getpid()) {
+			fprintf(stderr, "# tracer %d: pool thread %d of %d is traced (attached to %d)\n",
+				getpid(), tid, pid, except);
 			bad++;
+		}
 	}
 	closedir(d);
 	return bad ? 60 + (bad > 9 ? 9 : bad) : 0;
@@ -229,11 +237,13 @@ static inline int ptrace_probe(pid_t pid, pid_t tid, int delay_us)
 		    ptrace(PTRACE_SEIZE, tid, 0, 0))
 			_exit(1);
 		usleep(20000);
-		rc = no_pool_thread_traced_by_me(pid);
-		if (rc)
-			_exit(rc);
 		rc = tracer_of(pid, tid);
-		_exit(rc == getpid() || rc < 0 ? 0 : 50);
+		if (rc >= 0 && rc != getpid()) {
+			fprintf(stderr, "# tracer %d: TID %d of %d has TracerPid %d\n",
+				getpid(), tid, pid, rc);
+			_exit(50);
+		}
+		_exit(no_pool_thread_traced_by_me(pid, tid));
 	}
 	return wait_exit(tracer, 20000);
 }

@@ -543,9 +543,13 @@ int main(int argc, char **argv)
 			switch (pick(&s, 4)) {
 			case 0: {
 				pid_t tid = random_thread(pid, &s);
+				long execs = st->world_execs;
 				int rc = tid ? ptrace_probe(pid, tid, pick(&s, 3000)) : 1;
 
 				st->ptrace_probes++;
+				/* exec() gives the leader's TID to the exec'ing thread */
+				if (rc == 50 && execs != st->world_execs)
+					rc = 0;
 				if (rc == 50)
 					fail(12, "ptrace: TID %d is not the traced task", tid);
 				else if (rc >= 60)
