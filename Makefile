@@ -3,6 +3,8 @@
 #   make run     build what is missing, boot the syslet kernel, run the demo
 #   make check   host tests of lib-syslet, then the kselftests in the guest
 #                on the debug kernel; ends with "N passed, N failed"
+#   make fuzz    long seeded fuzz runs, also racing the hand-off (-r)
+#   make stress  long runs of the hand-off stress test (STRESS_SEEDS, STRESS_ARGS)
 #   make FLAVOR=perf bench   per-call cost against io_uring, libaio, POSIX
 #                AIO and threads on the perf kernel -> bench/results/percall.md
 #   make FLAVOR=perf bench-concurrency   blocking concurrency, memory per
@@ -24,15 +26,17 @@ GUEST_CFLAGS := -Wall -O2 -static -I$(TOP)/include/uapi -I$(KSELFTEST_INC)
 GUEST_CXXFLAGS := -std=c++20 -Wall -O2 -static -I$(TOP)/lib-syslet/include -I$(TOP)/include/uapi
 BENCH_KERNEL := $(BUILD)/perf/arch/x86/boot/bzImage
 QEMU_TIMEOUT ?= 1200
+# make check's guest: the suite with the hand-off stress takes ~20 min under TCG
+CHECK_TIMEOUT ?= 2100
 
-.PHONY: all setup kernel kernel-debug kernel-perf guest run check percall statbench fuzz \
+.PHONY: all setup kernel kernel-debug kernel-perf guest run check percall statbench fuzz stress \
 	bench bench-smoke bench-concurrency \
 	host-tests guest-check series series-build clean help
 
 all: kernel guest
 
 help:
-	@sed -n '2,14p' Makefile
+	@sed -n '2,16p' Makefile
 
 setup:
 	@$(TOP)/scripts/setup.sh
@@ -51,6 +55,8 @@ guest: setup kernel
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/security_test $(SELFTEST)/security_test.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/syslet_fuzz $(SELFTEST)/syslet_fuzz.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/teardown_test $(SELFTEST)/teardown_test.c -lpthread
+	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/handoff_test $(SELFTEST)/handoff_test.c -lpthread
+	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/handoff_stress $(SELFTEST)/handoff_stress.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/load_test $(SELFTEST)/load_test.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/surface_test $(SELFTEST)/surface_test.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/race_test $(SELFTEST)/race_test.c -lpthread
@@ -87,7 +93,7 @@ guest-check: guest
 	@mkdir -p $(LOGS)
 	@[ -f $(GUEST)/disk.img ] || truncate -s 64M $(GUEST)/disk.img
 	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/check.cpio $(TOP)/scripts/guest-check.sh $(GUEST)/bin
-	@$(TOP)/scripts/qemu-run.sh --timeout $(QEMU_TIMEOUT) --drive $(CHECK_DISK) \
+	@$(TOP)/scripts/qemu-run.sh --timeout $(CHECK_TIMEOUT) --drive $(CHECK_DISK) \
 		$(KERNEL) $(GUEST)/check.cpio $(LOGS)/check; \
 		echo $$? > $(LOGS)/guest.rc
 
@@ -102,14 +108,30 @@ check: host-tests guest-check
 # FUZZ_ARGS go to each syslet_fuzz run; FUZZ_SEEDS seeds are run in turn.
 FUZZ_SEEDS ?= 1 2 3 4 5 6 7 8
 FUZZ_ARGS ?= -p 9 -t 6 -n 1000
+# and each seed once more with the hand-off races of issue 13 (-r)
+FUZZ_RACE_ARGS ?= -r -p 9 -t 6 -n 1000
+FUZZ_TIMEOUT ?= 2400
 fuzz: guest
 	@mkdir -p $(LOGS)
-	printf '#!/bin/sh\nrc=0\nfor s in $(FUZZ_SEEDS); do ./syslet_fuzz -s $$s $(FUZZ_ARGS) || rc=1; done\nexit $$rc\n' > $(GUEST)/fuzz.sh
+	printf '#!/bin/sh\nrc=0\nfor s in $(FUZZ_SEEDS); do ./syslet_fuzz -s $$s $(FUZZ_ARGS) || rc=1; ./syslet_fuzz -s $$s $(FUZZ_RACE_ARGS) || rc=1; done\nexit $$rc\n' > $(GUEST)/fuzz.sh
 	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/fuzz.cpio $(GUEST)/fuzz.sh $(GUEST)/bin
-	@$(TOP)/scripts/qemu-run.sh --timeout $(QEMU_TIMEOUT) $(KERNEL) $(GUEST)/fuzz.cpio $(LOGS)/fuzz; \
+	@$(TOP)/scripts/qemu-run.sh --timeout $(FUZZ_TIMEOUT) $(KERNEL) $(GUEST)/fuzz.cpio $(LOGS)/fuzz; \
 		echo $$? > $(LOGS)/fuzz.rc
 	@$(TOP)/scripts/results.py --tests $(LOGS)/fuzz.out --console $(LOGS)/fuzz.console \
 		--status guest=$$(cat $(LOGS)/fuzz.rc)
+
+# A long run of the hand-off stress test on the debug kernel (make check
+# runs 150 s of it with seed 1): STRESS_SEEDS in turn, STRESS_ARGS each.
+STRESS_SEEDS ?= 1 2 3
+STRESS_ARGS ?= -d 900 -w 6 -h 3
+stress: guest
+	@mkdir -p $(LOGS)
+	printf '#!/bin/sh\nrc=0\nfor s in $(STRESS_SEEDS); do ./handoff_stress -s $$s $(STRESS_ARGS) || rc=1; done\nexit $$rc\n' > $(GUEST)/stress.sh
+	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/stress.cpio $(GUEST)/stress.sh $(GUEST)/bin
+	@$(TOP)/scripts/qemu-run.sh --timeout $$(( $(words $(STRESS_SEEDS)) * 1200 + 300 )) $(KERNEL) $(GUEST)/stress.cpio $(LOGS)/stress; \
+		echo $$? > $(LOGS)/stress.rc
+	@$(TOP)/scripts/results.py --tests $(LOGS)/stress.out --console $(LOGS)/stress.console \
+		--status guest=$$(cat $(LOGS)/stress.rc)
 
 # Per-call cost in instructions (QEMU -icount: 1 ns = 1 instruction).
 percall: guest

@@ -21,12 +21,18 @@ echo "# syslet shared memory under fire"
 ./race_test || rc=1
 echo "# syslet teardown under fire"
 ./teardown_test || rc=1
+echo "# syslet hand-off under attack (issue 13)"
+./handoff_test || rc=1
+echo "# syslet hand-off stress (fixed seed; make stress runs long)"
+./handoff_stress -s 1 -d 150 || rc=1
 echo "# syslet load: 10,000 chains, 16 threads, 4 rings"
 ./load_test -c 10000 -t 16 -r 4 -s 8 || rc=1
 echo "# syslet fuzz (short, fixed seed; make fuzz runs long)"
 ./syslet_fuzz -s 1 -p 6 -t 4 -n 150 || rc=1
 # every process exec()s while its chains run and hand off (de_thread())
 ./syslet_fuzz -e -s 1 -p 12 -t 6 -n 1000 || rc=1
+# and race the hand-off (issue 13): thread life cycle, timers, ptrace, exec
+./syslet_fuzz -r -s 1 -p 6 -t 4 -n 150 || rc=1
 echo "# hello_syslet"
 if ./hello_syslet | grep -q "Hello Syslet World"; then
 	echo "ok 1 hello_syslet.prints_hello"

@@ -7,10 +7,20 @@
  * they run, from several threads of several processes at once, with
  * fork, exec, exit, exit_group and SIGKILL interleaved.
  *
- *   syslet_fuzz [-s seed] [-p processes] [-t threads] [-n iterations] [-e]
+ *   syslet_fuzz [-s seed] [-p processes] [-t threads] [-n iterations] [-e] [-r]
  *
  * -e: every process exec()s at a moment of its own while its threads
  * run chains and hand off (de_thread() meets workers in every state).
+ * -r: races against the hand-off (issue 13) in every process: its
+ * leader hands off in a loop while a racing thread creates threads that
+ * call setpgid(), getpgid(), prlimit() and arm per-thread CPU timers and
+ * leave by return, pthread_exit() or raw SYS_exit; arms and deletes
+ * process CPU timers; forks children that setsid() and exec(); and
+ * PTRACE_SEIZEs random threads of the process from forked tracers.  A
+ * process that ends by exit() then leaves with all its user threads at
+ * once (raw SYS_exit).  Unscribbled processes fail on a wrong
+ * getpid()/gettid(), a failing setpgid()/prlimit()/timer_delete(), an
+ * exec that does not work, or a traced pool thread.
  *
  * Every system call an atom may run here is bounded in time (no atom can
  * block forever), so a run ends.  It passes when every process it
@@ -42,6 +52,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include "syslet.h"
+#include "handoff.h"
 
 #define MAX_ATOMS	6
 #define NR_RINGS	3
@@ -63,6 +74,10 @@ static pthread_mutex_t ring_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct syslet_uatom *scribble;
 static uint64_t *scribble_vals;		/* argument values, a page apart */
 static volatile int scribbling;
+
+/* -r: racing the hand-off (see the top of the file). */
+static volatile int race_stop, race_raw_exit, race_err, threads_done;
+static unsigned long race_ops;
 
 static uint64_t next_rand(uint64_t *s)
 {
@@ -462,10 +477,141 @@ static void *fuzz_thread(void *arg)
 	ft->iterations = 0;
 	while (ft->iterations < n)
 		one_chain(ft);
+	__atomic_add_fetch(&threads_done, 1, __ATOMIC_SEQ_CST);
 	return NULL;
 }
 
 enum fuzz_end { END_EXIT_GROUP, END_EXIT, END_SIGKILL, END_EXEC, NR_ENDS };
+
+
+static void race_fail(int code)
+{
+	/* Scribbled processes are in a session of their own: no setpgid. */
+	if (!scribble && !race_err)
+		race_err = code;
+}
+
+static void *race_probe(void *arg)
+{
+	uint64_t s = (uintptr_t)arg | 1;
+	timer_t t;
+	int rc = scribble ? identity_check(getpid(), 0) :
+			    group_leader_ops(getpid());
+
+	if (rc)
+		race_fail(rc);
+	if (!pick(&s, 2) && !arm_cpu_timer(CLOCK_THREAD_CPUTIME_ID, &t, 100) &&
+	    !pick(&s, 2) && timer_delete(t))
+		race_fail(46);
+	switch (pick(&s, 3)) {
+	case 0:
+		return NULL;
+	case 1:
+		pthread_exit(NULL);
+	default:
+		raw_thread_exit(0);
+	}
+}
+
+/* A random thread of this process other than the caller, or 0. */
+static pid_t random_own_thread(uint64_t *s)
+{
+	pid_t tids[64];
+	struct dirent *de;
+	DIR *d = opendir("/proc/self/task");
+	int n = 0;
+
+	while (d && (de = readdir(d)) && n < 64) {
+		pid_t tid = atoi(de->d_name);
+
+		if (tid > 0 && tid != raw_gettid())
+			tids[n++] = tid;
+	}
+	if (d)
+		closedir(d);
+	return n ? tids[pick(s, n)] : 0;
+}
+
+static void *racer(void *arg)
+{
+	uint64_t s = (uintptr_t)arg | 1;
+	timer_t t;
+
+	while (!race_stop) {
+		switch (pick(&s, 12)) {
+		case 0 ... 5:
+			if (start_detached(race_probe, (void *)(uintptr_t)next_rand(&s)))
+				usleep(1000);
+			break;
+		case 6:
+			if (!arm_cpu_timer(CLOCK_PROCESS_CPUTIME_ID, &t, 100)) {
+				usleep(pick(&s, 1000));
+				if (timer_delete(t))
+					race_fail(46);
+			}
+			break;
+		case 7:
+			if (!pick(&s, 4)) {
+				pid_t tid = random_own_thread(&s);
+				int rc = tid ? ptrace_probe(getpid(), tid,
+							    pick(&s, 2000)) : 0;
+
+				if (rc == 50 || rc >= 60 || rc < 0)
+					race_fail(50);
+			}
+			break;
+		case 8:
+			if (!pick(&s, 8)) {
+				pid_t pid = fork();
+
+				if (!pid) {
+					if (setsid() != getpid())
+						_exit(20);
+					handoff_exec_self();
+					_exit(21);
+				}
+				if (pid > 0 && wait_exit(pid, 30000))
+					race_fail(47);
+			}
+			break;
+		default:
+			usleep(pick(&s, 500));
+			break;
+		}
+		race_ops++;
+	}
+	if (race_raw_exit)
+		raw_thread_exit(0);
+	return NULL;
+}
+
+/* The leader hands off in a loop until the fuzz threads are done. */
+static void leader_handoffs(int nr_threads)
+{
+	static struct test_ring r;
+	struct __kernel_timespec ts = { 0, 100000 };
+	uint64_t tsp = PTR(&ts), zero = 0;
+	struct syslet_uatom a;
+	int64_t ret;
+
+	if (ring_setup(&r, 8, 4) && !scribble) {
+		race_fail(48);
+		return;
+	}
+	while (threads_done < nr_threads) {
+		long rc;
+
+		init_atom(&a, __NR_nanosleep, &tsp, &zero, NULL, NULL, NULL,
+			  NULL, &ret, 0, NULL);
+		rc = async_exec(&a, &r.head, sizeof(r.head));
+		if (identity_check(getpid(), 1))
+			race_fail(41);
+		if (rc == 0)
+			while (!test_ring_reap(&r))
+				if (async_wait(1, &r.head, NULL) < 0)
+					break;
+	}
+}
 
 static int setup_scribble(uint64_t seed, pthread_t *tid)
 {
@@ -492,10 +638,10 @@ static int setup_scribble(uint64_t seed, pthread_t *tid)
 
 /* One process: its rings, its threads; ends the way it is told to. */
 static int fuzz_process(uint64_t seed, int nr_threads, unsigned long n,
-			enum fuzz_end how, int scribbled)
+			enum fuzz_end how, int scribbled, int racing)
 {
 	struct fuzz_thread *ft = calloc(nr_threads, sizeof(*ft));
-	pthread_t *tid = calloc(nr_threads, sizeof(*tid)), scribble_tid;
+	pthread_t *tid = calloc(nr_threads, sizeof(*tid)), scribble_tid, racer_tid;
 	unsigned long totals[7] = { 0 };
 	int i;
 
@@ -520,12 +666,19 @@ static int fuzz_process(uint64_t seed, int nr_threads, unsigned long n,
 		ft[i].iterations = n;
 		pthread_create(&tid[i], NULL, fuzz_thread, &ft[i]);
 	}
+	if (racing) {
+		signal(SIGURG, SIG_IGN);
+		pthread_create(&racer_tid, NULL, racer,
+			       (void *)(uintptr_t)(seed * 31 + 7));
+	}
 	if (how == END_EXEC) {
 		/* exec while the chains run: de_thread() meets them all. */
 		usleep(1000 * (seed * 53 % 400));
 		execl("/bin/busybox", "true", NULL);
 		return 4;
 	}
+	if (racing)
+		leader_handoffs(nr_threads);
 	for (i = 0; i < nr_threads; i++) {
 		pthread_join(tid[i], NULL);
 		totals[0] += ft[i].iterations;
@@ -545,6 +698,26 @@ static int fuzz_process(uint64_t seed, int nr_threads, unsigned long n,
 	       totals[0], totals[1], totals[2], totals[3], totals[4],
 	       totals[5]);
 	fflush(stdout);
+	if (racing) {
+		if (how == END_EXIT) {
+			/* Every user thread leaves at once: the racer and us. */
+			race_raw_exit = 1;
+			race_stop = 1;
+			if (race_err)
+				syscall(__NR_exit, 5);
+			syscall(__NR_exit, 0);
+		}
+		race_stop = 1;
+		pthread_join(racer_tid, NULL);
+		printf("# seed %llu: %lu racing operations\n",
+		       (unsigned long long)seed, race_ops);
+		if (race_err)
+			printf("# seed %llu: race check %d failed\n",
+			       (unsigned long long)seed, race_err);
+		fflush(stdout);
+		if (race_err)
+			return 5;
+	}
 	if (totals[6]) {
 		printf("# seed %llu: %lu forked children hung\n",
 		       (unsigned long long)seed, totals[6]);
@@ -628,9 +801,9 @@ static int ended_well(enum fuzz_end how, int scribbled, int status)
 int main(int argc, char **argv)
 {
 	unsigned long seed = time(NULL), n = 200;
-	int procs = 4, threads = 4, opt, failed = 0, only_exec = 0;
+	int procs = 4, threads = 4, opt, failed = 0, only_exec = 0, racing = 0;
 
-	while ((opt = getopt(argc, argv, "s:p:t:n:e")) != -1) {
+	while ((opt = getopt(argc, argv, "s:p:t:n:er")) != -1) {
 		switch (opt) {
 		case 's':
 			seed = strtoul(optarg, NULL, 0);
@@ -647,14 +820,17 @@ int main(int argc, char **argv)
 		case 'e':	/* every process exec()s mid-run, none scribbled */
 			only_exec = 1;
 			break;
+		case 'r':	/* race the hand-off (issue 13) */
+			racing = 1;
+			break;
 		default:
-			fprintf(stderr, "usage: %s [-s seed] [-p procs] [-t threads] [-n iterations] [-e]\n",
+			fprintf(stderr, "usage: %s [-s seed] [-p procs] [-t threads] [-n iterations] [-e] [-r]\n",
 				argv[0]);
 			return 2;
 		}
 	}
-	printf("# syslet_fuzz -s %lu -p %d -t %d -n %lu%s\n", seed, procs,
-	       threads, n, only_exec ? " -e" : "");
+	printf("# syslet_fuzz -s %lu -p %d -t %d -n %lu%s%s\n", seed, procs,
+	       threads, n, only_exec ? " -e" : "", racing ? " -r" : "");
 	fflush(stdout);
 	/* Atoms that wander into zeroed memory read fd 0: make that EOF. */
 	if (!freopen("/dev/null", "r", stdin))
@@ -669,7 +845,7 @@ int main(int argc, char **argv)
 
 		if (!pid)
 			_exit(fuzz_process(seed + p, threads, n, how,
-					   scribbled));
+					   scribbled, racing));
 		if (how == END_SIGKILL) {
 			/* Killed while its chains run, or a little later. */
 			usleep(1000 * (p * 37 % 300));
@@ -685,7 +861,7 @@ int main(int argc, char **argv)
 			failed++;
 		}
 	}
-	printf("%sok 1 syslet_fuzz.%sseed_%lu\n", failed ? "not " : "",
-	       only_exec ? "exec_" : "", seed);
+	printf("%sok 1 syslet_fuzz.%s%sseed_%lu\n", failed ? "not " : "",
+	       only_exec ? "exec_" : "", racing ? "racing_" : "", seed);
 	return failed ? 1 : 0;
 }
