@@ -357,7 +357,9 @@ SYSCALL_DEFINE3(async_exec, struct syslet_uatom __user *, atom,
 			return PTR_ERR(head);
 	}
 
-	if (ka.flags & SYSLET_ASYNC) {
+	if ((ka.flags & SYSLET_ASYNC) ||
+	    unlikely(head && head->ring && !(ka.flags & SYSLET_SYNC) &&
+		     syslet_leader_among_threads(current))) {
 		if (!head || !head->ring) {
 			err = -EINVAL;
 			goto out;

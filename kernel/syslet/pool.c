@@ -52,6 +52,22 @@ bool syslet_same_identity(struct task_struct *w, struct task_struct *tsk)
 }
 
 /**
+ * syslet_pool_thread - is @tsk a syslet pool thread or cachemiss worker?
+ * @tsk: a task the caller keeps from exiting
+ *
+ * For ptrace_attach(): such a thread runs no user code, and its thread
+ * ID may have gone to the thread that does just after the tracer looked
+ * it up.  A user worker without PF_IO_WORKER of a process with syslet
+ * state (a vhost worker of such a process passes too; it runs no user
+ * code either).
+ */
+bool syslet_pool_thread(struct task_struct *tsk)
+{
+	return (tsk->flags & (PF_USER_WORKER | PF_IO_WORKER)) ==
+	       PF_USER_WORKER && READ_ONCE(tsk->signal->syslet);
+}
+
+/**
  * syslet_worker_pass_signals - hand this pool thread's signals to the group
  *
  * A signal that a chain's system call raised on this thread (SIGPIPE or

@@ -287,6 +287,26 @@ static inline bool syslet_no_user_threads(struct syslet_process *sp)
 	       (int)(sp->nr_workers - sp->nr_in_user);
 }
 
+/*
+ * Is @tsk the leader of a thread group in which another thread runs user
+ * code?  Its hand-off would be refused (the leadership moves only while
+ * no other thread runs user code), so async_exec() sends its chains to a
+ * pool thread at once, as SYSLET_ASYNC ones, rather than let a call that
+ * blocks block it.  The counts may be stale; a chain sent to the pool or
+ * run in the caller is right either way.
+ */
+static inline bool syslet_leader_among_threads(struct task_struct *tsk)
+{
+	struct syslet_process *sp;
+
+	/* A traced caller never hands off: its tracer sees its atoms. */
+	if (!thread_group_leader(tsk) || tsk->ptrace)
+		return false;
+	sp = READ_ONCE(tsk->signal->syslet);
+	return READ_ONCE(tsk->signal->nr_threads) >
+	       1 + (int)(READ_ONCE(sp->nr_workers) - READ_ONCE(sp->nr_in_user));
+}
+
 static inline bool syslet_in_worker(void)
 {
 	return current->flags & PF_USER_WORKER;

@@ -79,20 +79,56 @@ static void *write_later(void *arg);
  * No spare yet: the process' first block completes in the caller, which
  * then keeps a spare ready, so the next block goes asynchronous.
  */
+/*
+ * write_later() from a child process: the caller stays the only thread
+ * of its process (the main thread of a multi-threaded process sends its
+ * chains to a pool thread at once).
+ */
+static pid_t write_later_process(struct pipe_read *pr)
+{
+	pid_t parent = getpid(), pid = fork();
+	char path[64], buf[256], *p;
+	FILE *f;
+
+	if (pid)
+		return pid;
+	usleep(100000);
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", parent,
+		 pr->reader);
+	for (int i = 0; i < 500; i++) {
+		char st = 0;
+
+		f = fopen(path, "r");
+		if (f) {
+			if (fgets(buf, sizeof(buf), f)) {
+				p = strrchr(buf, ')');
+				if (p)
+					st = p[2];
+			}
+			fclose(f);
+		}
+		if (st == 'S')
+			break;
+		usleep(10000);
+	}
+	_exit(write(pr->p[1], "late", 4) == 4 ? 0 : 1);
+}
+
 TEST(first_block_of_a_process_completes_in_the_caller)
 {
 	static struct test_ring r;
 	struct pipe_read pr;
 	int threads = count_threads();
-	pthread_t t;
+	pid_t w;
 
 	ASSERT_EQ(0, pipe_read_init(&pr, 0));
 	test_ring_init(&r, 8, 0);
-	ASSERT_EQ(0, pthread_create(&t, NULL, write_later, &pr));
+	w = write_later_process(&pr);
+	ASSERT_LT(0, w);
 	ASSERT_EQ((long)&pr.atom, async_exec(&pr.atom, &r.head, HSZ));
 	ASSERT_EQ(4, pr.ret);
-	ASSERT_EQ(0, pthread_join(t, NULL));
-	/* The writer is gone, a spare is parked. */
+	ASSERT_EQ(0, wait_exit(w, 5000));
+	/* A spare is parked. */
 	ASSERT_EQ(threads + 1, count_threads());
 	ASSERT_EQ(1, count_pool_threads());
 

@@ -266,8 +266,9 @@ static void *chain_call_fn(void *arg)
 
 /*
  * The main thread of a multi-threaded process does not hand off (the
- * group's leadership moves only while no other thread runs user code):
- * a WORKER chain there is submitted from a second thread.
+ * group's leadership moves only while no other thread runs user code)
+ * and sends its chains to a pool thread instead: a CACHED or WORKER
+ * chain there is submitted from a second thread.
  */
 static long run_chain_in_thread(enum mode m, struct syslet_uatom *a,
 				struct test_ring *r, long *exec_ret)
@@ -318,7 +319,7 @@ static int seccomp_child(void *arg)
 	init_atom(&a[1], __NR_getpid, NULL, NULL, NULL, NULL, NULL, NULL,
 		  &sc->ret_next, 0, NULL);
 	sc->stage = 1;
-	if (sc->action == SECCOMP_RET_USER_NOTIF && sc->mode == WORKER)
+	if (sc->action == SECCOMP_RET_USER_NOTIF && sc->mode != POOL)
 		sc->end = run_chain_in_thread(sc->mode, &a[0], &r,
 					      &sc->exec_ret);
 	else
