@@ -591,6 +591,33 @@ static void syslet_release_handoff(struct syslet_handoff *ho)
 	put_task_struct(from);
 }
 
+/*
+ * Install the per-thread user state syslet_capture() took off the
+ * blocked task: on the spare that takes its context over, or on the
+ * blocked task itself when the spare gives it back.  For rseq the thread
+ * migrated to another CPU either way.
+ */
+static void syslet_install_thread_state(struct task_struct *tsk,
+					const struct syslet_handoff *ho)
+{
+	tsk->sas_ss_sp = ho->sas_ss_sp;
+	tsk->sas_ss_size = ho->sas_ss_size;
+	tsk->sas_ss_flags = ho->sas_ss_flags;
+	tsk->clear_child_tid = ho->clear_child_tid;
+#ifdef CONFIG_FUTEX
+	tsk->robust_list = ho->robust_list;
+#endif
+#ifdef CONFIG_RSEQ
+	tsk->rseq = ho->rseq;
+	tsk->rseq_len = ho->rseq_len;
+	tsk->rseq_sig = ho->rseq_sig;
+	if (tsk->rseq) {
+		tsk->rseq_event_mask |= RSEQ_EVENT_MIGRATE;
+		rseq_set_notify_resume(tsk);
+	}
+#endif
+}
+
 /**
  * syslet_take_over - become the task that blocked in an atom
  * @w: this pool thread, woken with SYSLET_JOB_HANDOFF
@@ -627,23 +654,7 @@ bool syslet_take_over(struct syslet_worker *w)
 	arch_syslet_install(&ho->arch, from);
 	syslet_take_attributes(from);
 
-	tsk->sas_ss_sp = ho->sas_ss_sp;
-	tsk->sas_ss_size = ho->sas_ss_size;
-	tsk->sas_ss_flags = ho->sas_ss_flags;
-	tsk->clear_child_tid = ho->clear_child_tid;
-#ifdef CONFIG_FUTEX
-	tsk->robust_list = ho->robust_list;
-#endif
-#ifdef CONFIG_RSEQ
-	tsk->rseq = ho->rseq;
-	tsk->rseq_len = ho->rseq_len;
-	tsk->rseq_sig = ho->rseq_sig;
-	/* The caller migrated to another CPU, as rseq sees it. */
-	if (tsk->rseq) {
-		tsk->rseq_event_mask |= RSEQ_EVENT_MIGRATE;
-		rseq_set_notify_resume(tsk);
-	}
-#endif
+	syslet_install_thread_state(tsk, ho);
 	tsk->restart_block.fn = do_no_restart_syscall;
 
 	spin_lock(&sp->pool_lock);
@@ -682,6 +693,7 @@ static inline bool syslet_flag_clear(bool *flag)
  */
 static void syslet_worker_wait(bool *flag, struct syslet_process *sp)
 {
+	/* syslet_flag_clear(): acquire, pairs with the releaser's store. */
 	while (!syslet_flag_clear(flag)) {
 		if (READ_ONCE(sp->dying) || fatal_signal_pending(current)) {
 			wait_var_event(flag, syslet_flag_clear(flag));
@@ -706,22 +718,7 @@ static void syslet_reclaim(struct syslet_run *run)
 	struct task_struct *tsk = current;
 	struct signal_struct *sig = tsk->signal;
 
-	tsk->sas_ss_sp = ho->sas_ss_sp;
-	tsk->sas_ss_size = ho->sas_ss_size;
-	tsk->sas_ss_flags = ho->sas_ss_flags;
-	tsk->clear_child_tid = ho->clear_child_tid;
-#ifdef CONFIG_FUTEX
-	tsk->robust_list = ho->robust_list;
-#endif
-#ifdef CONFIG_RSEQ
-	tsk->rseq = ho->rseq;
-	tsk->rseq_len = ho->rseq_len;
-	tsk->rseq_sig = ho->rseq_sig;
-	if (tsk->rseq) {
-		tsk->rseq_event_mask |= RSEQ_EVENT_MIGRATE;
-		rseq_set_notify_resume(tsk);
-	}
-#endif
+	syslet_install_thread_state(tsk, ho);
 	arch_syslet_reclaim(&ho->arch);
 	tsk->flags &= ~PF_USER_WORKER;
 
