@@ -133,45 +133,27 @@ static inline bool syslet_is_restart(long ret)
 }
 
 /*
- * Handle what interrupted a pool thread's system call.  Pool threads
- * block every signal but SIGKILL and SIGSTOP, so this is a group stop,
- * the freezer, death, or syslet_pool_kill().  Return: true if the thread
- * must exit.
- */
-static bool syslet_worker_handle_signals(void)
-{
-	struct syslet_process *sp = READ_ONCE(current->signal->syslet);
-
-	if (fatal_signal_pending(current) || READ_ONCE(sp->dying))
-		return true;
-	if (syslet_worker_signalled(sp))
-		return true;
-	return READ_ONCE(sp->dying);
-}
-
-/*
- * Run an atom's system call.  In the caller's context an interrupted call
- * returns its restart code; the chain ends there with -EINTR and the
- * signal is delivered on the way out of async_exec().  A pool thread has
- * no user context to deliver signals to: it deals with the stop or
- * freeze itself and issues the call again, as user space would after a
- * restartable signal, unless it has to die.
+ * Run an atom's system call.  A call interrupted by something that runs
+ * no signal handler (a stop, a tracer, task work; in a pool thread
+ * anything but death) is made again, as the return to user space would
+ * after a direct call; its restart_block, if it set one, resumes it.  A
+ * restart code is left only when a handler is to run, or the pool
+ * thread must exit.  See signal.c.
  */
 static long syslet_call(const struct syslet_katom *ka, struct syslet_run *run,
 			bool may_hand_off)
 {
-	struct restart_block *restart = &current->restart_block;
-	long ret = arch_syslet_syscall(ka->nr, ka->args, &run->frame,
+	unsigned long nr = ka->nr;
+	long ret = arch_syslet_syscall(nr, ka->args, &run->frame,
 				       may_hand_off);
 
-	/* A cachemiss may have made us a pool thread during the call. */
-	while (unlikely(syslet_is_restart(ret)) && syslet_in_worker() &&
-	       !syslet_worker_handle_signals()) {
+	while (unlikely(syslet_is_restart(ret)) &&
+	       !syslet_interrupted(ka->nr, ret)) {
 		if (ret == -ERESTART_RESTARTBLOCK)
-			ret = restart->fn(restart);
-		else
-			ret = arch_syslet_syscall(ka->nr, ka->args,
-						  &run->frame, false);
+			nr = __NR_restart_syscall;
+		/* A cachemiss may have made us a pool thread during the call. */
+		ret = arch_syslet_syscall(nr, ka->args, &run->frame,
+					  may_hand_off && !syslet_in_worker());
 	}
 	return ret;
 }
@@ -198,8 +180,10 @@ static bool syslet_stop_condition(u64 flags, long ret)
  * continues with the atom right after it in memory), at an atom whose
  * system call is not allowed or that Syscall User Dispatch would send to
  * the thread's SIGSYS handler (-ENOSYS in its ret_ptr), or when a system
- * call is interrupted by a signal (-EINTR).  A fault or invalid flags in
- * a later atom abort it with res->err set; the atoms before have run.
+ * call is interrupted by a signal whose handler is to run (-EINTR in its
+ * ret_ptr).  A signal handler due between two atoms, a fault or invalid
+ * flags in a later atom abort it with res->err set; the atoms before
+ * have run.  A stop, a tracer or task work does neither (signal.c).
  */
 void syslet_run_chain(struct syslet_uatom __user *uatom,
 		      struct syslet_katom *ka, struct syslet_run *run,
@@ -271,8 +255,7 @@ void syslet_run_chain(struct syslet_uatom __user *uatom,
 			if (task_work_pending(current))
 				task_work_run();
 			if (signal_pending(current) &&
-			    (!syslet_in_worker() ||
-			     syslet_worker_handle_signals())) {
+			    syslet_interrupted(ka->nr, 0)) {
 				res->err = -EINTR;
 				return;
 			}

@@ -321,6 +321,9 @@ void syslet_run_chain(struct syslet_uatom __user *uatom,
 		      struct syslet_katom *ka, struct syslet_run *run,
 		      struct syslet_chain_result *res);
 
+/* signal.c */
+bool syslet_interrupted(unsigned long nr, long code);
+
 /* head.c */
 struct syslet_head *syslet_head_get(struct async_head_user __user *uhead,
 				    size_t size, bool create);

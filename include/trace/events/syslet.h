@@ -158,6 +158,28 @@ TRACE_EVENT(syslet_handoff_refused,
 	TP_printk("nr=%lu reason=%s", __entry->nr, __get_str(reason))
 );
 
+/*
+ * An atom's call returned a restart code (code < 0), or a signal was
+ * pending between two atoms (code 0): whether the chain ends there
+ * (a handler is to run, or the pool thread exits) or goes on.
+ */
+TRACE_EVENT(syslet_interrupted,
+	TP_PROTO(unsigned long nr, long code, bool end),
+	TP_ARGS(nr, code, end),
+	TP_STRUCT__entry(
+		__field(unsigned long, nr)
+		__field(long, code)
+		__field(bool, end)
+	),
+	TP_fast_assign(
+		__entry->nr = nr;
+		__entry->code = code;
+		__entry->end = end;
+	),
+	TP_printk("nr=%lu code=%ld %s", __entry->nr, __entry->code,
+		  __entry->end ? "end" : "restart")
+);
+
 /* A pool thread parks, idle and ready for work (on), or takes work (off). */
 DEFINE_EVENT(syslet_pool_thread, syslet_worker_park,
 	TP_PROTO(pid_t tid, bool park),
