@@ -23,6 +23,8 @@ echo "# syslet teardown under fire"
 ./teardown_test || rc=1
 echo "# syslet hand-off under attack (issue 13)"
 ./handoff_test || rc=1
+echo "# syslet restart semantics: stops, tracers, task work, handlers (issue 19)"
+./restart_test || rc=1
 echo "# syslet hand-off stress (fixed seed; make stress runs long)"
 ./handoff_stress -s 1 -d 150 || rc=1
 echo "# syslet load: 10,000 chains, 16 threads, 4 rings"

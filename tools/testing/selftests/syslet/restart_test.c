@@ -1,0 +1,618 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Syslet selftests: an atom's system call is interrupted as the direct
+ * call would be, and no more.
+ *
+ * A chain [read(pipe) -> getpid] runs in a child, in one of three places:
+ * the caller's own context (SYSLET_SYNC), a cachemiss worker (the read
+ * blocks and hands the caller's context to a spare) or a pool thread
+ * (SYSLET_ASYNC).  While the read waits, the parent does one thing to
+ * the child, then writes the byte:
+ *
+ *  - stops it (SIGSTOP, or SIGTSTP as Ctrl-Z does) and continues it;
+ *  - lets an io_uring timeout of the child's complete, which queues task
+ *    work with TIF_NOTIFY_SIGNAL on the task that submitted it (the
+ *    caller; off the caller, the user thread);
+ *  - attaches with PTRACE_SEIZE and interrupts it (as "strace -p" and
+ *    debuggers do), then continues it;
+ *  - sends SIGUSR1, which has a handler, with or without SA_RESTART.
+ *
+ * None of the first three runs a handler: a direct read() returns the
+ * byte, so the atom must too and the chain go on.  A handler in the
+ * caller's context ends the chain with -EINTR in the atom (documented:
+ * the chain cannot resume after the handler ran); a worker or pool
+ * thread does not run handlers and finishes the chain.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <linux/io_uring.h>
+
+#include "kselftest_harness.h"
+#include "syslet.h"
+
+#define HSZ sizeof(struct async_head_user)
+#define UNTOUCHED 777
+
+enum where { IN_CALLER, IN_WORKER, IN_POOL };
+enum event { EV_STOP, EV_TSTP, EV_TASK_WORK, EV_PTRACE, EV_SA_RESTART,
+	     EV_HANDLER };
+
+/* What the child saw, in memory shared with the parent. */
+struct outcome {
+	int64_t read_ret, pid_ret;
+	long exec_ret, exec_errno;
+	uint64_t completed;		/* atom posted to the ring */
+	int handlers;			/* SIGUSR1 handler runs */
+	int cqes;			/* io_uring completions */
+	int step;			/* child failure, 0 if none */
+};
+
+static struct outcome *out;
+static struct syslet_uatom chain[2];
+
+static void on_usr1(int sig)
+{
+	__atomic_add_fetch(&out->handlers, 1, __ATOMIC_RELAXED);
+}
+
+/* An io_uring of the calling task with one timeout of @ms queued. */
+struct uring {
+	int fd;
+	unsigned int *cq_tail;
+	struct __kernel_timespec ts;
+};
+
+static int uring_timeout(struct uring *u, long ms)
+{
+	struct io_uring_params p;
+	struct io_uring_sqe *sqe;
+	unsigned int *tail, *array;
+	char *sq, *cq;
+
+	memset(&p, 0, sizeof(p));
+	u->fd = syscall(__NR_io_uring_setup, 4, &p);
+	if (u->fd < 0)
+		return -1;
+	sq = mmap(NULL, p.sq_off.array + p.sq_entries * sizeof(unsigned int),
+		  PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, u->fd,
+		  IORING_OFF_SQ_RING);
+	cq = mmap(NULL, p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe),
+		  PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, u->fd,
+		  IORING_OFF_CQ_RING);
+	sqe = mmap(NULL, p.sq_entries * sizeof(*sqe), PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_POPULATE, u->fd, IORING_OFF_SQES);
+	if (sq == MAP_FAILED || cq == MAP_FAILED || sqe == MAP_FAILED)
+		return -1;
+	u->ts.tv_sec = ms / 1000;
+	u->ts.tv_nsec = (ms % 1000) * 1000000;
+	memset(sqe, 0, sizeof(*sqe));
+	sqe->opcode = IORING_OP_TIMEOUT;
+	sqe->addr = PTR(&u->ts);
+	sqe->len = 1;
+	array = (unsigned int *)(sq + p.sq_off.array);
+	tail = (unsigned int *)(sq + p.sq_off.tail);
+	array[0] = 0;
+	__atomic_store_n(tail, 1, __ATOMIC_RELEASE);
+	u->cq_tail = (unsigned int *)(cq + p.cq_off.tail);
+	return syscall(__NR_io_uring_enter, u->fd, 1, 0, 0, NULL, 0) == 1 ?
+	       0 : -1;
+}
+
+/* The child: run the chain where @where says, record what happened. */
+static void __attribute__((noreturn))
+run_child(enum where where, enum event ev, int rfd, int sfd)
+{
+	static struct test_ring r;
+	static uint64_t fd, buf, len = 1;
+	static char c;
+	struct syslet_uatom *a = chain;
+	struct uring u = { .fd = -1 };
+	uint64_t flags = 0;
+	long ret;
+
+	/* Not orphaned: SIGTSTP with its default action stops us. */
+	setpgid(0, 0);
+	if (ev == EV_SA_RESTART || ev == EV_HANDLER) {
+		struct sigaction sa = { .sa_handler = on_usr1 };
+
+		sa.sa_flags = ev == EV_SA_RESTART ? SA_RESTART : 0;
+		if (sigaction(SIGUSR1, &sa, NULL))
+			_exit(out->step = 1);
+	}
+	if (ring_setup(&r, 8, 0))
+		_exit(out->step = 2);
+	/*
+	 * A task with an io_uring never hands off (its io_uring context is
+	 * per task), and pool threads make no io_uring calls: only the
+	 * caller itself can get io_uring task work.  Off the caller, the
+	 * user thread gets it after the chain went asynchronous, and the
+	 * test checks that it does not disturb the worker.
+	 */
+	if (ev == EV_TASK_WORK && where == IN_CALLER && uring_timeout(&u, 300))
+		_exit(out->step = 3);
+
+	fd = rfd;
+	buf = PTR(&c);
+	if (where == IN_CALLER)
+		flags = SYSLET_SYNC;
+	else if (where == IN_POOL)
+		flags = SYSLET_ASYNC;
+	init_atom(&a[0], __NR_read, &fd, &buf, &len, NULL, NULL, NULL,
+		  &out->read_ret, flags, &a[1]);
+	init_atom(&a[1], __NR_getpid, NULL, NULL, NULL, NULL, NULL, NULL,
+		  &out->pid_ret, 0, NULL);
+
+	if (write(sfd, "r", 1) != 1)
+		_exit(out->step = 4);
+	errno = 0;
+	ret = async_exec(&a[0], &r.head, HSZ);
+	out->exec_ret = ret;
+	out->exec_errno = errno;
+	if (where != IN_CALLER) {
+		if (ret != 0)
+			_exit(out->step = 5);
+		/* Went asynchronous: the parent may go on. */
+		if (ev == EV_TASK_WORK && uring_timeout(&u, 300))
+			_exit(out->step = 3);
+		if (write(sfd, "a", 1) != 1)
+			_exit(out->step = 6);
+		do {
+			ret = async_wait(1, &r.head, NULL);
+		} while (ret < 0 && errno == EINTR);
+		if (ret != 1)
+			_exit(out->step = 7);
+		out->completed = test_ring_reap(&r);
+	}
+	if (u.fd >= 0)
+		out->cqes = __atomic_load_n(u.cq_tail, __ATOMIC_ACQUIRE);
+	_exit(0);
+}
+
+/* State of thread @tid of process @pid ('S', 'T', ...), 0 if unknown. */
+static char task_state(pid_t pid, pid_t tid)
+{
+	char path[64], b[256], *paren;
+	int f, n;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+	f = open(path, O_RDONLY);
+	if (f < 0)
+		return 0;
+	n = read(f, b, sizeof(b) - 1);
+	close(f);
+	if (n <= 0)
+		return 0;
+	b[n] = 0;
+	paren = strrchr(b, ')');
+	return paren && paren[1] ? paren[2] : 0;
+}
+
+/* Wait (up to 5 s) until thread @tid of @pid sleeps. */
+static void wait_sleeping(pid_t pid, pid_t tid)
+{
+	for (int i = 0; i < 500 && task_state(pid, tid) != 'S'; i++)
+		usleep(10000);
+}
+
+/* Wait for @pid to stop (group stop or ptrace stop); its status. */
+static int wait_stopped(pid_t pid, int opts)
+{
+	int status;
+
+	if (waitpid(pid, &status, opts) != pid)
+		return -1;
+	return WIFSTOPPED(status) ? status : -1;
+}
+
+/* Reap @pid, continuing it through ptrace stops if @traced. */
+static int reap(pid_t pid, bool traced)
+{
+	int status;
+
+	for (;;) {
+		if (waitpid(pid, &status, __WALL) != pid)
+			return -1;
+		if (WIFEXITED(status))
+			return WEXITSTATUS(status);
+		if (WIFSIGNALED(status))
+			return 128 + WTERMSIG(status);
+		if (traced && WIFSTOPPED(status)) {
+			int sig = WSTOPSIG(status);
+
+			/* Group and event stops carry no signal to pass on. */
+			if (status >> 16 || sig == SIGSTOP || sig == SIGTSTP)
+				sig = 0;
+			ptrace(PTRACE_CONT, pid, 0, sig);
+		}
+	}
+}
+
+FIXTURE(restart) {
+	int data[2];
+	int sync[2];
+	pid_t child;
+};
+
+FIXTURE_VARIANT(restart) {
+	enum where where;
+	enum event ev;
+};
+
+FIXTURE_VARIANT_ADD(restart, caller_sigstop) {
+	.where = IN_CALLER, .ev = EV_STOP,
+};
+FIXTURE_VARIANT_ADD(restart, caller_sigtstp) {
+	.where = IN_CALLER, .ev = EV_TSTP,
+};
+FIXTURE_VARIANT_ADD(restart, caller_io_uring_task_work) {
+	.where = IN_CALLER, .ev = EV_TASK_WORK,
+};
+FIXTURE_VARIANT_ADD(restart, caller_ptrace_interrupt) {
+	.where = IN_CALLER, .ev = EV_PTRACE,
+};
+FIXTURE_VARIANT_ADD(restart, caller_sa_restart_handler) {
+	.where = IN_CALLER, .ev = EV_SA_RESTART,
+};
+FIXTURE_VARIANT_ADD(restart, caller_handler) {
+	.where = IN_CALLER, .ev = EV_HANDLER,
+};
+FIXTURE_VARIANT_ADD(restart, worker_sigstop) {
+	.where = IN_WORKER, .ev = EV_STOP,
+};
+FIXTURE_VARIANT_ADD(restart, worker_sigtstp) {
+	.where = IN_WORKER, .ev = EV_TSTP,
+};
+FIXTURE_VARIANT_ADD(restart, worker_io_uring_task_work) {
+	.where = IN_WORKER, .ev = EV_TASK_WORK,
+};
+FIXTURE_VARIANT_ADD(restart, worker_ptrace_interrupt) {
+	.where = IN_WORKER, .ev = EV_PTRACE,
+};
+FIXTURE_VARIANT_ADD(restart, worker_sa_restart_handler) {
+	.where = IN_WORKER, .ev = EV_SA_RESTART,
+};
+FIXTURE_VARIANT_ADD(restart, worker_handler) {
+	.where = IN_WORKER, .ev = EV_HANDLER,
+};
+FIXTURE_VARIANT_ADD(restart, pool_sigstop) {
+	.where = IN_POOL, .ev = EV_STOP,
+};
+FIXTURE_VARIANT_ADD(restart, pool_sigtstp) {
+	.where = IN_POOL, .ev = EV_TSTP,
+};
+FIXTURE_VARIANT_ADD(restart, pool_io_uring_task_work) {
+	.where = IN_POOL, .ev = EV_TASK_WORK,
+};
+FIXTURE_VARIANT_ADD(restart, pool_ptrace_interrupt) {
+	.where = IN_POOL, .ev = EV_PTRACE,
+};
+FIXTURE_VARIANT_ADD(restart, pool_sa_restart_handler) {
+	.where = IN_POOL, .ev = EV_SA_RESTART,
+};
+FIXTURE_VARIANT_ADD(restart, pool_handler) {
+	.where = IN_POOL, .ev = EV_HANDLER,
+};
+
+FIXTURE_SETUP(restart)
+{
+	out = mmap(NULL, sizeof(*out), PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, out);
+	memset(out, 0, sizeof(*out));
+	out->read_ret = UNTOUCHED;
+	out->pid_ret = UNTOUCHED;
+	ASSERT_EQ(0, pipe(self->data));
+	ASSERT_EQ(0, pipe(self->sync));
+	self->child = -1;
+}
+
+FIXTURE_TEARDOWN(restart)
+{
+	if (self->child > 0)
+		wait_exit(self->child, 1);
+	munmap(out, sizeof(*out));
+}
+
+TEST_F_TIMEOUT(restart, read_then_getpid, 60)
+{
+	bool traced = false;
+	char c;
+	pid_t pid;
+	int st;
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		close(self->data[1]);
+		close(self->sync[0]);
+		run_child(variant->where, variant->ev, self->data[0],
+			  self->sync[1]);
+	}
+	self->child = pid;
+	setpgid(pid, pid);
+	close(self->sync[1]);
+
+	/* The chain is about to run; then off the caller, it went async. */
+	ASSERT_EQ(1, read(self->sync[0], &c, 1));
+	if (variant->where == IN_CALLER) {
+		wait_sleeping(pid, pid);
+	} else {
+		ASSERT_EQ(1, read(self->sync[0], &c, 1)) {
+			TH_LOG("child failed at step %d", out->step);
+		}
+	}
+	/* Let the read block (in a pool thread it may start late). */
+	usleep(200000);
+
+	switch (variant->ev) {
+	case EV_STOP:
+	case EV_TSTP:
+		ASSERT_EQ(0, kill(pid, variant->ev == EV_STOP ? SIGSTOP :
+				       SIGTSTP));
+		ASSERT_LT(0, wait_stopped(pid, WUNTRACED));
+		usleep(200000);
+		ASSERT_EQ(0, kill(pid, SIGCONT));
+		break;
+	case EV_TASK_WORK:
+		/* The timeout (300 ms after the chain began) completes. */
+		usleep(400000);
+		break;
+	case EV_PTRACE:
+		ASSERT_EQ(0, ptrace(PTRACE_SEIZE, pid, 0, 0));
+		traced = true;
+		ASSERT_EQ(0, ptrace(PTRACE_INTERRUPT, pid, 0, 0));
+		st = wait_stopped(pid, __WALL);
+		ASSERT_EQ(PTRACE_EVENT_STOP, st >> 16);
+		usleep(100000);
+		ASSERT_EQ(0, ptrace(PTRACE_CONT, pid, 0, 0));
+		break;
+	case EV_SA_RESTART:
+	case EV_HANDLER:
+		ASSERT_EQ(0, kill(pid, SIGUSR1));
+		break;
+	}
+	usleep(200000);
+	ASSERT_EQ(1, write(self->data[1], "x", 1));
+	ASSERT_EQ(0, reap(pid, traced)) {
+		TH_LOG("child failed at step %d", out->step);
+	}
+	self->child = -1;
+
+	if (variant->ev == EV_SA_RESTART || variant->ev == EV_HANDLER)
+		ASSERT_EQ(1, out->handlers);
+	if (variant->ev == EV_TASK_WORK)
+		ASSERT_EQ(1, out->cqes);
+
+	if (variant->where == IN_CALLER &&
+	    (variant->ev == EV_SA_RESTART || variant->ev == EV_HANDLER)) {
+		/* A handler ran: the atom says -EINTR, the chain ended. */
+		ASSERT_EQ(-EINTR, out->read_ret);
+		ASSERT_EQ(UNTOUCHED, out->pid_ret);
+		ASSERT_EQ((long)PTR(&chain[0]), out->exec_ret);
+		return;
+	}
+	/* As the direct read(): the byte, and the chain went on. */
+	ASSERT_EQ(1, out->read_ret);
+	ASSERT_EQ(pid, out->pid_ret);
+	if (variant->where == IN_CALLER) {
+		ASSERT_EQ((long)PTR(&chain[1]), out->exec_ret);
+	} else {
+		ASSERT_EQ(PTR(&chain[1]), out->completed);
+	}
+}
+
+/* ------------------------------------------- restart_block, boundaries */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * [nanosleep(1 s) -> getpid], stopped 200 ms in for 2 s.  nanosleep()
+ * returns -ERESTART_RESTARTBLOCK; its restart_block sleeps only what is
+ * left (none, by then), as restart_syscall() does after a direct one.
+ * Making the call again would sleep a full second more.
+ */
+static void nanosleep_across_stop(struct __test_metadata *_metadata,
+				  uint64_t flags)
+{
+	static struct test_ring r;
+	struct syslet_uatom a[2];
+	struct __kernel_timespec req = { .tv_sec = 1 };
+	uint64_t reqp = PTR(&req), zero = 0;
+	int64_t t0, elapsed;
+	pid_t pid;
+
+	out = mmap(NULL, sizeof(*out), PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, out);
+	out->read_ret = UNTOUCHED;
+	out->pid_ret = UNTOUCHED;
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		long ret;
+
+		if (ring_setup(&r, 8, 0))
+			_exit(1);
+		init_atom(&a[0], __NR_nanosleep, &reqp, &zero, NULL, NULL,
+			  NULL, NULL, &out->read_ret, flags, &a[1]);
+		init_atom(&a[1], __NR_getpid, NULL, NULL, NULL, NULL, NULL,
+			  NULL, &out->pid_ret, 0, NULL);
+		t0 = now_ms();
+		ret = async_exec(&a[0], &r.head, HSZ);
+		/* async_wait() itself fails with EINTR after a stop. */
+		while (ret == 0 && (ret = async_wait(1, &r.head, NULL)) < 0 &&
+		       errno == EINTR)
+			ret = 0;
+		if (ret < 0)
+			_exit(2);
+		out->exec_ret = now_ms() - t0;
+		_exit(0);
+	}
+	usleep(200000);
+	ASSERT_EQ(0, kill(pid, SIGSTOP));
+	ASSERT_LT(0, wait_stopped(pid, WUNTRACED));
+	usleep(2000000);
+	ASSERT_EQ(0, kill(pid, SIGCONT));
+	ASSERT_EQ(0, wait_exit(pid, 20000));
+	elapsed = out->exec_ret;
+	ASSERT_EQ(0, out->read_ret);
+	ASSERT_EQ(pid, out->pid_ret);
+	/* ~2.2 s if resumed; 3.2 s or more if slept again in full. */
+	ASSERT_GE(elapsed, 2000);
+	ASSERT_LT(elapsed, 2900) {
+		TH_LOG("nanosleep took %lld ms: slept again in full?",
+		       (long long)elapsed);
+	}
+	munmap(out, sizeof(*out));
+}
+
+TEST(caller_nanosleep_resumes_after_stop)
+{
+	nanosleep_across_stop(_metadata, SYSLET_SYNC);
+}
+
+TEST(pool_nanosleep_resumes_after_stop)
+{
+	nanosleep_across_stop(_metadata, SYSLET_ASYNC);
+}
+
+/*
+ * Between two atoms: a chain that loops in the kernel, polling a
+ * non-blocking pipe, [read -(-EAGAIN)-> sched_yield -> read ... -(1)->
+ * getpid], is stopped or gets task work while it loops.  Neither runs
+ * a handler, so the loop goes on until the byte comes.
+ */
+static void loop_across(struct __test_metadata *_metadata, bool task_work)
+{
+	static struct syslet_uatom a[3];
+	static uint64_t fd, buf, len = 1;
+	static char c;
+	struct uring u = { .fd = -1 };
+	int data[2];
+	pid_t pid;
+
+	out = mmap(NULL, sizeof(*out), PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, out);
+	out->read_ret = UNTOUCHED;
+	out->pid_ret = UNTOUCHED;
+	ASSERT_EQ(0, pipe2(data, O_NONBLOCK));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		if (task_work && uring_timeout(&u, 200))
+			_exit(1);
+		fd = data[0];
+		buf = PTR(&c);
+		/* a[0] read; on -EAGAIN the atom after it, a[1], loops back. */
+		init_atom(&a[0], __NR_read, &fd, &buf, &len, NULL, NULL, NULL,
+			  &out->read_ret,
+			  SYSLET_SYNC | SYSLET_STOP_ON_NON_POSITIVE |
+			  SYSLET_SKIP_TO_NEXT_ON_STOP, &a[2]);
+		init_atom(&a[1], __NR_sched_yield, NULL, NULL, NULL, NULL,
+			  NULL, NULL, NULL, 0, &a[0]);
+		init_atom(&a[2], __NR_getpid, NULL, NULL, NULL, NULL, NULL,
+			  NULL, &out->pid_ret, 0, NULL);
+		out->exec_ret = async_exec(&a[0], NULL, 0);
+		out->exec_errno = errno;
+		if (u.fd >= 0)
+			out->cqes = __atomic_load_n(u.cq_tail,
+						    __ATOMIC_ACQUIRE);
+		_exit(0);
+	}
+	usleep(100000);
+	if (!task_work) {
+		ASSERT_EQ(0, kill(pid, SIGSTOP));
+		ASSERT_LT(0, wait_stopped(pid, WUNTRACED));
+		usleep(100000);
+		ASSERT_EQ(0, kill(pid, SIGCONT));
+	}
+	usleep(400000);
+	ASSERT_EQ(1, write(data[1], "x", 1));
+	ASSERT_EQ(0, wait_exit(pid, 20000));
+	ASSERT_EQ((long)PTR(&a[2]), out->exec_ret) {
+		TH_LOG("async_exec: %ld (errno %ld)", out->exec_ret,
+		       out->exec_errno);
+	}
+	ASSERT_EQ(1, out->read_ret);
+	ASSERT_EQ(pid, out->pid_ret);
+	if (task_work)
+		ASSERT_EQ(1, out->cqes);
+	close(data[0]);
+	close(data[1]);
+	munmap(out, sizeof(*out));
+}
+
+TEST(caller_chain_loop_goes_on_across_stop)
+{
+	loop_across(_metadata, false);
+}
+
+TEST(caller_chain_loop_goes_on_across_task_work)
+{
+	loop_across(_metadata, true);
+}
+
+/*
+ * A handler due between two atoms still ends the chain (-EINTR from
+ * async_exec(), the next atom not run), as documented.
+ */
+TEST(caller_chain_loop_ends_for_a_handler)
+{
+	static struct syslet_uatom a[3];
+	static uint64_t fd, buf, len = 1;
+	static char c;
+	int data[2];
+	pid_t pid;
+
+	out = mmap(NULL, sizeof(*out), PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, out);
+	out->pid_ret = UNTOUCHED;
+	ASSERT_EQ(0, pipe2(data, O_NONBLOCK));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct sigaction sa = { .sa_handler = on_usr1,
+					.sa_flags = SA_RESTART };
+
+		sigaction(SIGUSR1, &sa, NULL);
+		fd = data[0];
+		buf = PTR(&c);
+		init_atom(&a[0], __NR_read, &fd, &buf, &len, NULL, NULL, NULL,
+			  &out->read_ret,
+			  SYSLET_SYNC | SYSLET_STOP_ON_NON_POSITIVE |
+			  SYSLET_SKIP_TO_NEXT_ON_STOP, &a[2]);
+		init_atom(&a[1], __NR_sched_yield, NULL, NULL, NULL, NULL,
+			  NULL, NULL, NULL, 0, &a[0]);
+		init_atom(&a[2], __NR_getpid, NULL, NULL, NULL, NULL, NULL,
+			  NULL, &out->pid_ret, 0, NULL);
+		errno = 0;
+		out->exec_ret = async_exec(&a[0], NULL, 0);
+		out->exec_errno = errno;
+		_exit(0);
+	}
+	usleep(200000);
+	ASSERT_EQ(0, kill(pid, SIGUSR1));
+	ASSERT_EQ(0, wait_exit(pid, 20000));
+	ASSERT_EQ(-1, out->exec_ret);
+	ASSERT_EQ(EINTR, out->exec_errno);
+	ASSERT_EQ(1, out->handlers);
+	ASSERT_EQ(UNTOUCHED, out->pid_ret);
+	close(data[0]);
+	close(data[1]);
+	munmap(out, sizeof(*out));
+}
+
+TEST_HARNESS_MAIN
