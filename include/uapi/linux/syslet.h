@@ -230,6 +230,14 @@ struct async_head_user {
  *	all STOP_ON_*, SKIP_TO_NEXT_ON_STOP) returns a later atom's address
  *	(or -errno if there is none to read).  NO_COMPLETE has no effect on
  *	a cached completion.
+ *	Signals: an atom's call is interrupted as the direct call would be.
+ *	A stop and SIGCONT, a ptrace interrupt or task work (no handler
+ *	runs) restart it in place and the chain goes on.  When a signal
+ *	handler is to run in the caller's context (SA_RESTART or not) the
+ *	atom gets -EINTR in its ret_ptr and the chain ends there, or, due
+ *	between two atoms, async_exec() returns -EINTR; the handler runs on
+ *	return.  Pool threads and cachemiss workers run no handlers: their
+ *	chains go on.
  *	Syscall User Dispatch: an atom that SUD would dispatch (the thread
  *	turned it on and the selector says BLOCK, judged for async_exec()'s
  *	call site) gets -ENOSYS in its ret_ptr and ends the chain; no
