@@ -137,10 +137,11 @@ static inline bool syslet_is_restart(long ret)
  * no signal handler (a stop, a tracer, task work; in a pool thread
  * anything but death) is made again, as the return to user space would
  * after a direct call; its restart_block, if it set one, resumes it.  A
- * restart code is left only when a handler is to run, or the pool
- * thread must exit.  See signal.c.
+ * restart code is left only when a handler is to run, a tracer diverted
+ * the caller, or the pool thread must exit.  See signal.c.
  */
-static long syslet_call(const struct syslet_katom *ka, struct syslet_run *run,
+static long syslet_call(struct syslet_uatom __user *uatom,
+			const struct syslet_katom *ka, struct syslet_run *run,
 			bool may_hand_off)
 {
 	unsigned long nr = ka->nr;
@@ -148,7 +149,7 @@ static long syslet_call(const struct syslet_katom *ka, struct syslet_run *run,
 				       may_hand_off);
 
 	while (unlikely(syslet_is_restart(ret)) &&
-	       !syslet_interrupted(ka->nr, ret)) {
+	       !syslet_interrupted(ka->nr, ret, (long)(unsigned long)uatom)) {
 		if (ret == -ERESTART_RESTARTBLOCK)
 			nr = __NR_restart_syscall;
 		/* A cachemiss may have made us a pool thread during the call. */
@@ -210,7 +211,7 @@ void syslet_run_chain(struct syslet_uatom __user *uatom,
 			check = syslet_atom_check(ka);
 		if (likely(check == SYSLET_ATOM_RUN ||
 			   check == SYSLET_ATOM_STAY)) {
-			ret = syslet_call(ka, run, run->may_hand_off &&
+			ret = syslet_call(uatom, ka, run, run->may_hand_off &&
 					  check == SYSLET_ATOM_RUN);
 			if (unlikely(syslet_is_restart(ret))) {
 				/* Restart codes never reach user memory. */
@@ -255,7 +256,7 @@ void syslet_run_chain(struct syslet_uatom __user *uatom,
 			if (task_work_pending(current))
 				task_work_run();
 			if (signal_pending(current) &&
-			    syslet_interrupted(ka->nr, 0)) {
+			    syslet_interrupted(ka->nr, 0, -EINTR)) {
 				res->err = -EINTR;
 				return;
 			}

@@ -31,8 +31,10 @@
  *
  * The same holds between two atoms of a chain (syslet_run_chain()).
  */
+#include <linux/ptrace.h>
 #include <linux/sched/signal.h>
 #include <linux/signal.h>
+#include <asm/syscall.h>
 #include "syslet.h"
 #include <trace/events/syslet.h>
 
@@ -82,36 +84,45 @@ static void syslet_requeue(struct ksignal *ksig)
 }
 
 /*
- * The blocked mask @saved again, with what changed in @hold since we set
- * it carried over: a tracer's PTRACE_SETSIGMASK while we were stopped,
- * or a forced signal unblocking itself.
+ * The registers a tracer changes to divert the thread at a stop in
+ * get_signal(), as a debugger does to call a function in it: it does
+ * not want the thread back in the chain then.
  */
-static void syslet_unhold(const sigset_t *saved, const sigset_t *hold)
-{
-	sigset_t now, cleared, added, mask;
+struct syslet_user_regs {
+	unsigned long ip, sp;
+	long nr;
+};
 
-	spin_lock_irq(&current->sighand->siglock);
-	now = current->blocked;
-	spin_unlock_irq(&current->sighand->siglock);
-	sigandnsets(&cleared, hold, &now);
-	sigandnsets(&added, &now, hold);
-	sigandnsets(&mask, saved, &cleared);
-	sigorsets(&mask, &mask, &added);
-	set_current_blocked(&mask);
+static void syslet_user_regs(struct pt_regs *regs, struct syslet_user_regs *r)
+{
+	r->ip = instruction_pointer(regs);
+	r->sp = user_stack_pointer(regs);
+	r->nr = syscall_get_nr(current, regs);
 }
 
-/*
+/**
  * syslet_caller_interrupted - deal with what interrupted the caller's atom
+ * @end_ret:	what async_exec() returns if the chain ends here
  *
- * Return: true if a signal handler is to run: the chain must end and
- * leave async_exec() for it.  False once whatever else was pending has
- * been dealt with: the call is to be made again.
+ * A tracer that stops the caller in get_signal() here sees async_exec()
+ * in progress, with @end_ret as its return value, and the program's own
+ * signal mask (PTRACE_GETSIGMASK).  If it diverts the thread (moves its
+ * instruction or stack pointer, or cancels the system call), the chain
+ * ends here and async_exec() returns @end_ret where the tracer pointed.
+ * A mask it sets (PTRACE_SETSIGMASK) is kept.
+ *
+ * Return: true if the chain must end: a signal handler is to run, or
+ * the tracer diverted the thread.  False once whatever else was pending
+ * has been dealt with: the call is to be made again.
  */
-static bool syslet_caller_interrupted(void)
+static bool syslet_caller_interrupted(long end_ret)
 {
 	struct sighand_struct *sighand = current->sighand;
-	sigset_t handled, saved, hold;
+	struct pt_regs *regs = current_pt_regs();
+	struct syslet_user_regs before, after;
+	sigset_t handled, hold;
 	struct ksignal ksig;
+	long ret;
 	bool due;
 
 	/* No allowed call swaps the signal mask (ppoll() does). */
@@ -121,7 +132,7 @@ static bool syslet_caller_interrupted(void)
 	spin_lock_irq(&sighand->siglock);
 	syslet_handled_signals(sighand, &handled);
 	due = syslet_handler_due(&handled);
-	saved = current->blocked;
+	hold = current->blocked;
 	spin_unlock_irq(&sighand->siglock);
 	if (due)
 		return true;
@@ -130,13 +141,30 @@ static bool syslet_caller_interrupted(void)
 	 * Hold the handled signals back, so that get_signal() takes only
 	 * what runs no handler, and those arriving meanwhile stay queued.
 	 * Blocking them may hand a shared one to another thread, as
-	 * sigprocmask() would: it is delivered either way.
+	 * sigprocmask() would: it is delivered either way.  As under
+	 * sigsuspend(), the program's own mask is saved_sigmask meanwhile:
+	 * that is the one a tracer reads and replaces.
 	 */
-	sigorsets(&hold, &saved, &handled);
+	current->saved_sigmask = hold;
+	set_restore_sigmask();
+	sigorsets(&hold, &hold, &handled);
 	set_current_blocked(&hold);
+
+	syslet_user_regs(regs, &before);
+	ret = syscall_get_return_value(current, regs);
+	syscall_set_return_value(current, regs, 0, end_ret);
 	if (unlikely(get_signal(&ksig)))
 		syslet_requeue(&ksig);
-	syslet_unhold(&saved, &hold);
+	syslet_user_regs(regs, &after);
+
+	/* Cleared if PTRACE_SETSIGMASK replaced the mask: keep that one. */
+	if (test_and_clear_restore_sigmask()) {
+		hold = current->saved_sigmask;
+		set_current_blocked(&hold);
+	}
+	if (memcmp(&before, &after, sizeof(before)))
+		return true;
+	syscall_set_return_value(current, regs, 0, ret);
 
 	spin_lock_irq(&sighand->siglock);
 	syslet_handled_signals(sighand, &handled);
@@ -161,6 +189,8 @@ static bool syslet_worker_interrupted(void)
  * syslet_interrupted - deal with what interrupted an atom or a chain
  * @nr:		the atom's system call, for the tracepoint
  * @code:	the restart code it returned, or 0 between two atoms
+ * @end_ret:	what async_exec() returns if the chain ends here (the atom's
+ *		address, or -EINTR between two atoms)
  *
  * Called when an atom's call returned a restart code, or a signal is
  * pending between two atoms; see the top of this file.
@@ -169,14 +199,14 @@ static bool syslet_worker_interrupted(void)
  * handler is to run in the caller's context, or the pool thread must
  * exit.  False if the call is to be made again, or the chain go on.
  */
-bool syslet_interrupted(unsigned long nr, long code)
+bool syslet_interrupted(unsigned long nr, long code, long end_ret)
 {
 	bool end;
 
 	if (syslet_in_worker())
 		end = syslet_worker_interrupted();
 	else
-		end = syslet_caller_interrupted();
+		end = syslet_caller_interrupted(end_ret);
 	trace_syslet_interrupted(nr, code, end);
 	return end;
 }

@@ -322,7 +322,7 @@ void syslet_run_chain(struct syslet_uatom __user *uatom,
 		      struct syslet_chain_result *res);
 
 /* signal.c */
-bool syslet_interrupted(unsigned long nr, long code);
+bool syslet_interrupted(unsigned long nr, long code, long end_ret);
 
 /* head.c */
 struct syslet_head *syslet_head_get(struct async_head_user __user *uhead,
