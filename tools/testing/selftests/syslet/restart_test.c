@@ -1093,4 +1093,136 @@ TEST_F_TIMEOUT(restart, caller_signal_storm, 120)
 	munmap(seen, sizeof(*seen));
 }
 
+/*
+ * As the storm, with a ring: the nanosleep may hand off, before or after
+ * it was interrupted (restart_syscall() made by the caller may hand off,
+ * and the blocked task then runs the restart_block as a worker).  The
+ * completed atom says 0 (a worker runs no handler), the caller's TID
+ * and mask are its own after every async_exec().
+ */
+static void __attribute__((noreturn)) handoff_storm_child(int ms)
+{
+	static struct test_ring r;
+	static struct syslet_uatom a[2];
+	static struct __kernel_timespec req = { .tv_nsec = 3000000 };
+	static uint64_t reqp, zero;
+	static int64_t r0, r1;
+	struct sigaction sa = { .sa_handler = storm_handler };
+	int64_t t0 = now_ms();
+	pid_t tid = syscall(__NR_gettid);
+	sigset_t m;
+
+	sigaction(SIGUSR1, &sa, NULL);
+	sigemptyset(&m);
+	sigaddset(&m, SIGUSR2);
+	sigprocmask(SIG_SETMASK, &m, NULL);
+	if (ring_setup(&r, 8, 0))
+		_exit(1);
+	reqp = PTR(&req);
+	while (now_ms() - t0 < ms) {
+		long ret;
+		uint64_t mask;
+
+		r0 = r1 = UNTOUCHED;
+		init_atom(&a[0], __NR_nanosleep, &reqp, &zero, NULL, NULL,
+			  NULL, NULL, &r0, 0, &a[1]);
+		init_atom(&a[1], __NR_getpid, NULL, NULL, NULL, NULL, NULL,
+			  NULL, &r1, 0, NULL);
+		errno = 0;
+		ret = async_exec(&a[0], &r.head, HSZ);
+		if (ret == 0) {
+			long w;
+
+			do {
+				w = async_wait(1, &r.head, NULL);
+			} while (w < 0 && errno == EINTR);
+			if (w != 1 || test_ring_reap(&r) != PTR(&a[1]) ||
+			    r0 != 0 || r1 != getpid()) {
+				seen->bad = 5;
+				seen->bad_val = r0;
+				break;
+			}
+			seen->probed++;		/* hand-offs */
+		} else if (ret == (long)PTR(&a[1])) {
+			if (r0 != 0 || r1 != getpid()) {
+				seen->bad = 2;
+				seen->bad_val = r0;
+				break;
+			}
+		} else if (ret == (long)PTR(&a[0])) {
+			if (r0 != -EINTR) {
+				seen->bad = 3;
+				seen->bad_val = r0;
+				break;
+			}
+		} else if (!(ret == -1 && errno == EINTR)) {
+			seen->bad = 4;
+			seen->bad_val = ret;
+			break;
+		}
+		mask = current_mask();
+		seen->loops++;
+		if (mask != SIGBIT(SIGUSR2)) {
+			seen->bad = 1;
+			seen->bad_val = mask;
+			break;
+		}
+		if (syscall(__NR_gettid) != tid) {
+			seen->bad = 6;
+			seen->bad_val = syscall(__NR_gettid);
+			break;
+		}
+	}
+	_exit(0);
+}
+
+TEST_F_TIMEOUT(restart, handoff_signal_storm, 120)
+{
+	static const int sigs[] = { SIGSTOP, SIGCONT, SIGCONT, SIGUSR1 };
+	unsigned int seed = 11;
+	int64_t t0;
+	pid_t pid;
+	int st = 0, rc;
+
+	if (variant->where != IN_CALLER || variant->ev != EV_STOP)
+		SKIP(return, "one variant is enough");
+	seen = mmap(NULL, sizeof(*seen), PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, seen);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		handoff_storm_child(6000);
+	self->child = pid;
+	t0 = now_ms();
+	while (now_ms() - t0 < 5000) {
+		kill(pid, sigs[rand_r(&seed) % ARRAY_SIZE(sigs)]);
+		usleep(rand_r(&seed) % 4000);
+	}
+	for (int i = 0; i < 3000; i++) {
+		kill(pid, SIGCONT);
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			break;
+		usleep(10000);
+	}
+	rc = waitpid(pid, &st, WNOHANG);
+	self->child = -1;
+	if (rc == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		ASSERT_TRUE(false) {
+			TH_LOG("child hung after %d loops", seen->loops);
+		}
+	}
+	TH_LOG("%d chains, %d handed off, %d handler runs", seen->loops,
+	       seen->probed, seen->handlers);
+	ASSERT_TRUE(WIFEXITED(st)) {
+		TH_LOG("killed by %d", WTERMSIG(st));
+	}
+	ASSERT_EQ(0, seen->bad) {
+		TH_LOG("check %d failed: %#lx", seen->bad, seen->bad_val);
+	}
+	munmap(seen, sizeof(*seen));
+}
+
 TEST_HARNESS_MAIN
