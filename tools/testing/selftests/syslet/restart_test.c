@@ -996,6 +996,7 @@ static void __attribute__((noreturn)) storm_child(int ms)
 	sigprocmask(SIG_SETMASK, &m, NULL);
 	pthread_create(&t, NULL, storm_flipper, NULL);
 	reqp = PTR(&req);
+	__atomic_store_n(&seen->step, 1, __ATOMIC_RELEASE);
 	while (now_ms() - t0 < ms) {
 		long ret;
 		uint64_t mask;
@@ -1059,6 +1060,8 @@ TEST_F_TIMEOUT(restart, caller_signal_storm, 120)
 	}
 	self->child = pid;
 	setpgid(pid, pid);
+	while (!__atomic_load_n(&seen->step, __ATOMIC_ACQUIRE))
+		usleep(1000);
 	t0 = now_ms();
 	while (now_ms() - t0 < 5000) {
 		kill(pid, sigs[rand_r(&seed) % ARRAY_SIZE(sigs)]);
@@ -1119,6 +1122,7 @@ static void __attribute__((noreturn)) handoff_storm_child(int ms)
 	if (ring_setup(&r, 8, 0))
 		_exit(1);
 	reqp = PTR(&req);
+	__atomic_store_n(&seen->step, 1, __ATOMIC_RELEASE);
 	while (now_ms() - t0 < ms) {
 		long ret;
 		uint64_t mask;
@@ -1194,6 +1198,8 @@ TEST_F_TIMEOUT(restart, handoff_signal_storm, 120)
 	if (!pid)
 		handoff_storm_child(6000);
 	self->child = pid;
+	while (!__atomic_load_n(&seen->step, __ATOMIC_ACQUIRE))
+		usleep(1000);
 	t0 = now_ms();
 	while (now_ms() - t0 < 5000) {
 		kill(pid, sigs[rand_r(&seed) % ARRAY_SIZE(sigs)]);
