@@ -615,4 +615,620 @@ TEST(caller_chain_loop_ends_for_a_handler)
 	munmap(out, sizeof(*out));
 }
 
+/* ------------------------------------------------- review-19: attacks */
+
+#include <pthread.h>
+#include <sys/user.h>
+
+#ifndef PTRACE_GETSIGMASK
+#define PTRACE_GETSIGMASK	0x420a
+#define PTRACE_SETSIGMASK	0x420b
+#endif
+
+#define SIGBIT(s) (1ULL << ((s) - 1))
+
+/* What an attacked child saw, shared with the parent. */
+struct seen {
+	int64_t read_ret;
+	long exec_ret;
+	uint64_t mask_after;		/* blocked mask after async_exec() */
+	int handlers;
+	int probed;
+	int bad;			/* a check in the child failed */
+	long bad_val;
+	int loops;
+	int step;
+};
+
+static struct seen *seen;
+
+static void seen_usr1(int sig)
+{
+	__atomic_add_fetch(&seen->handlers, 1, __ATOMIC_RELAXED);
+}
+
+static uint64_t current_mask(void)
+{
+	sigset_t m;
+	uint64_t v = 0;
+
+	sigprocmask(SIG_BLOCK, NULL, &m);
+	for (int s = 1; s <= 64; s++)
+		if (sigismember(&m, s) == 1)
+			v |= SIGBIT(s);
+	return v;
+}
+
+/*
+ * The child: SIGUSR1 has a handler and is not blocked; it reads one
+ * byte from @rfd, either directly or as the first atom of a SYNC chain
+ * [read -> getpid] in its own context, then records its blocked mask.
+ */
+static void __attribute__((noreturn))
+mask_child(int rfd, int sfd, bool syslet)
+{
+	static struct syslet_uatom a[2];
+	static uint64_t fd, buf, len = 1;
+	static int64_t pid_ret;
+	static char c;
+	struct sigaction sa = { .sa_handler = seen_usr1 };
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (sigaction(SIGUSR1, &sa, NULL))
+		_exit(1);
+	fd = rfd;
+	buf = PTR(&c);
+	init_atom(&a[0], __NR_read, &fd, &buf, &len, NULL, NULL, NULL,
+		  &seen->read_ret, SYSLET_SYNC, &a[1]);
+	init_atom(&a[1], __NR_getpid, NULL, NULL, NULL, NULL, NULL, NULL,
+		  &pid_ret, 0, NULL);
+	if (write(sfd, "r", 1) != 1)
+		_exit(2);
+	if (syslet) {
+		seen->exec_ret = async_exec(&a[0], NULL, 0);
+	} else {
+		seen->read_ret = read(rfd, &c, 1);
+		seen->exec_ret = seen->read_ret;
+	}
+	seen->mask_after = current_mask();
+	_exit(0);
+}
+
+/*
+ * Seize @pid, interrupt it while its read() waits, and return with it
+ * in the PTRACE_EVENT_STOP (0 on success).
+ */
+static int seize_and_interrupt(pid_t pid)
+{
+	int st;
+
+	wait_sleeping(pid, pid);
+	usleep(100000);
+	if (ptrace(PTRACE_SEIZE, pid, 0, 0) ||
+	    ptrace(PTRACE_INTERRUPT, pid, 0, 0))
+		return -1;
+	st = wait_stopped(pid, __WALL);
+	return st > 0 && (st >> 16) == PTRACE_EVENT_STOP ? 0 : -1;
+}
+
+static void tracer_mask(struct __test_metadata *_metadata, bool syslet,
+			bool set)
+{
+	int data[2], sync[2];
+	uint64_t m = ~0ULL;
+	char c;
+	pid_t pid;
+
+	seen = mmap(NULL, sizeof(*seen), PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, seen);
+	ASSERT_EQ(0, pipe(data));
+	ASSERT_EQ(0, pipe(sync));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		mask_child(data[0], sync[1], syslet);
+	ASSERT_EQ(1, read(sync[0], &c, 1));
+	ASSERT_EQ(0, seize_and_interrupt(pid));
+
+	/* What the program blocked: nothing. */
+	ASSERT_EQ(0, ptrace(PTRACE_GETSIGMASK, pid, sizeof(m), &m));
+	if (set) {
+		m = SIGBIT(SIGUSR1);
+		ASSERT_EQ(0, ptrace(PTRACE_SETSIGMASK, pid, sizeof(m), &m));
+	}
+	ASSERT_EQ(0, ptrace(PTRACE_CONT, pid, 0, 0));
+	usleep(100000);
+	ASSERT_EQ(1, write(data[1], "x", 1));
+	ASSERT_EQ(0, reap(pid, true));
+	ASSERT_EQ(1, seen->read_ret);
+	if (set) {
+		/* The tracer blocked SIGUSR1: it stays blocked. */
+		ASSERT_EQ(SIGBIT(SIGUSR1), seen->mask_after) {
+			TH_LOG("mask after: %#llx",
+			       (unsigned long long)seen->mask_after);
+		}
+	} else {
+		ASSERT_EQ(0, m) {
+			TH_LOG("the tracer sees blocked %#llx, the program blocked nothing",
+			       (unsigned long long)m);
+		}
+		ASSERT_EQ(0, seen->mask_after);
+	}
+	munmap(seen, sizeof(*seen));
+}
+
+/* Control: a direct read() stopped the same way. */
+TEST(direct_read_tracer_setsigmask_kept)
+{
+	tracer_mask(_metadata, false, true);
+}
+
+/*
+ * Documentation: "A tracer's PTRACE_SETSIGMASK made while the caller is
+ * stopped there ... [is] kept".  One that blocks a signal that has a
+ * handler (so is held back meanwhile) is silently undone.
+ */
+TEST(caller_tracer_setsigmask_kept)
+{
+	tracer_mask(_metadata, true, true);
+}
+
+TEST(direct_read_tracer_sees_programs_mask)
+{
+	tracer_mask(_metadata, false, false);
+}
+
+/* The held-back mask shows through PTRACE_GETSIGMASK (and /proc). */
+TEST(caller_tracer_sees_programs_mask)
+{
+	tracer_mask(_metadata, true, false);
+}
+
+/*
+ * A debugger's inferior call (gdb "call f()", CRIU's parasite): at the
+ * stop, point rip at a function, orig_rax = -1 so the interrupted call
+ * is not restarted, and continue.  A direct read() returns to user space
+ * there at once.
+ */
+static void probe(void)
+{
+	seen->probed = 1;
+	syscall(__NR_exit_group, 42);
+}
+
+static void tracer_redirect(struct __test_metadata *_metadata, bool syslet)
+{
+	struct user_regs_struct regs;
+	int data[2], sync[2], status = 0;
+	pid_t pid, w = 0;
+	char c;
+
+	seen = mmap(NULL, sizeof(*seen), PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, seen);
+	ASSERT_EQ(0, pipe(data));
+	ASSERT_EQ(0, pipe(sync));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		mask_child(data[0], sync[1], syslet);
+	ASSERT_EQ(1, read(sync[0], &c, 1));
+	ASSERT_EQ(0, seize_and_interrupt(pid));
+	ASSERT_EQ(0, ptrace(PTRACE_GETREGS, pid, 0, &regs));
+	TH_LOG("at the stop: orig_rax %lld rax %lld",
+	       (long long)regs.orig_rax, (long long)regs.rax);
+	regs.rip = (unsigned long)probe;
+	regs.rsp = ((regs.rsp - 1024) & ~15ULL) - 8;
+	regs.orig_rax = -1;
+	ASSERT_EQ(0, ptrace(PTRACE_SETREGS, pid, 0, &regs));
+	ASSERT_EQ(0, ptrace(PTRACE_CONT, pid, 0, 0));
+	/* 2 s, the pipe still empty. */
+	for (int i = 0; i < 200; i++) {
+		w = waitpid(pid, &status, WNOHANG | __WALL);
+		if (w == pid && WIFSTOPPED(status)) {
+			ptrace(PTRACE_CONT, pid, 0, 0);
+			w = 0;
+		}
+		if (w == pid)
+			break;
+		usleep(10000);
+	}
+	if (w != pid) {
+		ASSERT_EQ(1, write(data[1], "x", 1));
+		reap(pid, true);
+	}
+	EXPECT_EQ(pid, w) {
+		TH_LOG("still in the kernel 2 s after the tracer moved rip (probe ran %d, read %lld)",
+		       seen->probed, (long long)seen->read_ret);
+	}
+	if (w == pid) {
+		ASSERT_TRUE(WIFEXITED(status));
+		ASSERT_EQ(42, WEXITSTATUS(status));
+	}
+	munmap(seen, sizeof(*seen));
+}
+
+TEST(direct_read_tracer_redirect_runs_now)
+{
+	tracer_redirect(_metadata, false);
+}
+
+TEST(caller_tracer_redirect_runs_now)
+{
+	tracer_redirect(_metadata, true);
+}
+
+/*
+ * exec() from another thread while the caller (with a ring: it counts
+ * in ->running, current->syslet is set) sits in a ptrace stop inside
+ * async_exec(): de_thread() kills it there.
+ */
+static int exec_rfd;
+static struct test_ring exec_ring;
+
+static void *exec_caller(void *arg)
+{
+	static struct syslet_uatom a;
+	static uint64_t fd, buf, len = 1;
+	static int64_t r;
+	static char c;
+
+	fd = exec_rfd;
+	buf = PTR(&c);
+	init_atom(&a, __NR_read, &fd, &buf, &len, NULL, NULL, NULL, &r,
+		  SYSLET_SYNC, NULL);
+	seen->step = syscall(__NR_gettid);
+	async_exec(&a, &exec_ring.head, HSZ);
+	seen->bad = 1;		/* must not return: exec() kills it */
+	return NULL;
+}
+
+TEST_F_TIMEOUT(restart, caller_exec_while_stopped_in_kernel, 60)
+{
+	pid_t pid, tid;
+	int go[2];
+	char c;
+	int st;
+
+	if (variant->where != IN_CALLER || variant->ev != EV_STOP)
+		SKIP(return, "one variant is enough");
+	ASSERT_EQ(0, pipe(go));
+	seen = mmap(NULL, sizeof(*seen), PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, seen);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		pthread_t t;
+
+		exec_rfd = self->data[0];
+		if (ring_setup(&exec_ring, 8, 0))
+			_exit(1);
+		pthread_create(&t, NULL, exec_caller, NULL);
+		while (!__atomic_load_n(&seen->step, __ATOMIC_ACQUIRE))
+			usleep(1000);
+		if (write(self->sync[1], "r", 1) != 1)
+			_exit(2);
+		/* Go when the parent says so. */
+		if (read(go[0], &c, 1) != 1)
+			_exit(3);
+		execl("/bin/sh", "sh", "-c", "exit 7", NULL);
+		_exit(4);
+	}
+	self->child = pid;
+	ASSERT_EQ(1, read(self->sync[0], &c, 1));
+	tid = seen->step;
+	wait_sleeping(pid, tid);
+	usleep(100000);
+	ASSERT_EQ(0, ptrace(PTRACE_SEIZE, tid, 0, 0));
+	ASSERT_EQ(0, ptrace(PTRACE_INTERRUPT, tid, 0, 0));
+	st = wait_stopped(tid, __WALL);
+	ASSERT_EQ(PTRACE_EVENT_STOP, st >> 16);
+	ASSERT_EQ(1, write(go[1], "g", 1));
+	/* The traced thread goes (its exit is reported to us), then exec. */
+	for (int i = 0; i < 100; i++) {
+		if (waitpid(tid, &st, __WALL | WNOHANG) == tid &&
+		    !WIFSTOPPED(st))
+			break;
+		usleep(10000);
+	}
+	ASSERT_EQ(7, wait_exit(pid, 10000));
+	self->child = -1;
+	ASSERT_EQ(0, seen->bad);
+	munmap(seen, sizeof(*seen));
+}
+
+/*
+ * A storm: the caller loops SYNC chains [nanosleep(1 ms) -> getpid]
+ * with SIGUSR2 blocked; a sibling thread flips SIGUSR1 (handler <->
+ * SIG_IGN), SIGTSTP and SIGCONT (handler, SA_RESETHAND <-> SIG_DFL);
+ * the parent sends SIGSTOP, SIGTSTP, SIGCONT, SIGUSR1 and SIGUSR2 at
+ * random.  After every async_exec(): the mask is exactly {SIGUSR2}, no
+ * restart code or unexpected value reached memory, and the process
+ * neither hangs nor dies.
+ */
+static volatile int storm_stop;
+
+static void storm_handler(int sig)
+{
+	__atomic_add_fetch(&seen->handlers, 1, __ATOMIC_RELAXED);
+}
+
+static void *storm_flipper(void *arg)
+{
+	static const int sigs[] = { SIGUSR1, SIGTSTP, SIGCONT };
+	unsigned int seed = 1;
+
+	while (!storm_stop) {
+		int sig = sigs[rand_r(&seed) % 3];
+		struct sigaction sa = { .sa_handler = storm_handler };
+
+		if (rand_r(&seed) & 1) {
+			sa.sa_handler = sig == SIGUSR1 ? SIG_IGN : SIG_DFL;
+		} else if (sig != SIGUSR1 && (rand_r(&seed) & 1)) {
+			/* SIGUSR1 never gets SIG_DFL: it would kill. */
+			sa.sa_flags = SA_RESETHAND;
+		}
+		sigaction(sig, &sa, NULL);
+		if (rand_r(&seed) % 4 == 0)
+			sched_yield();
+	}
+	return NULL;
+}
+
+static void __attribute__((noreturn)) storm_child(int ms)
+{
+	static struct syslet_uatom a[2];
+	static struct __kernel_timespec req = { .tv_nsec = 1000000 };
+	static uint64_t reqp, zero;
+	static int64_t r0, r1;
+	struct sigaction sa = { .sa_handler = storm_handler };
+	int64_t t0 = now_ms();
+	sigset_t m;
+	pthread_t t;
+
+	sigaction(SIGUSR1, &sa, NULL);
+	sigemptyset(&m);
+	sigaddset(&m, SIGUSR2);
+	sigprocmask(SIG_SETMASK, &m, NULL);
+	pthread_create(&t, NULL, storm_flipper, NULL);
+	reqp = PTR(&req);
+	__atomic_store_n(&seen->step, 1, __ATOMIC_RELEASE);
+	while (now_ms() - t0 < ms) {
+		long ret;
+		uint64_t mask;
+
+		r0 = r1 = UNTOUCHED;
+		init_atom(&a[0], __NR_nanosleep, &reqp, &zero, NULL, NULL,
+			  NULL, NULL, &r0, SYSLET_SYNC, &a[1]);
+		init_atom(&a[1], __NR_getpid, NULL, NULL, NULL, NULL, NULL,
+			  NULL, &r1, 0, NULL);
+		errno = 0;
+		ret = async_exec(&a[0], NULL, 0);
+		mask = current_mask();
+		seen->loops++;
+		if (mask != SIGBIT(SIGUSR2)) {
+			seen->bad = 1;
+			seen->bad_val = mask;
+			break;
+		}
+		if (ret == (long)PTR(&a[1])) {
+			if (r0 != 0 || r1 != getpid()) {
+				seen->bad = 2;
+				seen->bad_val = r0;
+				break;
+			}
+		} else if (ret == (long)PTR(&a[0])) {
+			if (r0 != -EINTR || r1 != UNTOUCHED) {
+				seen->bad = 3;
+				seen->bad_val = r0;
+				break;
+			}
+		} else if (!(ret == -1 && errno == EINTR)) {
+			seen->bad = 4;
+			seen->bad_val = ret;
+			break;
+		}
+	}
+	storm_stop = 1;
+	pthread_join(t, NULL);
+	_exit(0);
+}
+
+TEST_F_TIMEOUT(restart, caller_signal_storm, 120)
+{
+	static const int sigs[] = { SIGSTOP, SIGTSTP, SIGCONT, SIGCONT,
+				    SIGUSR1, SIGUSR2 };
+	unsigned int seed = 7;
+	int64_t t0;
+	pid_t pid;
+	int st, rc;
+
+	if (variant->where != IN_CALLER || variant->ev != EV_STOP)
+		SKIP(return, "one variant is enough");
+	seen = mmap(NULL, sizeof(*seen), PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, seen);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		setpgid(0, 0);
+		storm_child(6000);
+	}
+	self->child = pid;
+	setpgid(pid, pid);
+	while (!__atomic_load_n(&seen->step, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	t0 = now_ms();
+	while (now_ms() - t0 < 5000) {
+		kill(pid, sigs[rand_r(&seed) % ARRAY_SIZE(sigs)]);
+		usleep(rand_r(&seed) % 3000);
+		while (waitpid(pid, &st, WNOHANG | WUNTRACED) == pid)
+			;
+	}
+	/* Let it finish: keep it running until it exits. */
+	for (int i = 0; i < 3000; i++) {
+		kill(pid, SIGCONT);
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			break;
+		usleep(10000);
+	}
+	rc = waitpid(pid, &st, WNOHANG);
+	if (rc == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		self->child = -1;
+		ASSERT_TRUE(false) {
+			TH_LOG("child hung after %d loops", seen->loops);
+		}
+	}
+	self->child = -1;
+	TH_LOG("%d chains, %d handler runs", seen->loops, seen->handlers);
+	ASSERT_TRUE(WIFEXITED(st)) {
+		TH_LOG("killed by %d", WTERMSIG(st));
+	}
+	ASSERT_EQ(0, seen->bad) {
+		TH_LOG("check %d failed: %#lx", seen->bad, seen->bad_val);
+	}
+	munmap(seen, sizeof(*seen));
+}
+
+/*
+ * As the storm, with a ring: the nanosleep may hand off, before or after
+ * it was interrupted (restart_syscall() made by the caller may hand off,
+ * and the blocked task then runs the restart_block as a worker).  The
+ * completed atom says 0 (a worker runs no handler), the caller's TID
+ * and mask are its own after every async_exec().
+ */
+static void __attribute__((noreturn)) handoff_storm_child(int ms)
+{
+	static struct test_ring r;
+	static struct syslet_uatom a[2];
+	static struct __kernel_timespec req = { .tv_nsec = 3000000 };
+	static uint64_t reqp, zero;
+	static int64_t r0, r1;
+	struct sigaction sa = { .sa_handler = storm_handler };
+	int64_t t0 = now_ms();
+	pid_t tid = syscall(__NR_gettid);
+	sigset_t m;
+
+	sigaction(SIGUSR1, &sa, NULL);
+	sigemptyset(&m);
+	sigaddset(&m, SIGUSR2);
+	sigprocmask(SIG_SETMASK, &m, NULL);
+	if (ring_setup(&r, 8, 0))
+		_exit(1);
+	reqp = PTR(&req);
+	__atomic_store_n(&seen->step, 1, __ATOMIC_RELEASE);
+	while (now_ms() - t0 < ms) {
+		long ret;
+		uint64_t mask;
+
+		r0 = r1 = UNTOUCHED;
+		init_atom(&a[0], __NR_nanosleep, &reqp, &zero, NULL, NULL,
+			  NULL, NULL, &r0, 0, &a[1]);
+		init_atom(&a[1], __NR_getpid, NULL, NULL, NULL, NULL, NULL,
+			  NULL, &r1, 0, NULL);
+		errno = 0;
+		ret = async_exec(&a[0], &r.head, HSZ);
+		if (ret == 0) {
+			long w;
+
+			do {
+				w = async_wait(1, &r.head, NULL);
+			} while (w < 0 && errno == EINTR);
+			if (w != 1 || test_ring_reap(&r) != PTR(&a[1]) ||
+			    r0 != 0 || r1 != getpid()) {
+				seen->bad = 5;
+				seen->bad_val = r0;
+				break;
+			}
+			seen->probed++;		/* hand-offs */
+		} else if (ret == (long)PTR(&a[1])) {
+			if (r0 != 0 || r1 != getpid()) {
+				seen->bad = 2;
+				seen->bad_val = r0;
+				break;
+			}
+		} else if (ret == (long)PTR(&a[0])) {
+			if (r0 != -EINTR) {
+				seen->bad = 3;
+				seen->bad_val = r0;
+				break;
+			}
+		} else if (!(ret == -1 && errno == EINTR)) {
+			seen->bad = 4;
+			seen->bad_val = ret;
+			break;
+		}
+		mask = current_mask();
+		seen->loops++;
+		if (mask != SIGBIT(SIGUSR2)) {
+			seen->bad = 1;
+			seen->bad_val = mask;
+			break;
+		}
+		if (syscall(__NR_gettid) != tid) {
+			seen->bad = 6;
+			seen->bad_val = syscall(__NR_gettid);
+			break;
+		}
+	}
+	_exit(0);
+}
+
+TEST_F_TIMEOUT(restart, handoff_signal_storm, 120)
+{
+	static const int sigs[] = { SIGSTOP, SIGCONT, SIGCONT, SIGUSR1 };
+	unsigned int seed = 11;
+	int64_t t0;
+	pid_t pid;
+	int st = 0, rc;
+
+	if (variant->where != IN_CALLER || variant->ev != EV_STOP)
+		SKIP(return, "one variant is enough");
+	seen = mmap(NULL, sizeof(*seen), PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, seen);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		handoff_storm_child(6000);
+	self->child = pid;
+	while (!__atomic_load_n(&seen->step, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	t0 = now_ms();
+	while (now_ms() - t0 < 5000) {
+		kill(pid, sigs[rand_r(&seed) % ARRAY_SIZE(sigs)]);
+		usleep(rand_r(&seed) % 4000);
+	}
+	for (int i = 0; i < 3000; i++) {
+		kill(pid, SIGCONT);
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			break;
+		usleep(10000);
+	}
+	rc = waitpid(pid, &st, WNOHANG);
+	self->child = -1;
+	if (rc == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		ASSERT_TRUE(false) {
+			TH_LOG("child hung after %d loops", seen->loops);
+		}
+	}
+	TH_LOG("%d chains, %d handed off, %d handler runs", seen->loops,
+	       seen->probed, seen->handlers);
+	ASSERT_TRUE(WIFEXITED(st)) {
+		TH_LOG("killed by %d", WTERMSIG(st));
+	}
+	ASSERT_EQ(0, seen->bad) {
+		TH_LOG("check %d failed: %#lx", seen->bad, seen->bad_val);
+	}
+	munmap(seen, sizeof(*seen));
+}
+
 TEST_HARNESS_MAIN
