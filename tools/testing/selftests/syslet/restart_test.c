@@ -298,7 +298,9 @@ FIXTURE_VARIANT_ADD(restart, pool_handler) {
 	.where = IN_POOL, .ev = EV_HANDLER,
 };
 
-FIXTURE_SETUP(restart)
+/* Shared memory for the outcome, the data and sync pipes. */
+static void child_setup(struct __test_metadata *_metadata, int data[2],
+			int sync[2], pid_t *child)
 {
 	out = mmap(NULL, sizeof(*out), PROT_READ | PROT_WRITE,
 		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -306,16 +308,43 @@ FIXTURE_SETUP(restart)
 	memset(out, 0, sizeof(*out));
 	out->read_ret = UNTOUCHED;
 	out->pid_ret = UNTOUCHED;
-	ASSERT_EQ(0, pipe(self->data));
-	ASSERT_EQ(0, pipe(self->sync));
-	self->child = -1;
+	ASSERT_EQ(0, pipe(data));
+	ASSERT_EQ(0, pipe(sync));
+	*child = -1;
+}
+
+static void child_teardown(pid_t child)
+{
+	if (child > 0)
+		wait_exit(child, 1);
+	munmap(out, sizeof(*out));
+}
+
+FIXTURE_SETUP(restart)
+{
+	child_setup(_metadata, self->data, self->sync, &self->child);
 }
 
 FIXTURE_TEARDOWN(restart)
 {
-	if (self->child > 0)
-		wait_exit(self->child, 1);
-	munmap(out, sizeof(*out));
+	child_teardown(self->child);
+}
+
+/* The same, without variants: tests that need one child, once. */
+FIXTURE(chain_child) {
+	int data[2];
+	int sync[2];
+	pid_t child;
+};
+
+FIXTURE_SETUP(chain_child)
+{
+	child_setup(_metadata, self->data, self->sync, &self->child);
+}
+
+FIXTURE_TEARDOWN(chain_child)
+{
+	child_teardown(self->child);
 }
 
 TEST_F_TIMEOUT(restart, read_then_getpid, 60)
@@ -886,15 +915,13 @@ static void *exec_caller(void *arg)
 	return NULL;
 }
 
-TEST_F_TIMEOUT(restart, caller_exec_while_stopped_in_kernel, 60)
+TEST_F_TIMEOUT(chain_child, caller_exec_while_stopped_in_kernel, 60)
 {
 	pid_t pid, tid;
 	int go[2];
 	char c;
 	int st;
 
-	if (variant->where != IN_CALLER || variant->ev != EV_STOP)
-		SKIP(return, "one variant is enough");
 	ASSERT_EQ(0, pipe(go));
 	seen = mmap(NULL, sizeof(*seen), PROT_READ | PROT_WRITE,
 		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -1038,7 +1065,7 @@ static void __attribute__((noreturn)) storm_child(int ms)
 	_exit(0);
 }
 
-TEST_F_TIMEOUT(restart, caller_signal_storm, 120)
+TEST_F_TIMEOUT(chain_child, caller_signal_storm, 120)
 {
 	static const int sigs[] = { SIGSTOP, SIGTSTP, SIGCONT, SIGCONT,
 				    SIGUSR1, SIGUSR2 };
@@ -1047,8 +1074,6 @@ TEST_F_TIMEOUT(restart, caller_signal_storm, 120)
 	pid_t pid;
 	int st, rc;
 
-	if (variant->where != IN_CALLER || variant->ev != EV_STOP)
-		SKIP(return, "one variant is enough");
 	seen = mmap(NULL, sizeof(*seen), PROT_READ | PROT_WRITE,
 		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, seen);
@@ -1180,7 +1205,7 @@ static void __attribute__((noreturn)) handoff_storm_child(int ms)
 	_exit(0);
 }
 
-TEST_F_TIMEOUT(restart, handoff_signal_storm, 120)
+TEST_F_TIMEOUT(chain_child, handoff_signal_storm, 120)
 {
 	static const int sigs[] = { SIGSTOP, SIGCONT, SIGCONT, SIGUSR1 };
 	unsigned int seed = 11;
@@ -1188,8 +1213,6 @@ TEST_F_TIMEOUT(restart, handoff_signal_storm, 120)
 	pid_t pid;
 	int st = 0, rc;
 
-	if (variant->where != IN_CALLER || variant->ev != EV_STOP)
-		SKIP(return, "one variant is enough");
 	seen = mmap(NULL, sizeof(*seen), PROT_READ | PROT_WRITE,
 		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, seen);
