@@ -173,29 +173,10 @@ run_child(enum where where, enum event ev, int rfd, int sfd)
 	_exit(0);
 }
 
-/* State of thread @tid of process @pid ('S', 'T', ...), 0 if unknown. */
-static char task_state(pid_t pid, pid_t tid)
-{
-	char path[64], b[256], *paren;
-	int f, n;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
-	f = open(path, O_RDONLY);
-	if (f < 0)
-		return 0;
-	n = read(f, b, sizeof(b) - 1);
-	close(f);
-	if (n <= 0)
-		return 0;
-	b[n] = 0;
-	paren = strrchr(b, ')');
-	return paren && paren[1] ? paren[2] : 0;
-}
-
 /* Wait (up to 5 s) until thread @tid of @pid sleeps. */
 static void wait_sleeping(pid_t pid, pid_t tid)
 {
-	for (int i = 0; i < 500 && task_state(pid, tid) != 'S'; i++)
+	for (int i = 0; i < 500 && thread_state_of(pid, tid) != 'S'; i++)
 		usleep(10000);
 }
 
@@ -516,6 +497,30 @@ TEST(pool_nanosleep_resumes_after_stop)
 	nanosleep_across_stop(_metadata, SYSLET_ASYNC);
 }
 
+static struct syslet_uatom loop[3];
+
+/*
+ * loop[0] reads @rfd (non-blocking); on -EAGAIN the atom after it,
+ * loop[1], yields and loops back; on a byte the chain ends at loop[2],
+ * getpid.
+ */
+static void init_poll_loop(int rfd)
+{
+	static uint64_t fd, buf, len = 1;
+	static char c;
+
+	fd = rfd;
+	buf = PTR(&c);
+	init_atom(&loop[0], __NR_read, &fd, &buf, &len, NULL, NULL, NULL,
+		  &out->read_ret,
+		  SYSLET_SYNC | SYSLET_STOP_ON_NON_POSITIVE |
+		  SYSLET_SKIP_TO_NEXT_ON_STOP, &loop[2]);
+	init_atom(&loop[1], __NR_sched_yield, NULL, NULL, NULL, NULL, NULL,
+		  NULL, NULL, 0, &loop[0]);
+	init_atom(&loop[2], __NR_getpid, NULL, NULL, NULL, NULL, NULL, NULL,
+		  &out->pid_ret, 0, NULL);
+}
+
 /*
  * Between two atoms: a chain that loops in the kernel, polling a
  * non-blocking pipe, [read -(-EAGAIN)-> sched_yield -> read ... -(1)->
@@ -524,9 +529,7 @@ TEST(pool_nanosleep_resumes_after_stop)
  */
 static void loop_across(struct __test_metadata *_metadata, bool task_work)
 {
-	static struct syslet_uatom a[3];
-	static uint64_t fd, buf, len = 1;
-	static char c;
+	struct syslet_uatom *a = loop;
 	struct uring u = { .fd = -1 };
 	int data[2];
 	pid_t pid;
@@ -542,17 +545,7 @@ static void loop_across(struct __test_metadata *_metadata, bool task_work)
 	if (!pid) {
 		if (task_work && uring_timeout(&u, 200))
 			_exit(1);
-		fd = data[0];
-		buf = PTR(&c);
-		/* a[0] read; on -EAGAIN the atom after it, a[1], loops back. */
-		init_atom(&a[0], __NR_read, &fd, &buf, &len, NULL, NULL, NULL,
-			  &out->read_ret,
-			  SYSLET_SYNC | SYSLET_STOP_ON_NON_POSITIVE |
-			  SYSLET_SKIP_TO_NEXT_ON_STOP, &a[2]);
-		init_atom(&a[1], __NR_sched_yield, NULL, NULL, NULL, NULL,
-			  NULL, NULL, NULL, 0, &a[0]);
-		init_atom(&a[2], __NR_getpid, NULL, NULL, NULL, NULL, NULL,
-			  NULL, &out->pid_ret, 0, NULL);
+		init_poll_loop(data[0]);
 		out->exec_ret = async_exec(&a[0], NULL, 0);
 		out->exec_errno = errno;
 		if (u.fd >= 0)
@@ -599,9 +592,7 @@ TEST(caller_chain_loop_goes_on_across_task_work)
  */
 TEST(caller_chain_loop_ends_for_a_handler)
 {
-	static struct syslet_uatom a[3];
-	static uint64_t fd, buf, len = 1;
-	static char c;
+	struct syslet_uatom *a = loop;
 	int data[2];
 	pid_t pid;
 
@@ -617,16 +608,7 @@ TEST(caller_chain_loop_ends_for_a_handler)
 					.sa_flags = SA_RESTART };
 
 		sigaction(SIGUSR1, &sa, NULL);
-		fd = data[0];
-		buf = PTR(&c);
-		init_atom(&a[0], __NR_read, &fd, &buf, &len, NULL, NULL, NULL,
-			  &out->read_ret,
-			  SYSLET_SYNC | SYSLET_STOP_ON_NON_POSITIVE |
-			  SYSLET_SKIP_TO_NEXT_ON_STOP, &a[2]);
-		init_atom(&a[1], __NR_sched_yield, NULL, NULL, NULL, NULL,
-			  NULL, NULL, NULL, 0, &a[0]);
-		init_atom(&a[2], __NR_getpid, NULL, NULL, NULL, NULL, NULL,
-			  NULL, &out->pid_ret, 0, NULL);
+		init_poll_loop(data[0]);
 		errno = 0;
 		out->exec_ret = async_exec(&a[0], NULL, 0);
 		out->exec_errno = errno;
@@ -742,25 +724,38 @@ static int seize_and_interrupt(pid_t pid)
 	return st > 0 && (st >> 16) == PTRACE_EVENT_STOP ? 0 : -1;
 }
 
-static void tracer_mask(struct __test_metadata *_metadata, bool syslet,
-			bool set)
+/*
+ * Fork mask_child() (a SYSLET_SYNC chain, or a direct read() if not
+ * @syslet, on the pipe @data), wait until it reads, seize it and stop it
+ * with PTRACE_INTERRUPT.
+ */
+static void start_stopped_child(struct __test_metadata *_metadata,
+				bool syslet, int data[2], pid_t *pid)
 {
-	int data[2], sync[2];
-	uint64_t m = ~0ULL;
+	int sync[2];
 	char c;
-	pid_t pid;
 
 	seen = mmap(NULL, sizeof(*seen), PROT_READ | PROT_WRITE,
 		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, seen);
 	ASSERT_EQ(0, pipe(data));
 	ASSERT_EQ(0, pipe(sync));
-	pid = fork();
-	ASSERT_LE(0, pid);
-	if (!pid)
+	*pid = fork();
+	ASSERT_LE(0, *pid);
+	if (!*pid)
 		mask_child(data[0], sync[1], syslet);
 	ASSERT_EQ(1, read(sync[0], &c, 1));
-	ASSERT_EQ(0, seize_and_interrupt(pid));
+	ASSERT_EQ(0, seize_and_interrupt(*pid));
+}
+
+static void tracer_mask(struct __test_metadata *_metadata, bool syslet,
+			bool set)
+{
+	uint64_t m = ~0ULL;
+	int data[2];
+	pid_t pid;
+
+	start_stopped_child(_metadata, syslet, data, &pid);
 
 	/* What the program blocked: nothing. */
 	ASSERT_EQ(0, ptrace(PTRACE_GETSIGMASK, pid, sizeof(m), &m));
@@ -831,21 +826,10 @@ static void probe(void)
 static void tracer_redirect(struct __test_metadata *_metadata, bool syslet)
 {
 	struct user_regs_struct regs;
-	int data[2], sync[2], status = 0;
+	int data[2], status = 0;
 	pid_t pid, w = 0;
-	char c;
 
-	seen = mmap(NULL, sizeof(*seen), PROT_READ | PROT_WRITE,
-		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, seen);
-	ASSERT_EQ(0, pipe(data));
-	ASSERT_EQ(0, pipe(sync));
-	pid = fork();
-	ASSERT_LE(0, pid);
-	if (!pid)
-		mask_child(data[0], sync[1], syslet);
-	ASSERT_EQ(1, read(sync[0], &c, 1));
-	ASSERT_EQ(0, seize_and_interrupt(pid));
+	start_stopped_child(_metadata, syslet, data, &pid);
 	ASSERT_EQ(0, ptrace(PTRACE_GETREGS, pid, 0, &regs));
 	TH_LOG("at the stop: orig_rax %lld rax %lld",
 	       (long long)regs.orig_rax, (long long)regs.rax);

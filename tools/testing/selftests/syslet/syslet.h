@@ -293,13 +293,13 @@ static inline int ring_setup(struct test_ring *r, unsigned int slots,
 	return async_register(&r->head, sizeof(r->head));
 }
 
-/* The scheduler state of thread @tid of this process ('R', 'S', ...). */
-static inline char thread_state(pid_t tid)
+/* The scheduler state of thread @tid of process @pid ('R', 'S', ...). */
+static inline char thread_state_of(pid_t pid, pid_t tid)
 {
 	char path[64], buf[256], *paren;
 	int f, n;
 
-	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
 	f = open(path, O_RDONLY);
 	if (f < 0)
 		return 0;
@@ -310,6 +310,12 @@ static inline char thread_state(pid_t tid)
 	buf[n] = 0;
 	paren = strrchr(buf, ')');
 	return paren && paren[1] ? paren[2] : 0;
+}
+
+/* The scheduler state of thread @tid of this process. */
+static inline char thread_state(pid_t tid)
+{
+	return thread_state_of(getpid(), tid);
 }
 
 /*
