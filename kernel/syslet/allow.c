@@ -88,7 +88,6 @@
  *
  * A call missing here fails in the atom with -ENOSYS.
  */
-#include <linux/bitmap.h>
 #include <linux/cache.h>
 #include <linux/close_range.h>
 #include <linux/fiemap.h>
@@ -186,14 +185,23 @@ static const u16 syslet_allowed_nrs[] __initconst = {
 	__NR_lsm_get_self_attr, __NR_lsm_list_modules,
 };
 
-static DECLARE_BITMAP(syslet_allowed, NR_syscalls) __ro_after_init;
+/*
+ * What an atom may run, by system call number: one byte load answers it
+ * on the cached path, which runs this for every atom.
+ */
+u8 syslet_nr_classes[NR_syscalls] __ro_after_init;
 
 static int __init syslet_allow_init(void)
 {
 	unsigned int i;
 
 	for (i = 0; i < ARRAY_SIZE(syslet_allowed_nrs); i++)
-		__set_bit(syslet_allowed_nrs[i], syslet_allowed);
+		syslet_nr_classes[syslet_allowed_nrs[i]] = SYSLET_NR_ALLOWED;
+	/* The calls syslet_atom_args_check() knows. */
+	syslet_nr_classes[__NR_ioctl] = SYSLET_NR_CHECK_ARGS;
+	syslet_nr_classes[__NR_futex] = SYSLET_NR_CHECK_ARGS;
+	syslet_nr_classes[__NR_close_range] = SYSLET_NR_CHECK_ARGS;
+	syslet_nr_classes[__NR_timer_create] = SYSLET_NR_CHECK_ARGS;
 	return 0;
 }
 core_initcall(syslet_allow_init);
@@ -204,7 +212,7 @@ core_initcall(syslet_allow_init);
  */
 bool syslet_nr_allowed(unsigned long nr)
 {
-	return nr < NR_syscalls && test_bit(nr, syslet_allowed);
+	return syslet_nr_class(nr) != SYSLET_NR_REFUSED;
 }
 
 /**

@@ -43,7 +43,8 @@
  *
  * Return: 0, -EFAULT or -EINVAL (misaligned atom, unknown flags).
  */
-int syslet_fetch_atom(struct syslet_uatom __user *uatom, struct syslet_katom *ka)
+static __always_inline int __syslet_fetch_atom(struct syslet_uatom __user *uatom,
+					       struct syslet_katom *ka)
 {
 	u64 flags, nr, ret_ptr, next, p;
 	int i;
@@ -85,6 +86,11 @@ efault:
 	return -EFAULT;
 }
 
+int syslet_fetch_atom(struct syslet_uatom __user *uatom, struct syslet_katom *ka)
+{
+	return __syslet_fetch_atom(uatom, ka);
+}
+
 /*
  * Syscall User Dispatch (PR_SET_SYSCALL_USER_DISPATCH) is on for this
  * thread: would it send a system call made from async_exec()'s call site
@@ -115,16 +121,16 @@ static bool syslet_sud_dispatches(void)
  */
 static int syslet_atom_check(const struct syslet_katom *ka)
 {
-	if (unlikely(!syslet_nr_allowed(ka->nr)))
-		return SYSLET_ATOM_REFUSE;
+	unsigned int class = syslet_nr_class(ka->nr);
+
 	if (unlikely(test_syscall_work(SYSCALL_USER_DISPATCH)) &&
 	    syslet_sud_dispatches())
 		return SYSLET_ATOM_REFUSE;
-	if (unlikely(ka->nr == __NR_ioctl || ka->nr == __NR_futex ||
-		     ka->nr == __NR_close_range || ka->nr == __NR_timer_create))
-		return syslet_atom_args_check(ka->nr, ka->args,
-					      syslet_in_worker());
-	return SYSLET_ATOM_RUN;
+	if (likely(class == SYSLET_NR_ALLOWED))
+		return SYSLET_ATOM_RUN;
+	if (class == SYSLET_NR_REFUSED)
+		return SYSLET_ATOM_REFUSE;
+	return syslet_atom_args_check(ka->nr, ka->args, syslet_in_worker());
 }
 
 static inline bool syslet_is_restart(long ret)
@@ -327,7 +333,8 @@ SYSCALL_DEFINE3(async_exec, struct syslet_uatom __user *, atom,
 	if (unlikely(in_compat_syscall()))
 		return -ENOSYS;
 
-	err = syslet_fetch_atom(atom, &ka);
+	/* Inlined: the first atom's fetch is part of every call's cost. */
+	err = __syslet_fetch_atom(atom, &ka);
 	if (unlikely(err))
 		return err;
 	if (unlikely((ka.flags & (SYSLET_ASYNC | SYSLET_SYNC)) ==

@@ -25,6 +25,7 @@
 #include <linux/xarray.h>
 #include <uapi/linux/syslet.h>
 #include <asm/syslet.h>
+#include <asm/unistd.h>
 
 struct cred;
 struct pid;
@@ -299,12 +300,18 @@ static inline bool syslet_leader_among_threads(struct task_struct *tsk)
 {
 	struct syslet_process *sp;
 
+	int nr;
+
+	if (!thread_group_leader(tsk))
+		return false;
+	/* Alone (no spare made yet): the common case, and the cheap one. */
+	nr = READ_ONCE(tsk->signal->nr_threads);
 	/* A traced caller never hands off: its tracer sees its atoms. */
-	if (!thread_group_leader(tsk) || tsk->ptrace)
+	if (nr == 1 || tsk->ptrace)
 		return false;
 	sp = READ_ONCE(tsk->signal->syslet);
-	return READ_ONCE(tsk->signal->nr_threads) >
-	       1 + (int)(READ_ONCE(sp->nr_workers) - READ_ONCE(sp->nr_in_user));
+	return nr > 1 + (int)(READ_ONCE(sp->nr_workers) -
+			      READ_ONCE(sp->nr_in_user));
 }
 
 static inline bool syslet_in_worker(void)
@@ -320,6 +327,19 @@ int syslet_fetch_atom(struct syslet_uatom __user *uatom,
 void syslet_run_chain(struct syslet_uatom __user *uatom,
 		      struct syslet_katom *ka, struct syslet_run *run,
 		      struct syslet_chain_result *res);
+
+/* allow.c */
+#define SYSLET_NR_REFUSED	0	/* not in the allowlist */
+#define SYSLET_NR_ALLOWED	1	/* allowed, whatever its arguments */
+#define SYSLET_NR_CHECK_ARGS	2	/* syslet_atom_args_check() decides */
+extern u8 syslet_nr_classes[NR_syscalls];
+
+static __always_inline unsigned int syslet_nr_class(unsigned long nr)
+{
+	/* The byte only steers a branch: no array_index_nospec() needed. */
+	return likely(nr < NR_syscalls) ? syslet_nr_classes[nr] :
+					  SYSLET_NR_REFUSED;
+}
 
 /* signal.c */
 bool syslet_interrupted(unsigned long nr, long code, long end_ret);

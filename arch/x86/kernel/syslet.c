@@ -38,9 +38,13 @@ static __always_inline void syslet_frame_to_regs(struct pt_regs *regs,
 	regs->r9 = frame->r9;
 }
 
-/* What a tracer or seccomp left in @regs at the entry stop, checked again. */
-static int syslet_entry_recheck(long call_nr, unsigned long nr,
-				struct pt_regs *regs)
+/*
+ * What a tracer or seccomp left in @regs at the entry stop, checked again.
+ * Out of line: only a traced or filtered atom gets here, and inlined it
+ * would cost every atom two more saved registers.
+ */
+static noinline __cold int syslet_entry_recheck(long call_nr, unsigned long nr,
+						struct pt_regs *regs)
 {
 	unsigned long a[6];
 	u64 args[6];
