@@ -195,10 +195,10 @@ static int syslet_head_insert(struct syslet_process *sp,
 	int err;
 
 	mutex_lock(&sp->lock);
-	if (xa_load(&sp->heads, syslet_head_key(head->uhead))) {
-		err = -EEXIST;
-	} else if (sp->nr_heads >= SYSLET_MAX_HEADS) {
-		err = -EMFILE;
+	if (unlikely(sp->nr_heads >= SYSLET_MAX_HEADS)) {
+		/* Another thread's insert of the same head wins over EMFILE. */
+		err = xa_load(&sp->heads, syslet_head_key(head->uhead)) ?
+		      -EEXIST : -EMFILE;
 	} else {
 		err = xa_insert(&sp->heads, syslet_head_key(head->uhead), head,
 				GFP_KERNEL_ACCOUNT);
