@@ -113,8 +113,7 @@ static struct syslet_head *syslet_head_alloc(struct async_head_user __user *uhea
 	if (!head)
 		return ERR_PTR(-ENOMEM);
 	/* Bounded per user too: a process may fork, each child with its own. */
-	head->ucounts = inc_ucount(current_user_ns(), current_euid(),
-				   UCOUNT_SYSLET_HEADS);
+	head->ucounts = inc_current_ucount(UCOUNT_SYSLET_HEADS);
 	if (!head->ucounts) {
 		kfree(head);
 		return ERR_PTR(-ENOSPC);
