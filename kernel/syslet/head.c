@@ -76,13 +76,30 @@ static int syslet_check_uhead(struct async_head_user __user *uhead, size_t size)
 	return 0;
 }
 
-static struct syslet_head *syslet_head_alloc(struct async_head_user __user *uhead,
-					     size_t size)
+/*
+ * What syslet_head_alloc() read from user memory that syslet_head_insert()
+ * can only judge under sp->lock.
+ */
+struct syslet_head_setup {
+	unsigned long	unregistered;	/* sp->unregistered before the read */
+	bool		bad_indices;	/* kernel_ring_idx - user_ring_idx */
+};
+
+static struct syslet_head *syslet_head_alloc(struct syslet_process *sp,
+					     struct async_head_user __user *uhead,
+					     size_t size,
+					     struct syslet_head_setup *setup)
 {
 	struct async_head_user kh;
 	struct syslet_head *head;
 	int err;
 
+	/*
+	 * Before the read: pairs with the release in async_unregister(),
+	 * so a head removed before this load has published its last
+	 * kernel_ring_idx where the read below sees it.
+	 */
+	setup->unregistered = smp_load_acquire(&sp->unregistered);
 	err = copy_struct_from_user(&kh, sizeof(kh), uhead, size);
 	if (err)
 		return ERR_PTR(err);
@@ -104,10 +121,12 @@ static struct syslet_head *syslet_head_alloc(struct async_head_user __user *uhea
 	 * The indices count modulo 2^64.  No more completions can be
 	 * unreaped than the ring has slots (none without a ring): anything
 	 * else is user_ring_idx ahead of kernel_ring_idx, or garbage.
+	 * Judged by syslet_head_insert(): a head of the ring that is still
+	 * in the table may have written a slot, which user space reaped,
+	 * and not yet kernel_ring_idx; then the ring is simply taken.
 	 */
-	if (kh.kernel_ring_idx - kh.user_ring_idx >
-	    kh.ring_size_bytes / sizeof(u64))
-		return ERR_PTR(-EINVAL);
+	setup->bad_indices = kh.kernel_ring_idx - kh.user_ring_idx >
+			     kh.ring_size_bytes / sizeof(u64);
 
 	head = kzalloc(sizeof(*head), GFP_KERNEL_ACCOUNT);
 	if (!head)
@@ -185,19 +204,46 @@ static inline unsigned long syslet_head_key(struct async_head_user __user *uhead
 }
 
 /*
- * Insert a new head; -EEXIST if another thread was quicker, -EMFILE if
- * the process has SYSLET_MAX_HEADS already.
+ * Insert a new head; -EEXIST if another thread was quicker, -EAGAIN if
+ * the head must be set up again from user memory (see below), -EINVAL
+ * if the indices it was set up from are inconsistent, -EMFILE if the
+ * process has SYSLET_MAX_HEADS already.
  */
 static int syslet_head_insert(struct syslet_process *sp,
-			      struct syslet_head *head)
+			      struct syslet_head *head,
+			      const struct syslet_head_setup *setup)
 {
 	int err;
 
 	mutex_lock(&sp->lock);
-	if (unlikely(sp->nr_heads >= SYSLET_MAX_HEADS)) {
-		/* Another thread's insert of the same head wins over EMFILE. */
-		err = xa_load(&sp->heads, syslet_head_key(head->uhead)) ?
-		      -EEXIST : -EMFILE;
+	/*
+	 * Every refusal needs a lookup first (a quicker thread's head wins
+	 * over them); the common case lets xa_insert() find it instead.
+	 */
+	if (unlikely(setup->unregistered != sp->unregistered ||
+		     setup->bad_indices || sp->nr_heads >= SYSLET_MAX_HEADS)) {
+		if (xa_load(&sp->heads, syslet_head_key(head->uhead))) {
+			err = -EEXIST;
+		} else if (setup->unregistered != sp->unregistered) {
+			/*
+			 * A head was removed since @head read
+			 * kernel_ring_idx.  It may have been a head of this
+			 * very ring, set up after our read, that posted
+			 * completions and was unregistered: @head would
+			 * start from an index user space has reaped past,
+			 * write its completions into slots behind
+			 * user_ring_idx, where nobody looks, and
+			 * async_wait() would count them as reaped.  Read
+			 * the indices again.  (Without a removal in
+			 * between, no head of this ring can have posted
+			 * since the read: it would still be in the table.)
+			 */
+			err = -EAGAIN;
+		} else if (setup->bad_indices) {
+			err = -EINVAL;
+		} else {
+			err = -EMFILE;
+		}
 	} else {
 		err = xa_insert(&sp->heads, syslet_head_key(head->uhead), head,
 				GFP_KERNEL_ACCOUNT);
@@ -270,13 +316,17 @@ struct syslet_head *syslet_head_get(struct async_head_user __user *uhead,
 		return head;
 
 	for (;;) {
-		head = syslet_head_alloc(uhead, size);
+		struct syslet_head_setup setup;
+
+		head = syslet_head_alloc(sp, uhead, size, &setup);
 		if (IS_ERR(head))
 			return head;
-		err = syslet_head_insert(sp, head);
+		err = syslet_head_insert(sp, head, &setup);
 		if (!err)
 			return head;
 		syslet_head_put(head);
+		if (err == -EAGAIN)
+			continue;
 		if (err != -EEXIST)
 			return ERR_PTR(err);
 		/* Lost a race with another thread: use its head. */
@@ -301,14 +351,18 @@ SYSCALL_DEFINE2(async_register, struct async_head_user __user *, uhead,
 	sp = syslet_process();
 	if (!sp)
 		return -ENOMEM;
-	head = syslet_head_alloc(uhead, size);
-	if (IS_ERR(head))
-		return PTR_ERR(head);
-	err = syslet_head_insert(sp, head);
-	/* The first cachemiss should not wait for a thread to be made. */
-	if (!err && head->ring)
-		syslet_keep_spare(sp, head);
-	syslet_head_put(head);
+	do {
+		struct syslet_head_setup setup;
+
+		head = syslet_head_alloc(sp, uhead, size, &setup);
+		if (IS_ERR(head))
+			return PTR_ERR(head);
+		err = syslet_head_insert(sp, head, &setup);
+		/* The first cachemiss should not wait for a thread to be made. */
+		if (!err && head->ring)
+			syslet_keep_spare(sp, head);
+		syslet_head_put(head);
+	} while (err == -EAGAIN);
 	return err == -EEXIST ? -EBUSY : err;
 }
 
@@ -349,6 +403,15 @@ SYSCALL_DEFINE2(async_unregister, struct async_head_user __user *, uhead,
 		} else {
 			xa_erase(&sp->heads, syslet_head_key(uhead));
 			sp->nr_heads--;
+			/*
+			 * A head set up from user memory read before now
+			 * must read it again (syslet_head_insert()).  The
+			 * release pairs with syslet_head_alloc(): the last
+			 * kernel_ring_idx this head published, before its
+			 * last chain left inflight, is seen there.
+			 */
+			smp_store_release(&sp->unregistered,
+					  sp->unregistered + 1);
 			RCU_INIT_POINTER(sp->hint, NULL);
 		}
 	}

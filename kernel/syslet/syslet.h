@@ -81,6 +81,9 @@ struct syslet_head {
  *		and a lookup in @heads walks a deep tree for a user address
  * @lock:	serialises creation and removal of heads
  * @nr_heads:	heads in @heads (at most SYSLET_MAX_HEADS)
+ * @unregistered: heads removed from @heads so far (@lock): a head set up
+ *		from user memory read before a removal may start from a
+ *		stale kernel_ring_idx (see syslet_head_insert())
  * @pool_lock:	protects @idle and the counters below
  * @idle:	parked pool threads (struct syslet_worker)
  * @workers:	all pool threads
@@ -102,6 +105,7 @@ struct syslet_process {
 	struct syslet_head __rcu *hint;
 	struct mutex		lock;
 	unsigned int		nr_heads;
+	unsigned long		unregistered;
 	spinlock_t		pool_lock;
 	struct list_head	idle;
 	struct list_head	workers;

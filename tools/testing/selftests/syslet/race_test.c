@@ -362,6 +362,141 @@ TEST(register_unregister_race_exec_and_wait)
 }
 
 /*
+ * Chains that set the ring up themselves (no async_register()) race a
+ * thread that unregisters it in a tight loop, so heads for the one ring
+ * come and go many times a millisecond.  The atoms are reused: only the
+ * counts matter.  A head that starts from a kernel_ring_idx older than
+ * what earlier heads of the ring posted would post into slots user space
+ * has reaped already: async_wait() sees user_ring_idx ahead of the
+ * kernel (-EINVAL, which nothing else here can cause) and the completion
+ * sits in a slot behind user_ring_idx, never reaped.
+ */
+#define CHURN_SUBMITTERS 6
+
+struct churn {
+	struct rig *r;
+	atomic_long einval;
+};
+
+static void *churn_submit_fn(void *arg)
+{
+	struct submitter *sub = arg;
+	struct rig *r = sub->r;
+	char *a = atom_at(r->c, sub->first);
+
+	while (!r->stop) {
+		long rc = async_exec((void *)a, c_head(r), HSZ);
+
+		r->submitted++;
+		if (rc == 0)
+			r->async++;
+		else if (rc > 0)
+			r->cached++;
+		else
+			r->rejected++;
+	}
+	return NULL;
+}
+
+static void *churn_unregister_fn(void *arg)
+{
+	struct rig *r = arg;
+
+	while (!r->stop) {
+		long rc = async_unregister(c_head(r), HSZ);
+
+		if (rc && errno != EBUSY && errno != ENOENT)
+			r->strays++;
+	}
+	return NULL;
+}
+
+/* Reap by count only: the atoms are shared by many chains. */
+static void churn_reap(struct rig *r)
+{
+	uint64_t *ring = s_ring(r);
+
+	for (;;) {
+		uint64_t *slot = &ring[r->user_idx % NR_SLOTS];
+		uint64_t v = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+
+		if (!v)
+			return;
+		r->reaped++;
+		__atomic_store_n(slot, 0, __ATOMIC_RELEASE);
+		r->user_idx++;
+		__atomic_store_n(&s_head(r)->user_ring_idx, r->user_idx,
+				 __ATOMIC_RELEASE);
+	}
+}
+
+static void *churn_reap_fn(void *arg)
+{
+	struct churn *ch = arg;
+	struct rig *r = ch->r;
+
+	while (!r->stop) {
+		if (async_wait(1, c_head(r), &ms10) < 0 && errno == EINVAL)
+			ch->einval++;
+		churn_reap(r);
+	}
+	return NULL;
+}
+
+TEST(exec_sets_up_ring_while_unregistered)
+{
+	static struct rig r;
+	static struct churn ch;
+	struct submitter subs[CHURN_SUBMITTERS];
+	pthread_t sub[CHURN_SUBMITTERS], unreg, reaper;
+	const struct __kernel_timespec ms200 = { .tv_nsec = 200000000 };
+	time_t end = time(NULL) + CHAOS_SECONDS;
+	long left = 0;
+
+	ASSERT_EQ(0, rig_init(&r, 64));
+	ch.r = &r;
+	ASSERT_EQ(0, pthread_create(&unreg, NULL, churn_unregister_fn, &r));
+	ASSERT_EQ(0, pthread_create(&reaper, NULL, churn_reap_fn, &ch));
+	for (int i = 0; i < CHURN_SUBMITTERS; i++) {
+		/* atoms 4i + 1: SYSLET_ASYNC getppid() */
+		subs[i] = (struct submitter){ &r, 4 * i + 1, 0 };
+		ASSERT_EQ(0, pthread_create(&sub[i], NULL, churn_submit_fn,
+					    &subs[i]));
+	}
+	while (time(NULL) < end)
+		usleep(100000);
+	r.stop = 1;
+	for (int i = 0; i < CHURN_SUBMITTERS; i++)
+		pthread_join(sub[i], NULL);
+	pthread_join(unreg, NULL);
+	pthread_join(reaper, NULL);
+	EXPECT_LT(0, r.async);
+
+	/* Set it up again if need be (-EBUSY: still there), and drain. */
+	async_register(c_head(&r), HSZ);
+	end = time(NULL) + DRAIN_SECONDS;
+	while (r.reaped < r.async && time(NULL) < end) {
+		async_wait(1, c_head(&r), &ms10);
+		churn_reap(&r);
+	}
+	EXPECT_EQ(0, async_wait(1, c_head(&r), &ms200));
+	churn_reap(&r);
+	for (int i = 0; i < NR_SLOTS; i++)
+		left += s_ring(&r)[i] != 0;
+	TH_LOG("%ld submitted: %ld asynchronous, %ld cached, %ld refused; "
+	       "%ld reaped; %ld slots left behind; async_wait() -EINVAL %ld times",
+	       (long)r.submitted, (long)r.async, (long)r.cached,
+	       (long)r.rejected, (long)r.reaped, left, (long)ch.einval);
+	EXPECT_EQ(0, r.strays);
+	EXPECT_EQ(0, ch.einval) TH_LOG("kernel_ring_idx went backwards");
+	EXPECT_EQ(0, left) TH_LOG("completions posted behind user_ring_idx");
+	EXPECT_EQ(r.async, r.reaped) TH_LOG("completions lost");
+	EXPECT_EQ(r.user_idx, s_head(&r)->kernel_ring_idx);
+	EXPECT_EQ(0, async_unregister(c_head(&r), HSZ));
+	rig_free(&r);
+}
+
+/*
  * The ring and its head sit in a MAP_SHARED memfd that a second process
  * scribbles on and truncates while chains post.  Nothing can be counted
  * then, but every call must answer with a clean errno, the kernel must
