@@ -191,17 +191,23 @@ static const u16 syslet_allowed_nrs[] __initconst = {
  */
 u8 syslet_nr_classes[NR_syscalls] __ro_after_init;
 
+/* The allowed calls whose arguments syslet_atom_args_check() looks at. */
+static const u16 syslet_checked_nrs[] __initconst = {
+	__NR_ioctl, __NR_futex, __NR_close_range, __NR_timer_create,
+};
+
 static int __init syslet_allow_init(void)
 {
-	unsigned int i;
+	unsigned int i, nr;
 
 	for (i = 0; i < ARRAY_SIZE(syslet_allowed_nrs); i++)
 		syslet_nr_classes[syslet_allowed_nrs[i]] = SYSLET_NR_ALLOWED;
-	/* The calls syslet_atom_args_check() knows. */
-	syslet_nr_classes[__NR_ioctl] = SYSLET_NR_CHECK_ARGS;
-	syslet_nr_classes[__NR_futex] = SYSLET_NR_CHECK_ARGS;
-	syslet_nr_classes[__NR_close_range] = SYSLET_NR_CHECK_ARGS;
-	syslet_nr_classes[__NR_timer_create] = SYSLET_NR_CHECK_ARGS;
+	/* Never allows a call the list above does not. */
+	for (i = 0; i < ARRAY_SIZE(syslet_checked_nrs); i++) {
+		nr = syslet_checked_nrs[i];
+		if (syslet_nr_classes[nr] == SYSLET_NR_ALLOWED)
+			syslet_nr_classes[nr] = SYSLET_NR_CHECK_ARGS;
+	}
 	return 0;
 }
 core_initcall(syslet_allow_init);
