@@ -58,6 +58,12 @@ static __always_inline int __syslet_fetch_atom(struct syslet_uatom __user *uatom
 	unsafe_get_user(ret_ptr, &uatom->ret_ptr, efault);
 	unsafe_get_user(next, &uatom->next, efault);
 	/*
+	 * Arguments after the first NULL pointer are 0.  Six plain stores
+	 * up front cost less than a loop over the ones left after it.
+	 */
+	for (i = 0; i < SYSLET_NR_ARGS; i++)
+		ka->args[i] = 0;
+	/*
 	 * One user access section for the atom and the values its argument
 	 * pointers point to: each pointer is checked like the atom was.
 	 */
@@ -74,8 +80,6 @@ static __always_inline int __syslet_fetch_atom(struct syslet_uatom __user *uatom
 
 	if (unlikely(flags & ~SYSLET_VALID_FLAGS))
 		return -EINVAL;
-	for (; i < SYSLET_NR_ARGS; i++)
-		ka->args[i] = 0;
 	ka->flags = flags;
 	ka->nr = nr;
 	ka->ret_ptr = u64_to_user_ptr(ret_ptr);

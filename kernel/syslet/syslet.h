@@ -18,6 +18,7 @@
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <linux/mutex.h>
+#include <linux/nospec.h>
 #include <linux/refcount.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
@@ -303,7 +304,6 @@ static inline bool syslet_no_user_threads(struct syslet_process *sp)
 static inline bool syslet_leader_among_threads(struct task_struct *tsk)
 {
 	struct syslet_process *sp;
-
 	int nr;
 
 	if (!thread_group_leader(tsk))
@@ -340,9 +340,10 @@ extern u8 syslet_nr_classes[NR_syscalls];
 
 static __always_inline unsigned int syslet_nr_class(unsigned long nr)
 {
-	/* The byte only steers a branch: no array_index_nospec() needed. */
-	return likely(nr < NR_syscalls) ? syslet_nr_classes[nr] :
-					  SYSLET_NR_REFUSED;
+	/* As the entry code: the class byte decides which path runs. */
+	if (likely(nr < NR_syscalls))
+		return syslet_nr_classes[array_index_nospec(nr, NR_syscalls)];
+	return SYSLET_NR_REFUSED;
 }
 
 /* signal.c */

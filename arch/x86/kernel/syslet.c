@@ -40,11 +40,12 @@ static __always_inline void syslet_frame_to_regs(struct pt_regs *regs,
 
 /*
  * What a tracer or seccomp left in @regs at the entry stop, checked again.
- * Out of line: only a traced or filtered atom gets here, and inlined it
- * would cost every atom two more saved registers.
+ * Out of line: only a traced atom or one of a process with a seccomp
+ * filter gets here, and inlined it would cost every atom two more saved
+ * registers.
  */
-static noinline __cold int syslet_entry_recheck(long call_nr, unsigned long nr,
-						struct pt_regs *regs)
+static noinline int syslet_entry_recheck(long call_nr, unsigned long nr,
+					 struct pt_regs *regs)
 {
 	unsigned long a[6];
 	u64 args[6];
