@@ -325,6 +325,13 @@ struct syslet_head *syslet_head_get(struct async_head_user __user *uhead,
 		if (!err)
 			return head;
 		syslet_head_put(head);
+		/*
+		 * Another thread unregistering rings may send us round
+		 * again and again: stay killable.
+		 */
+		if (fatal_signal_pending(current))
+			return ERR_PTR(-EINTR);
+		cond_resched();
 		if (err == -EAGAIN)
 			continue;
 		if (err != -EEXIST)
@@ -362,6 +369,9 @@ SYSCALL_DEFINE2(async_register, struct async_head_user __user *, uhead,
 		if (!err && head->ring)
 			syslet_keep_spare(sp, head);
 		syslet_head_put(head);
+		if (err == -EAGAIN && fatal_signal_pending(current))
+			return -EINTR;
+		cond_resched();
 	} while (err == -EAGAIN);
 	return err == -EEXIST ? -EBUSY : err;
 }
