@@ -990,21 +990,71 @@ static void *storm_flipper(void *arg)
 	return NULL;
 }
 
-static void __attribute__((noreturn)) storm_child(int ms)
+/* The storm children's set-up: a SIGUSR1 handler, SIGUSR2 blocked. */
+static void storm_signals(void)
 {
-	static struct syslet_uatom a[2];
-	static struct __kernel_timespec req = { .tv_nsec = 1000000 };
-	static uint64_t reqp, zero;
-	static int64_t r0, r1;
 	struct sigaction sa = { .sa_handler = storm_handler };
-	int64_t t0 = now_ms();
 	sigset_t m;
-	pthread_t t;
 
 	sigaction(SIGUSR1, &sa, NULL);
 	sigemptyset(&m);
 	sigaddset(&m, SIGUSR2);
 	sigprocmask(SIG_SETMASK, &m, NULL);
+}
+
+/* [nanosleep(@reqp) -> getpid] into @a, results in @r0 and @r1. */
+static void storm_chain(struct syslet_uatom *a, uint64_t *reqp,
+			int64_t *r0, int64_t *r1, uint64_t flags)
+{
+	static uint64_t zero;
+
+	*r0 = *r1 = UNTOUCHED;
+	init_atom(&a[0], __NR_nanosleep, reqp, &zero, NULL, NULL, NULL, NULL,
+		  r0, flags, &a[1]);
+	init_atom(&a[1], __NR_getpid, NULL, NULL, NULL, NULL, NULL, NULL, r1,
+		  0, NULL);
+}
+
+/*
+ * What async_exec() returned (@ret, errno) against what the chain @a
+ * left in @r0 and @r1: the whole chain ran, it ended at a[0] for a
+ * handler, or a handler was due between the atoms.  Else record the
+ * failure in seen and return true.
+ */
+static bool storm_bad(long ret, struct syslet_uatom *a, int64_t r0,
+		      int64_t r1)
+{
+	int err = errno;
+
+	if (ret == (long)PTR(&a[1])) {
+		if (r0 == 0 && r1 == getpid())
+			return false;
+		seen->bad = 2;
+		seen->bad_val = r0;
+	} else if (ret == (long)PTR(&a[0])) {
+		if (r0 == -EINTR && r1 == UNTOUCHED)
+			return false;
+		seen->bad = 3;
+		seen->bad_val = r0;
+	} else {
+		if (ret == -1 && err == EINTR)
+			return false;
+		seen->bad = 4;
+		seen->bad_val = ret;
+	}
+	return true;
+}
+
+static void __attribute__((noreturn)) storm_child(int ms)
+{
+	static struct syslet_uatom a[2];
+	static struct __kernel_timespec req = { .tv_nsec = 1000000 };
+	static uint64_t reqp;
+	static int64_t r0, r1;
+	int64_t t0 = now_ms();
+	pthread_t t;
+
+	storm_signals();
 	pthread_create(&t, NULL, storm_flipper, NULL);
 	reqp = PTR(&req);
 	__atomic_store_n(&seen->step, 1, __ATOMIC_RELEASE);
@@ -1012,11 +1062,7 @@ static void __attribute__((noreturn)) storm_child(int ms)
 		long ret;
 		uint64_t mask;
 
-		r0 = r1 = UNTOUCHED;
-		init_atom(&a[0], __NR_nanosleep, &reqp, &zero, NULL, NULL,
-			  NULL, NULL, &r0, SYSLET_SYNC, &a[1]);
-		init_atom(&a[1], __NR_getpid, NULL, NULL, NULL, NULL, NULL,
-			  NULL, &r1, 0, NULL);
+		storm_chain(a, &reqp, &r0, &r1, SYSLET_SYNC);
 		errno = 0;
 		ret = async_exec(&a[0], NULL, 0);
 		mask = current_mask();
@@ -1026,23 +1072,8 @@ static void __attribute__((noreturn)) storm_child(int ms)
 			seen->bad_val = mask;
 			break;
 		}
-		if (ret == (long)PTR(&a[1])) {
-			if (r0 != 0 || r1 != getpid()) {
-				seen->bad = 2;
-				seen->bad_val = r0;
-				break;
-			}
-		} else if (ret == (long)PTR(&a[0])) {
-			if (r0 != -EINTR || r1 != UNTOUCHED) {
-				seen->bad = 3;
-				seen->bad_val = r0;
-				break;
-			}
-		} else if (!(ret == -1 && errno == EINTR)) {
-			seen->bad = 4;
-			seen->bad_val = ret;
+		if (storm_bad(ret, a, r0, r1))
 			break;
-		}
 	}
 	storm_stop = 1;
 	pthread_join(t, NULL);
@@ -1117,17 +1148,12 @@ static void __attribute__((noreturn)) handoff_storm_child(int ms)
 	static struct test_ring r;
 	static struct syslet_uatom a[2];
 	static struct __kernel_timespec req = { .tv_nsec = 3000000 };
-	static uint64_t reqp, zero;
+	static uint64_t reqp;
 	static int64_t r0, r1;
-	struct sigaction sa = { .sa_handler = storm_handler };
 	int64_t t0 = now_ms();
 	pid_t tid = syscall(__NR_gettid);
-	sigset_t m;
 
-	sigaction(SIGUSR1, &sa, NULL);
-	sigemptyset(&m);
-	sigaddset(&m, SIGUSR2);
-	sigprocmask(SIG_SETMASK, &m, NULL);
+	storm_signals();
 	if (ring_setup(&r, 8, 0))
 		_exit(1);
 	reqp = PTR(&req);
@@ -1136,11 +1162,7 @@ static void __attribute__((noreturn)) handoff_storm_child(int ms)
 		long ret;
 		uint64_t mask;
 
-		r0 = r1 = UNTOUCHED;
-		init_atom(&a[0], __NR_nanosleep, &reqp, &zero, NULL, NULL,
-			  NULL, NULL, &r0, 0, &a[1]);
-		init_atom(&a[1], __NR_getpid, NULL, NULL, NULL, NULL, NULL,
-			  NULL, &r1, 0, NULL);
+		storm_chain(a, &reqp, &r0, &r1, 0);
 		errno = 0;
 		ret = async_exec(&a[0], &r.head, HSZ);
 		if (ret == 0) {
@@ -1156,21 +1178,7 @@ static void __attribute__((noreturn)) handoff_storm_child(int ms)
 				break;
 			}
 			seen->probed++;		/* hand-offs */
-		} else if (ret == (long)PTR(&a[1])) {
-			if (r0 != 0 || r1 != getpid()) {
-				seen->bad = 2;
-				seen->bad_val = r0;
-				break;
-			}
-		} else if (ret == (long)PTR(&a[0])) {
-			if (r0 != -EINTR) {
-				seen->bad = 3;
-				seen->bad_val = r0;
-				break;
-			}
-		} else if (!(ret == -1 && errno == EINTR)) {
-			seen->bad = 4;
-			seen->bad_val = ret;
+		} else if (storm_bad(ret, a, r0, r1)) {
 			break;
 		}
 		mask = current_mask();
