@@ -298,7 +298,14 @@ teardown:
 		c = reap_all(&r, b, NR_BLOCKED, kind);
 		if (c)
 			_exit(c);
-		/* All reaped: now it goes, and is unknown afterwards. */
+		/*
+		 * All reaped, but the last worker may not have left the
+		 * ring's in-flight count yet (it posts first): as the
+		 * header says, async_wait() until nothing is in flight.
+		 */
+		if (async_wait(1, &r.head, NULL) != 0)
+			_exit(37);
+		/* Now it goes, and is unknown afterwards. */
 		if (async_unregister(&r.head, HSZ))
 			_exit(29);
 		if (async_wait(1, &r.head, NULL) != 0)
