@@ -23,7 +23,8 @@
  *  - When a signal with a handler is to be delivered, the atom's result
  *    is -EINTR and the chain ends; the handler runs on the way out of
  *    async_exec().  SA_RESTART makes no difference: the chain cannot be
- *    resumed in the middle once the handler has run.
+ *    resumed in the middle once the handler has run.  The same when a
+ *    tracer that stopped the caller here diverted it elsewhere.
  *  - A pool thread or cachemiss worker blocks every signal but SIGKILL
  *    and SIGSTOP and has no handler to run: it stops, freezes, runs task
  *    work or dies (syslet_worker_signalled()), and makes the call again
@@ -196,8 +197,9 @@ static bool syslet_worker_interrupted(void)
  * pending between two atoms; see the top of this file.
  *
  * Return: true if the chain must end here (with -EINTR): a signal
- * handler is to run in the caller's context, or the pool thread must
- * exit.  False if the call is to be made again, or the chain go on.
+ * handler is to run in the caller's context, a tracer diverted the
+ * caller, or the pool thread must exit.  False if the call is to be made
+ * again, or the chain go on.
  */
 bool syslet_interrupted(unsigned long nr, long code, long end_ret)
 {
