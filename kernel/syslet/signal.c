@@ -39,6 +39,12 @@
 #include "syslet.h"
 #include <trace/events/syslet.h>
 
+/* Our own signal handlers: only we replace them (exec), not under us. */
+static inline struct sighand_struct *syslet_own_sighand(void)
+{
+	return rcu_dereference_protected(current->sighand, true);
+}
+
 /* The signals that have a handler, not SIG_DFL or SIG_IGN.  Under siglock. */
 static void syslet_handled_signals(struct sighand_struct *sighand,
 				   sigset_t *set)
@@ -74,7 +80,7 @@ static bool syslet_handler_due(const sigset_t *handled)
  */
 static void syslet_requeue(struct ksignal *ksig)
 {
-	struct sighand_struct *sighand = current->sighand;
+	struct sighand_struct *sighand = syslet_own_sighand();
 	struct k_sigaction *ka = &sighand->action[ksig->sig - 1];
 
 	spin_lock_irq(&sighand->siglock);
@@ -118,7 +124,7 @@ static void syslet_user_regs(struct pt_regs *regs, struct syslet_user_regs *r)
  */
 static bool syslet_caller_interrupted(long end_ret)
 {
-	struct sighand_struct *sighand = current->sighand;
+	struct sighand_struct *sighand = syslet_own_sighand();
 	struct pt_regs *regs = current_pt_regs();
 	struct syslet_user_regs before, after;
 	sigset_t handled, hold;
