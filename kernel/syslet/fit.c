@@ -149,14 +149,24 @@ const char *syslet_submitter_unfit(struct pid *submitter)
 
 	rcu_read_lock();
 	tsk = pid_task(submitter, PIDTYPE_PID);
-	if (!tsk) {
-		/* Task structs are freed after a grace period. */
-		tsk = READ_ONCE(current->group_leader);
-		if (READ_ONCE(tsk->flags) & PF_EXITING)
-			tsk = NULL;
+	if (tsk) {
+		why = syslet_unfit(current, tsk, SYSLET_FIT_CALLS);
+		/*
+		 * A submitter on its way out drops its files, fs and
+		 * namespaces (PF_EXITING is set, and released, before):
+		 * it no longer vouches for the chain, the leader does.
+		 */
+		smp_rmb();
+		if (!why || !(READ_ONCE(tsk->flags) & PF_EXITING))
+			goto out;
 	}
-	why = tsk ? syslet_unfit(current, tsk, SYSLET_FIT_CALLS) :
-		    "submitter exited";
+	/* Task structs are freed after a grace period. */
+	tsk = READ_ONCE(current->group_leader);
+	if (READ_ONCE(tsk->flags) & PF_EXITING)
+		why = "submitter exited";
+	else
+		why = syslet_unfit(current, tsk, SYSLET_FIT_CALLS);
+out:
 	rcu_read_unlock();
 	return why;
 }
