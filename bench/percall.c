@@ -7,7 +7,10 @@
  * with clock_gettime() is instructions per iteration.
  *
  *   percall [iterations]
+ *   percall --handoff N    hand-offs only (to profile them under kprof)
+ *   percall --cached N     getpid atoms without a ring only (the same)
  */
+#define _GNU_SOURCE
 #include <linux/futex.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -143,6 +146,20 @@ int main(int argc, char **argv)
 	double hand_off;
 	int64_t ret;
 
+	/* Hand-offs only (to profile them, e.g. under kprof). */
+	if (argc > 2 && !strcmp(argv[1], "--handoff")) {
+		hand_off = measure_hand_off(atol(argv[2]));
+		printf("%-34s %8.1f ns/call\n",
+		       "hand-off (block -> back in user)", hand_off);
+		return hand_off < 0;
+	}
+	if (argc > 2 && !strcmp(argv[1], "--cached")) {
+		init_atom(&atom, __NR_getpid, NULL, NULL, NULL, NULL, NULL,
+			  NULL, &ret, 0, NULL);
+		MEASURE("getpid atom, no ring", atol(argv[2]),
+			async_exec(&atom, NULL, 0));
+		return 0;
+	}
 	head.completion_ring = PTR(ring);
 	head.ring_size_bytes = sizeof(ring);
 	statp = PTR(&st);

@@ -23,7 +23,7 @@ void syslet_free_process(struct signal_struct *sig);
 void syslet_exec(struct task_struct *tsk);
 void syslet_exit(struct task_struct *tsk, long code);
 void syslet_thread_gone(struct task_struct *tsk, bool group_dead);
-void syslet_sched_block(struct task_struct *tsk);
+struct task_struct *syslet_sched_block(struct task_struct *tsk);
 #else
 static inline bool syslet_pool_thread(struct task_struct *tsk)
 {
@@ -34,7 +34,10 @@ static inline void syslet_exec(struct task_struct *tsk) { }
 static inline void syslet_exit(struct task_struct *tsk, long code) { }
 static inline void syslet_thread_gone(struct task_struct *tsk,
 				      bool group_dead) { }
-static inline void syslet_sched_block(struct task_struct *tsk) { }
+static inline struct task_struct *syslet_sched_block(struct task_struct *tsk)
+{
+	return NULL;
+}
 #endif
 
 #endif /* _LINUX_SYSLET_H */

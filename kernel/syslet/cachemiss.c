@@ -246,8 +246,10 @@ static void syslet_capture(struct task_struct *tsk, struct syslet_run *run,
  * Called from sched_submit_work(): the task state is no longer running,
  * so nothing here may sleep or fault.  A wake-up racing with us may mean
  * the task does not sleep after all; the hand-off is then merely early.
+ *
+ * Return: the spare, for the scheduler to wake on this CPU, or NULL.
  */
-void syslet_sched_block(struct task_struct *tsk)
+struct task_struct *syslet_sched_block(struct task_struct *tsk)
 {
 	struct syslet_run *run = tsk->syslet;
 	struct syslet_worker *w = NULL;
@@ -257,7 +259,7 @@ void syslet_sched_block(struct task_struct *tsk)
 	tsk->flags &= ~PF_SYSLET;
 	if (WARN_ON_ONCE(!run || !run->may_hand_off) ||
 	    !(READ_ONCE(tsk->__state) & TASK_NORMAL))
-		return;
+		return NULL;
 
 	why = syslet_task_unmovable(tsk);
 	if (!why)
@@ -272,7 +274,7 @@ void syslet_sched_block(struct task_struct *tsk)
 	}
 	if (!w) {
 		trace_syslet_handoff_refused(task_pt_regs(tsk)->orig_ax, why);
-		return;
+		return NULL;
 	}
 
 	syslet_capture(tsk, run, &run->ho);
@@ -284,7 +286,7 @@ void syslet_sched_block(struct task_struct *tsk)
 	w->ho = &run->ho;
 	w->job = SYSLET_JOB_HANDOFF;
 	spin_unlock(&w->sp->pool_lock);
-	wake_up_process(w->task);
+	return w->task;
 }
 
 /*
@@ -523,8 +525,7 @@ static void syslet_take_attributes(struct task_struct *from)
 
 	get_task_comm(comm, from);
 	set_task_comm(tsk, comm);
-	snprintf(comm, sizeof(comm), "syslet-%d", task_tgid_nr(tsk));
-	set_task_comm(from, comm);
+	set_task_comm(from, tsk->signal->syslet->comm);
 
 	if (tsk->policy != from->policy) {
 		/* SCHED_IDLE or SCHED_BATCH (the hook refuses real-time). */

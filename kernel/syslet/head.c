@@ -50,6 +50,8 @@ struct syslet_process *syslet_process(void)
 	spin_lock_init(&sp->pool_lock);
 	INIT_LIST_HEAD(&sp->idle);
 	INIT_LIST_HEAD(&sp->workers);
+	/* The thread group ID stays the process' through exec(). */
+	snprintf(sp->comm, sizeof(sp->comm), "syslet-%d", task_tgid_nr(current));
 	/* Publish only initialised state; another thread may race us. */
 	if (cmpxchg_release(&sig->syslet, NULL, sp)) {
 		kfree(sp);

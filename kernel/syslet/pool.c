@@ -301,7 +301,6 @@ static int syslet_worker_fn(void *arg)
 static int syslet_worker_create(struct syslet_process *sp,
 				struct syslet_worker *w)
 {
-	char name[TASK_COMM_LEN];
 	struct kernel_clone_args args = {
 		.flags		= CLONE_VM | CLONE_FS | CLONE_FILES |
 				  CLONE_SIGHAND | CLONE_THREAD | CLONE_IO |
@@ -309,7 +308,7 @@ static int syslet_worker_create(struct syslet_process *sp,
 		.exit_signal	= 0,
 		.fn		= syslet_worker_fn,
 		.fn_arg		= w,
-		.name		= name,
+		.name		= sp->comm,
 		.user_worker	= 1,
 	};
 	struct task_struct *tsk;
@@ -323,7 +322,6 @@ static int syslet_worker_create(struct syslet_process *sp,
 	 */
 	if (unlikely(ptrace_event_enabled(current, PTRACE_EVENT_CLONE)))
 		trace = PTRACE_EVENT_CLONE;
-	snprintf(name, sizeof(name), "syslet-%d", task_tgid_nr(current));
 	w->sp = sp;
 	INIT_LIST_HEAD(&w->idle_node);
 

@@ -98,6 +98,7 @@ struct syslet_head {
  * @keep_spare:	keep a spare parked for cachemisses: a ring was
  *		registered, or a chain blocked when there was none
  * @exit_code:	exit code of the last thread that is not a pool thread
+ * @comm:	the name of its pool threads, "syslet-<tgid>", made once
  * @rcu:	freed after a grace period: a thread that left the group
  *		may still look at the pool (syslet_thread_gone())
  */
@@ -117,6 +118,7 @@ struct syslet_process {
 	bool			dying;
 	bool			keep_spare;
 	long			exit_code;
+	char			comm[TASK_COMM_LEN];
 	struct rcu_head		rcu;
 };
 

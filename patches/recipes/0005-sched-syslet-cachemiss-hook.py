@@ -66,10 +66,21 @@ EDITS = [
 	/*
 	 * A syslet atom's system call is about to block: hand the user
 	 * context to a spare thread.  After the plug flush, so the I/O
-	 * this task waits for is on its way.
+	 * this task waits for is on its way.  The spare runs on the CPU
+	 * this task is giving up: its caches, and its FPU registers, are
+	 * the user context's.  Under RCU: the spare may have taken the
+	 * context and exited by the time it is woken, and a task_struct
+	 * is freed a grace period after the task is reaped.
 	 */
-	if (task_flags & PF_SYSLET)
-		syslet_sched_block(tsk);
+	if (task_flags & PF_SYSLET) {
+		struct task_struct *spare;
+
+		rcu_read_lock();
+		spare = syslet_sched_block(tsk);
+		if (spare)
+			try_to_wake_up(spare, TASK_NORMAL, WF_CURRENT_CPU);
+		rcu_read_unlock();
+	}
 
 	lock_map_release(&sched_map);
 """),

@@ -23,6 +23,7 @@
 #include <asm/segment.h>
 #include <asm/syscall.h>
 #include <asm/syslet.h>
+#include "fpu/context.h"
 
 /* Put the async_exec() registers an atom's call overwrote into @regs. */
 static __always_inline void syslet_frame_to_regs(struct pt_regs *regs,
@@ -283,6 +284,14 @@ static void syslet_load_fsgs(unsigned long fsbase, unsigned long gsbase)
  *
  * Runs in the spare (current), which returns to user mode afterwards
  * with these registers and 0 in ax: async_exec() went asynchronous.
+ *
+ * The spare normally runs on the CPU the blocked task gave up (the
+ * scheduler wakes it there), right after it: the CPU's FPU registers
+ * then still hold the caller's user state, since neither task, being
+ * a pool thread, had its registers saved or loaded at the switch.  The
+ * spare takes them over as they are; only when anything else used
+ * the FPU in between (fpu_fpregs_owner_ctx no longer names the
+ * blocked task's fpu) is the saved buffer copied and loaded.
  */
 void arch_syslet_install(const struct arch_syslet_user_state *st,
 			 struct task_struct *from)
@@ -294,11 +303,20 @@ void arch_syslet_install(const struct arch_syslet_user_state *st,
 	*regs = st->regs;
 	regs->ax = 0;
 
+	/* fpregs_lock() also keeps hard interrupts from using the FPU. */
 	fpregs_lock();
-	memcpy(&dst->fpstate->regs, &src->fpstate->regs, src->fpstate->size);
-	/* The CPU's registers are not ours: load fpstate on the way out. */
-	dst->last_cpu = -1;
-	set_thread_flag(TIF_NEED_FPU_LOAD);
+	if (fpregs_state_valid(src, smp_processor_id())) {
+		fpregs_activate(dst);
+		dst->last_cpu = smp_processor_id();
+		__fpu_invalidate_fpregs_state(src);
+		clear_thread_flag(TIF_NEED_FPU_LOAD);
+	} else {
+		memcpy(&dst->fpstate->regs, &src->fpstate->regs,
+		       src->fpstate->size);
+		/* The CPU's registers are not ours: load on the way out. */
+		dst->last_cpu = -1;
+		set_thread_flag(TIF_NEED_FPU_LOAD);
+	}
 	fpregs_unlock();
 
 	syslet_load_fsgs(st->fsbase, st->gsbase);
