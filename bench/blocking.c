@@ -553,7 +553,7 @@ int main(int argc, char **argv)
 
 	/*
 	 * Each N twice: "first" finds what the previous (smaller) N left
-	 * (syslet pool threads idle for 2 s, io-wq workers for 5 s), "again"
+	 * (syslet pool threads and io-wq workers idle for 5 s), "again"
 	 * finds N of them idle, as a program that keeps blocking would.
 	 */
 	for (argi += 3; argi < argc; argi++) {

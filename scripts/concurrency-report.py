@@ -196,7 +196,7 @@ def main():
       "calls, each a hand-off to a spare thread, and a new spare made ready before the next "
       "atom runs when none is parked); throughput = N / total.  Each N runs twice in a row "
       "in one process; the main tables show the second round, which finds the threads the "
-      "first one left (syslet pool threads stay parked 2 s, io-wq workers 5 s; the pool "
+      "first one left (syslet pool threads and io-wq workers stay parked 5 s; the pool "
       "peer's threads are started before the clock; thread-per-op always creates).\n")
     w("Peers: " + "; ".join(f"**{p}**: {d}" for p, d in PEERS_BLOCK) + ".\n")
     w("io_uring: a pipe READ is not blocked in a thread: io_uring arms poll on the pipe, "

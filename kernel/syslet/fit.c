@@ -67,6 +67,8 @@ static bool syslet_sud_on(struct task_struct *t)
  * that is not moved is in its default state on both sides
  * (arch_syslet_cannot_move(); the spare inherited its creator's, and a
  * user-space context back from async_thread() may have changed its own).
+ * The caller checked @tsk's side of that, arch_syslet_cannot_move(@tsk,
+ * NULL), before it looked at any spare.
  *
  * Return: NULL if @w fits, else what differs (a tracepoint reason).
  */

@@ -33,8 +33,12 @@
 #include "syslet.h"
 #include <trace/events/syslet.h>
 
-/* How long a parked pool thread waits for work before it exits. */
-#define SYSLET_IDLE_TIMEOUT	(2 * HZ)
+/*
+ * How long a parked pool thread waits for work before it exits: as long
+ * as an io-wq worker.  A pool trimmed between two bursts makes the next
+ * burst create its threads again, on the submitter's time.
+ */
+#define SYSLET_IDLE_TIMEOUT	(5 * HZ)
 
 /**
  * syslet_same_identity - would @w run system calls exactly as @tsk would?
@@ -211,6 +215,14 @@ static bool syslet_worker_park(struct syslet_worker *w)
 			sp->nr_idle++;
 			trace_syslet_worker_park(current->pid, true);
 		}
+		/*
+		 * The only parked thread would be kept at its timeout
+		 * anyway: it sleeps without a timer, which the hand-off
+		 * would otherwise cancel on its way to user space.  Threads
+		 * that park after it time out and leave it the last one.
+		 */
+		if (sp->nr_idle == 1 && !list_empty(&w->idle_node))
+			wait = MAX_SCHEDULE_TIMEOUT;
 		set_current_state(TASK_INTERRUPTIBLE | TASK_FREEZABLE);
 		spin_unlock(&sp->pool_lock);
 

@@ -199,7 +199,9 @@ static const char *syslet_x86_unmovable(struct task_struct *t, bool cur)
  * arch_syslet_cannot_move - can @tsk's user context move to @spare?
  * @tsk:	current, blocking in an atom (scheduler hook: must not sleep)
  * @spare:	the parked pool thread that would take it over, or NULL to
- *		check @tsk's side only
+ *		check @tsk's side only; with a spare, only the spare's side
+ *		is checked: the hook checks @tsk's once, before it looks at
+ *		the spares
  *
  * Rare per-thread CPU state is not moved but refused: I/O permissions
  * (I/O bitmap, iopl emulation), TSC/CPUID faulting, single-step and
@@ -220,10 +222,10 @@ static const char *syslet_x86_unmovable(struct task_struct *t, bool cur)
 const char *arch_syslet_cannot_move(struct task_struct *tsk,
 				    struct task_struct *spare)
 {
-	const char *why = syslet_x86_unmovable(tsk, true);
+	const char *why;
 
-	if (why || !spare)
-		return why;
+	if (!spare)
+		return syslet_x86_unmovable(tsk, true);
 	why = syslet_x86_unmovable(spare, false);
 	if (why)
 		return why;

@@ -653,7 +653,7 @@ TEST_F(cpu_timer, delete_after_tid_owner_exits)
  *
  * The last user thread to leave must take the pool down, however the
  * user threads leave: here with raw SYS_exit, all at once, or just as
- * idle pool threads time out and exit (spares exit after 2 s idle).  The
+ * idle pool threads time out and exit (spares exit after 5 s idle).  The
  * process must then exit.  (On 1a5ec20 threads that leave together may
  * each see another user thread: nobody kills the pool, the kept spare
  * parks for ever and the process never exits.)
@@ -733,15 +733,15 @@ static void ex_idle_child(int delay_us)
 {
 	if (ex_make_pool(8))
 		_exit(10);
-	/* The pool threads parked just now; time out in 2 s. */
+	/* The pool threads parked just now; time out in 5 s. */
 	usleep(delay_us);
 	raw_thread_exit(0);
 }
 
 TEST_F(exit_race, process_exits)
 {
-	int n = reps(variant->idle_exit ? 40 : 200);
-	int batch = variant->idle_exit ? 4 : 1, hung = 0;
+	int n = reps(variant->idle_exit ? 32 : 200);
+	int batch = variant->idle_exit ? 8 : 1, hung = 0;
 
 	for (int i = 0; i < n; i += batch) {
 		pid_t pid[8];
@@ -751,8 +751,8 @@ TEST_F(exit_race, process_exits)
 			ASSERT_LE(0, pid[j]);
 			if (!pid[j]) {
 				if (variant->idle_exit)
-					/* 1.90 s .. 2.15 s after parking */
-					ex_idle_child(1900000 + ((i + j) * 7919) % 250000);
+					/* 4.90 s .. 5.15 s after parking */
+					ex_idle_child(4900000 + ((i + j) * 7919) % 250000);
 				else
 					ex_together_child();
 			}
