@@ -249,6 +249,26 @@ def main():
               " | " + " | ".join(f"{(tots[p] - delay) / base:.2f}" if base > 0 else "–"
                                  for p, _ in PEERS_BLOCK[1:]) + " |")
         w("")
+        w("Caller busy submitting, per operation (µs, median submit / N; second round), "
+          "and the spread from N = 1 to the largest N (highest ÷ lowest):\n")
+        w("| N | " + " | ".join(p for p, _ in PEERS_BLOCK) + " |")
+        w("|---:|" + "---:|" * len(PEERS_BLOCK))
+        per_op = {p: [] for p, _ in PEERS_BLOCK}
+        for n in ns_all:
+            cells = []
+            for p, _ in PEERS_BLOCK:
+                runs = conc.get((work, p, n), [])
+                if not runs:
+                    cells.append("–")
+                    continue
+                us = med([r[1] for r in runs]) / n / 1e3
+                per_op[p].append(us)
+                cells.append(f"{us:,.1f}")
+            w(f"| {n} | " + " | ".join(cells) + " |")
+        w("| spread | " + " | ".join(
+            f"{max(v) / min(v):.2f}×" if v and min(v) > 0 else "–"
+            for v in (per_op[p] for p, _ in PEERS_BLOCK)) + " |")
+        w("")
         w("First round of each N (the pools hold only what the previous, smaller N "
           "left; the tables above are the second round): total / submit (ms):\n")
         w("| N | " + " | ".join(p for p, _ in PEERS_BLOCK) + " |")
