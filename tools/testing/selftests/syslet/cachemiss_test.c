@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -444,6 +445,45 @@ TEST(state_survives_hand_off_in_pthread)
 	ASSERT_EQ(0, pthread_create(&t, NULL, state_thread, NULL));
 	ASSERT_EQ(0, pthread_join(t, &res));
 	ASSERT_EQ(0, (long)res);
+}
+
+static int pin_to_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set);
+}
+
+/*
+ * The spare normally runs where the caller blocked and takes the CPU's
+ * FPU registers over as they are.  A spare that may not run there
+ * (its affinity is the caller's from its last hand-off) is woken on its
+ * own CPU, where the registers are somebody else's: it must load the
+ * caller's saved ones.  The vector registers survive either way.
+ */
+TEST(state_survives_hand_off_to_a_spare_on_another_cpu)
+{
+	pid_t pid;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		SKIP(return, "needs two CPUs");
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		if (pin_to_cpu(0))
+			_exit(20);
+		/* The task that blocks parks as the spare, bound to CPU 0. */
+		if (check_state_across_hand_off())
+			_exit(21);
+		usleep(100000);
+		if (pin_to_cpu(1))
+			_exit(22);
+		_exit(check_state_across_hand_off());
+	}
+	ASSERT_EQ(0, wait_exit(pid, 10000))
+		TH_LOG("20-22: set-up; 1-16: check_state_across_hand_off()");
 }
 
 TEST(parent_sees_the_process_after_leader_hand_off)

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -269,7 +270,7 @@ static inline int pipe_read_init(struct pipe_read *pr, uint64_t flags)
 	pr->buf = PTR(pr->data);
 	pr->len = sizeof(pr->data) - 1;
 	pr->ret = 12345;
-	pr->reader = gettid();
+	pr->reader = syscall(SYS_gettid);
 	init_atom(&pr->atom, __NR_read, &pr->fd, &pr->buf, &pr->len, NULL,
 		  NULL, NULL, &pr->ret, flags, NULL);
 	return 0;
