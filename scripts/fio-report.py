@@ -98,6 +98,8 @@ def figures(run):
         "ctx": job["ctx"] / ios,
         "lat_us": rd["lat_ns"]["mean"] / 1000.0,
         "ios": ios,
+        "options": {k: job["job options"].get(k) for k in
+                    ("direct", "ioengine", "iodepth", "runtime", "ramp_time", "rw", "bs")},
     }
     if "disk_before" in run and "disk_after" in run:
         fig["disk"] = (run["disk_after"][0] - run["disk_before"][0]) / ios
@@ -156,13 +158,21 @@ def main():
     if status != "0":
         errors.append(f"the guest job exited with status {status}")
     per = collections.defaultdict(list)   # (mode, engine, depth) -> [figures]
+    params = dict(kv.split("=", 1) for kv in re.findall(r"\S+=\S+", meta.get("PARAMS", "")))
     for r in runs:
         fig = figures(r)
         label = f"round {r['round']} {r['mode']} {r['engine']} depth {r['depth']}"
+        # what the run was meant to be, in fio's own words
+        want = {"direct": "1" if r["mode"] == "direct" else "0",
+                "ioengine": "posixaio" if r["engine"] == "shim" else r["engine"],
+                "iodepth": str(r["depth"]), "runtime": params.get("runtime"),
+                "ramp_time": params.get("ramp"), "rw": "randread", "bs": "4k"}
         if r.get("status") != 0:
             errors.append(f"{label}: fio exited with status {r.get('status')}")
         elif fig is None:
             errors.append(f"{label}: no reads in fio's output {r.get('json_error', '')}".rstrip())
+        elif fig["options"] != want:
+            errors.append(f"{label}: fio ran with {fig['options']}, not {want}")
         else:
             per[(r["mode"], r["engine"], r["depth"])].append(fig)
     rounds = max((r["round"] for r in runs), default=0)
@@ -184,9 +194,8 @@ def main():
             print(f"fio-report: {e}", file=sys.stderr)
         return 1
 
-    table = {k: {f: med([x[f] for x in v]) for f in v[0]} for k, v in per.items()}
+    table = {k: {f: med([x[f] for x in v]) for f in v[0] if f != "options"} for k, v in per.items()}
     prov = provenance(a.log, "scripts/guest-fio.sh")
-    params = dict(kv.split("=", 1) for kv in re.findall(r"\S+=\S+", meta.get("PARAMS", "")))
     runtime = params.get("runtime", "?")
 
     out = []

@@ -57,9 +57,10 @@ drop_caches() {
 }
 
 # run_fio ENGINE DIRECT DEPTH RUNTIME RAMP OUT.json: status of fio
+# (busybox sh: "local" keeps the caller's variables of the same names)
 run_fio() {
-	engine=$1 direct=$2 depth=$3 runtime=$4 ramp=$5 out=$6
-	ioengine=$engine preload=
+	local engine=$1 direct=$2 depth=$3 runtime=$4 ramp=$5 out=$6
+	local ioengine=$1 preload=
 	case $engine in
 	shim) ioengine=posixaio preload=$shim ;;
 	psync) depth=1 ;;
