@@ -196,12 +196,12 @@ bench-concurrency: guest kernel-perf
 # into the host's page cache first), O_DIRECT and cold buffered, depths 1,
 # 16 and 64, with io_uring, libaio, posixaio (glibc's, and the syslet shim
 # by LD_PRELOAD=libsyslet-aio.so) and psync; FIO_ROUNDS rounds of the whole
-# matrix in one boot, FIO_RUNTIME seconds a run (about 7 minutes under TCG
+# matrix in one boot, FIO_RUNTIME seconds a run (about 9 minutes under TCG
 # with the defaults); writes bench/results/fio.md and fio.png.
 FIO_IMG     := $(BUILD)/bench/fio.img
 FIO_DRIVE   ?= if=virtio,format=raw,readonly=on
-FIO_ROUNDS  ?= 2
-FIO_RUNTIME ?= 5
+FIO_ROUNDS  ?= 5
+FIO_RUNTIME ?= 2
 bench-fio: guest kernel-perf
 	@mkdir -p $(LOGS) $(dir $(FIO_IMG))
 	@[ -f $(FIO_IMG) ] || { head -c 1G /dev/urandom > $(FIO_IMG).tmp && mv $(FIO_IMG).tmp $(FIO_IMG); }

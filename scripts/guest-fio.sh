@@ -10,9 +10,9 @@
 # (pread, one request at a time: depth 1 only).  Buffered runs drop the
 # page cache first, so every read misses it.
 #
-# Full run: FIO_ROUNDS rounds (default 2) of every engine, mode and depth
+# Full run: FIO_ROUNDS rounds (default 5) of every engine, mode and depth
 # in turn (FIO_DEPTHS, default "1 16 64"), each FIO_RUNTIME seconds
-# (default 5) after FIO_RAMP seconds (default 0) of warm-up.  For each run
+# (default 2) after FIO_RAMP seconds (default 0) of warm-up.  For each run
 # it prints
 #   FIO-SHIM-CHECK status=S atoms=A reads=R   (once, before the matrix:
 #       a 1 s shim run at depth 16 with the syslet tracepoint on, A 4 KiB
@@ -157,7 +157,7 @@ if [ $smoke -eq 1 ]; then
 	exit $rc
 fi
 
-rounds=${FIO_ROUNDS:-2} runtime=${FIO_RUNTIME:-5} ramp=${FIO_RAMP:-0}
+rounds=${FIO_ROUNDS:-5} runtime=${FIO_RUNTIME:-2} ramp=${FIO_RAMP:-0}
 depths=${FIO_DEPTHS:-"1 16 64"}
 q=/sys/block/${dev#/dev/}/queue
 echo "FIO-VERSION $(fio --version)"
