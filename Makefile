@@ -10,6 +10,9 @@
 #   make FLAVOR=perf bench-concurrency   blocking concurrency, memory per
 #                blocked op, "ls -l" on a throttled virtio disk
 #                -> bench/results/concurrency.md (+ PNG plots)
+#   make FLAVOR=perf bench-fio   fio 4 KiB random reads on a virtio disk:
+#                io_uring, libaio, posixaio (glibc and the syslet shim),
+#                psync -> bench/results/fio.md (+ fio.png)
 #   make series  export the patch series (git format-patch) for mailing
 #                into build/series/out, checkpatch'ed; series-build
 #                then builds each patch of it in turn (slow)
@@ -30,13 +33,13 @@ QEMU_TIMEOUT ?= 1200
 CHECK_TIMEOUT ?= 2100
 
 .PHONY: all setup kernel kernel-debug kernel-perf guest run check percall statbench fuzz stress \
-	bench bench-smoke bench-concurrency \
+	bench bench-smoke bench-concurrency bench-fio \
 	host-tests guest-check series series-build clean help
 
 all: kernel guest
 
 help:
-	@sed -n '2,16p' Makefile
+	@sed -n '2,19p' Makefile
 
 setup:
 	@$(TOP)/scripts/setup.sh
@@ -70,6 +73,7 @@ guest: setup kernel
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/lsbench bench/lsbench.c -luring -lpthread
 	g++ $(GUEST_CXXFLAGS) -o $(GUEST)/bin/peers-lib bench/peers-lib.cpp -pthread
 	g++ $(GUEST_CXXFLAGS) -o $(GUEST)/bin/libsyslet_stat bench/libsyslet_stat.cpp
+	cp scripts/guest-fio.sh $(GUEST)/bin/
 	@if [ -f lib-syslet/Makefile ]; then \
 		$(MAKE) -s -C lib-syslet guest OUT=$(GUEST)/bin; fi
 
@@ -89,11 +93,14 @@ host-tests: setup
 # The teardown tests read a virtio disk throttled to 200 operations a
 # second, so that chains really wait for disk I/O when they are killed.
 CHECK_DISK := file=$(GUEST)/disk.img,if=virtio,format=raw,readonly=on,throttling.iops-total=200
+# Debian's fio (dynamic: mkinitramfs.sh --prog brings its libraries along),
+# for the fio smoke runs of make check and bench-smoke, and bench-fio.
+FIO := /usr/bin/fio
 
 guest-check: guest
 	@mkdir -p $(LOGS)
 	@[ -f $(GUEST)/disk.img ] || truncate -s 64M $(GUEST)/disk.img
-	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/check.cpio $(TOP)/scripts/guest-check.sh $(GUEST)/bin
+	$(TOP)/scripts/mkinitramfs.sh --prog $(FIO) $(GUEST)/check.cpio $(TOP)/scripts/guest-check.sh $(GUEST)/bin
 	@$(TOP)/scripts/qemu-run.sh --timeout $(CHECK_TIMEOUT) --drive $(CHECK_DISK) \
 		$(KERNEL) $(GUEST)/check.cpio $(LOGS)/check; \
 		echo $$? > $(LOGS)/guest.rc
@@ -184,11 +191,37 @@ bench-concurrency: guest kernel-perf
 		-o $(TOP)/bench/results/concurrency.md
 	@cat $(TOP)/bench/results/concurrency.md
 
-# Every peer of "bench" a few times, results checked (KTAP), on $(FLAVOR).
+# fio as a user would run it, on the perf kernel (whatever FLAVOR says):
+# 4 KiB random reads of a 1 GiB virtio disk (a file of random bytes, read
+# into the host's page cache first), O_DIRECT and cold buffered, depths 1,
+# 16 and 64, with io_uring, libaio, posixaio (glibc's, and the syslet shim
+# by LD_PRELOAD=libsyslet-aio.so) and psync; FIO_ROUNDS rounds of the whole
+# matrix in one boot, FIO_RUNTIME seconds a run (about 9 minutes under TCG
+# with the defaults); writes bench/results/fio.md and fio.png.
+FIO_IMG     := $(BUILD)/bench/fio.img
+FIO_DRIVE   ?= if=virtio,format=raw,readonly=on
+FIO_ROUNDS  ?= 5
+FIO_RUNTIME ?= 2
+bench-fio: guest kernel-perf
+	@mkdir -p $(LOGS) $(dir $(FIO_IMG))
+	@[ -f $(FIO_IMG) ] || { head -c 1G /dev/urandom > $(FIO_IMG).tmp && mv $(FIO_IMG).tmp $(FIO_IMG); }
+	cat $(FIO_IMG) > /dev/null
+	$(TOP)/scripts/benchlog.py $(LOGS)/fio scripts/guest-fio.sh
+	printf '#!/bin/sh\nFIO_ROUNDS=$(FIO_ROUNDS) FIO_RUNTIME=$(FIO_RUNTIME) exec sh /opt/syslet/guest-fio.sh /dev/vda\n' > $(GUEST)/fio.sh
+	$(TOP)/scripts/mkinitramfs.sh --prog $(FIO) $(GUEST)/fio.cpio $(GUEST)/fio.sh $(GUEST)/bin
+	$(TOP)/scripts/qemu-run.sh --timeout $(QEMU_TIMEOUT) --drive file=$(FIO_IMG),$(FIO_DRIVE) \
+		$(BENCH_KERNEL) $(GUEST)/fio.cpio $(LOGS)/fio
+	$(TOP)/scripts/fio-report.py $(LOGS)/fio -o $(TOP)/bench/results/fio.md
+	@cat $(TOP)/bench/results/fio.md
+
+# Every peer of "bench" a few times, results checked (KTAP), on $(FLAVOR);
+# fio reads make check's throttled disk.
 bench-smoke: guest
 	@mkdir -p $(LOGS)
-	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/bench-smoke.cpio $(TOP)/scripts/guest-bench-smoke.sh $(GUEST)/bin
-	@$(TOP)/scripts/qemu-run.sh --timeout $(QEMU_TIMEOUT) $(KERNEL) $(GUEST)/bench-smoke.cpio $(LOGS)/bench-smoke; \
+	@[ -f $(GUEST)/disk.img ] || truncate -s 64M $(GUEST)/disk.img
+	$(TOP)/scripts/mkinitramfs.sh --prog $(FIO) $(GUEST)/bench-smoke.cpio $(TOP)/scripts/guest-bench-smoke.sh $(GUEST)/bin
+	@$(TOP)/scripts/qemu-run.sh --timeout $(QEMU_TIMEOUT) --drive $(CHECK_DISK) \
+		$(KERNEL) $(GUEST)/bench-smoke.cpio $(LOGS)/bench-smoke; \
 		rc=$$?; $(TOP)/scripts/results.py --tests $(LOGS)/bench-smoke.out \
 		--console $(LOGS)/bench-smoke.console --status guest=$$rc
 

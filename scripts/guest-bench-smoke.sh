@@ -9,4 +9,7 @@ echo "# bench smoke"
 ./blocking --smoke || rc=1
 # tmpfs: the disk part of "ls -l" runs only in make bench-concurrency
 ./lsbench --smoke || rc=1
+# fio through glibc's POSIX AIO and the syslet shim, on the throttled disk
+# (figures: make FLAVOR=perf bench-fio)
+sh ./guest-fio.sh --smoke /dev/vda || rc=1
 exit $rc

@@ -4,8 +4,17 @@
 # second serial port (a clean copy for the host to parse), followed by
 # "SYSLET-GUEST-EXIT: <status>".
 #
-#   mkinitramfs.sh OUT.cpio JOB.sh DIR...   (DIRs' files go to /opt/syslet)
+#   mkinitramfs.sh [--prog PATH]... OUT.cpio JOB.sh DIR...   (DIRs' files go to /opt/syslet)
+#
+# --prog PATH: a dynamic program of the host (e.g. /usr/bin/fio), copied to
+# the same path with every shared library it loads (ldd), also skipped
+# quietly when the host has no such program (the guest job says so).
 set -euo pipefail
+progs=()
+while [ $# -gt 0 ] && [ "$1" = --prog ]; do
+	progs+=("$2")
+	shift 2
+done
 out=$1 job=$2
 shift 2
 root=$(mktemp -d)
@@ -28,6 +37,15 @@ if [ -x /usr/bin/strace ]; then
 		cp -L "$f" "$root$f"
 	done
 fi
+for p in "${progs[@]}"; do
+	[ -x "$p" ] || continue
+	mkdir -p "$root$(dirname "$p")"
+	cp -L "$p" "$root$p"
+	for f in $(ldd "$p" | awk '/=> \//{print $3}'); do
+		mkdir -p "$root$(dirname "$f")"
+		cp -L "$f" "$root$f"
+	done
+done
 
 cat > "$root/init" <<'INIT'
 #!/bin/busybox sh
