@@ -285,6 +285,9 @@ struct task_struct *syslet_sched_block(struct task_struct *tsk)
 	spin_lock(&w->sp->pool_lock);
 	w->ho = &run->ho;
 	w->job = SYSLET_JOB_HANDOFF;
+	/* Asynchronous from here on: async_cancel() may stop the rest. */
+	syslet_chain_track(w->sp, run->head, &run->own, run->own.atom, tsk);
+	run->inflight = &run->own;
 	spin_unlock(&w->sp->pool_lock);
 	return w->task;
 }
@@ -738,6 +741,8 @@ static void syslet_reclaim(struct syslet_run *run)
 
 	put_pid(run->submitter);
 	run->submitter = NULL;
+	syslet_chain_untrack(sig->syslet, &run->own);
+	run->inflight = NULL;
 	/* Counted in flight by the hook; completes in the caller now. */
 	atomic_dec(&run->head->inflight);
 	wake_up_all(&run->head->wait);
@@ -938,6 +943,8 @@ long syslet_cachemiss_done(struct syslet_run *run,
 	bool owner = head->owner == current;
 	bool fits;
 
+	syslet_chain_untrack(w->sp, &run->own);
+	run->inflight = NULL;
 	if (res->err != -EINTR && !(flags & SYSLET_NO_COMPLETE))
 		syslet_post_completion(head, res->last);
 	/* Posted first, then no longer in flight: see syslet_wait_done(). */

@@ -158,7 +158,7 @@ static long syslet_call(struct syslet_uatom __user *uatom,
 	long ret = arch_syslet_syscall(nr, ka->args, &run->frame,
 				       may_hand_off);
 
-	while (unlikely(syslet_is_restart(ret)) &&
+	while (unlikely(syslet_is_restart(ret)) && !syslet_cancelled(run) &&
 	       !syslet_interrupted(ka->nr, ret, (long)(unsigned long)uatom)) {
 		if (ret == -ERESTART_RESTARTBLOCK)
 			nr = __NR_restart_syscall;
@@ -227,7 +227,9 @@ void syslet_run_chain(struct syslet_uatom __user *uatom,
 				/* Restart codes never reach user memory. */
 				ret = -EINTR;
 				end_chain = true;
-				if (syslet_in_worker())
+				if (syslet_cancelled(run) && !syslet_worker_dying())
+					ret = -ECANCELED;
+				else if (syslet_in_worker())
 					res->err = -EINTR;	/* dying */
 			}
 		} else {
@@ -241,7 +243,7 @@ void syslet_run_chain(struct syslet_uatom __user *uatom,
 			res->err = -EFAULT;
 			return;
 		}
-		if (end_chain)
+		if (end_chain || syslet_cancelled(run))
 			return;
 		if (syslet_stop_condition(ka->flags, ret)) {
 			if (!(ka->flags & SYSLET_SKIP_TO_NEXT_ON_STOP))
@@ -373,7 +375,9 @@ SYSCALL_DEFINE3(async_exec, struct syslet_uatom __user *, atom,
 	run.head = head;
 	run.may_hand_off = false;
 	run.missed_spare = false;
+	run.inflight = NULL;
 	if (head) {
+		run.own.atom = atom;
 		if (head->ring && !(ka.flags & SYSLET_SYNC)) {
 			/* Only a process that has blocked pays for a spare thread. */
 			if (READ_ONCE(current->signal->syslet->keep_spare))

@@ -149,6 +149,7 @@ static struct syslet_head *syslet_head_alloc(struct syslet_process *sp,
 	atomic_set(&head->running, 0);
 	mutex_init(&head->lock);
 	INIT_LIST_HEAD(&head->overflow);
+	INIT_LIST_HEAD(&head->chains);
 	init_waitqueue_head(&head->wait);
 	refcount_set(&head->ref, 1);
 	head->owner = current;

@@ -144,6 +144,7 @@ void syslet_worker_finish_chain(struct syslet_worker *w)
 	struct syslet_run run = {
 		.may_hand_off = false,
 		.submitter = w->submitter,
+		.inflight = &w->chain,
 	};
 	struct syslet_chain_result res;
 
@@ -153,11 +154,18 @@ void syslet_worker_finish_chain(struct syslet_worker *w)
 	 */
 	if (unlikely(READ_ONCE(w->sp->dying))) {
 		res.err = -EINTR;
+	} else if (syslet_cancelled(&run)) {
+		/* Cancelled before it started: it never does. */
+		res.err = 0;
+		res.last = w->atom;
+		if (w->ka.ret_ptr && put_user(-ECANCELED, w->ka.ret_ptr))
+			res.err = -EFAULT;
 	} else {
 		/* The submitter's protection keys, not the last one's. */
 		arch_syslet_set_pkru(w->pkru);
 		syslet_run_chain(w->atom, &w->ka, &run, &res);
 	}
+	syslet_chain_untrack(w->sp, &w->chain);
 	syslet_worker_pass_signals();
 	/*
 	 * A chain cut short (-EINTR) because the process is dying has
@@ -363,6 +371,8 @@ static int syslet_worker_create(struct syslet_process *sp,
 	if (w->job == SYSLET_JOB_NONE) {
 		list_add(&w->idle_node, &sp->idle);
 		sp->nr_idle++;
+	} else {
+		syslet_chain_track(sp, w->head, &w->chain, w->atom, tsk);
 	}
 	spin_unlock(&sp->pool_lock);
 	if (unlikely(trace))
@@ -467,6 +477,7 @@ int syslet_queue_async(struct syslet_head *head,
 		w->ka = *ka;
 		w->pkru = pkru;
 		w->submitter = get_pid(task_pid(current));
+		syslet_chain_track(sp, head, &w->chain, atom, w->task);
 		spin_unlock(&sp->pool_lock);
 		wake_up_process(w->task);
 		return 0;

@@ -53,6 +53,8 @@ struct seccomp_filter;
  *		as a cachemiss worker it uses head_ip/head_stack
  * @unlinked:	removed from the process' table (unregistered)
  * @ucounts:	the user the head is charged to (max_syslet_heads)
+ * @chains:	the chains in flight that async_cancel() can find
+ *		(struct syslet_inflight), under the process' pool_lock
  */
 struct syslet_head {
 	unsigned long			uaddr;
@@ -73,6 +75,25 @@ struct syslet_head {
 	const struct task_struct	*owner;
 	bool				unlinked;
 	struct ucounts			*ucounts;
+	struct list_head		chains;
+};
+
+/**
+ * struct syslet_inflight - an asynchronous chain, for async_cancel()
+ * @node:	in syslet_head::chains from the moment the chain went
+ *		asynchronous until just before it completes
+ * @atom:	its first atom, the one async_exec() was given: its name
+ * @task:	the thread that runs it (or is woken to run it)
+ * @cancelled:	async_cancel() asked it to stop
+ *
+ * All fields under the process' pool_lock; @cancelled is read without
+ * it between atoms (a cancellation seen late only runs an atom more).
+ */
+struct syslet_inflight {
+	struct list_head		node;
+	struct syslet_uatom __user	*atom;
+	struct task_struct		*task;
+	bool				cancelled;
 };
 
 /**
@@ -210,6 +231,7 @@ enum syslet_job {
  * @ho:		SYSLET_JOB_HANDOFF: the user context to take over, in
  *		the blocked task's syslet_run
  * @in_user:	running a user-space cachemiss context (see async_thread())
+ * @chain:	SYSLET_JOB_CHAIN: the chain, for async_cancel()
  */
 struct syslet_worker {
 	struct list_head		idle_node;
@@ -224,6 +246,7 @@ struct syslet_worker {
 	struct pid			*submitter;
 	struct syslet_handoff		*ho;
 	bool				in_user;
+	struct syslet_inflight		chain;
 };
 
 /**
@@ -240,6 +263,9 @@ struct syslet_worker {
  * @worker:	set by the scheduler hook when the caller's user context
  *		went to a spare: this task is a cachemiss worker now
  * @ho:		the user context handed to @worker's thread
+ * @inflight:	NULL in the caller's own context; the chain as
+ *		async_cancel() finds it once it went asynchronous
+ * @own:	a cachemiss's @inflight (a pool thread's is in its worker)
  *
  * Lives on async_exec()'s stack; task_struct::syslet points to it while
  * a chain that names a ring runs.
@@ -252,6 +278,8 @@ struct syslet_run {
 	bool				missed_spare;
 	struct syslet_worker		*worker;
 	struct syslet_handoff		ho;
+	struct syslet_inflight		*inflight;
+	struct syslet_inflight		own;
 };
 
 /**
@@ -385,6 +413,27 @@ void __noreturn syslet_worker_exit(struct syslet_worker *w);
 const char *syslet_unfit(struct task_struct *w, struct task_struct *tsk,
 			 unsigned int what);
 const char *syslet_submitter_unfit(struct pid *submitter);
+
+/* cancel.c */
+void syslet_chain_track(struct syslet_process *sp, struct syslet_head *head,
+			struct syslet_inflight *chain,
+			struct syslet_uatom __user *atom,
+			struct task_struct *task);
+void syslet_chain_untrack(struct syslet_process *sp,
+			  struct syslet_inflight *chain);
+
+/* A pool thread or worker whose process is exiting: nobody to post to. */
+static inline bool syslet_worker_dying(void)
+{
+	return fatal_signal_pending(current) ||
+	       READ_ONCE(current->signal->syslet->dying);
+}
+
+/* Has async_cancel() asked @run's chain to stop?  Lockless. */
+static inline bool syslet_cancelled(const struct syslet_run *run)
+{
+	return unlikely(run->inflight) && READ_ONCE(run->inflight->cancelled);
+}
 
 /* cachemiss.c */
 struct syslet_worker *syslet_pick_spare(struct syslet_process *sp,

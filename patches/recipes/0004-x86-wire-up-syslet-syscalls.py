@@ -1,6 +1,6 @@
 HEADER = """x86/syscalls: wire up the syslet system calls
 
-Numbers 463-468, ABI "64" only: x32 and ia32 callers get -ENOSYS.  These
+Numbers 463-469, ABI "64" only: x32 and ia32 callers get -ENOSYS.  These
 are out-of-tree numbers (mainline uses 463 and up from 6.13 on); user
 space takes them from <linux/syslet.h>.
 """
@@ -15,6 +15,7 @@ EDITS = [
 466	64	async_wait		sys_async_wait
 467	64	async_thread		sys_async_thread
 468	64	umem_add		sys_umem_add
+469	64	async_cancel		sys_async_cancel
 """),
 ("include/linux/syscalls.h",
 """asmlinkage long sys_mseal(unsigned long start, size_t len, unsigned long flags);
@@ -34,6 +35,9 @@ asmlinkage long sys_async_wait(unsigned long min_events,
 asmlinkage long sys_async_thread(void __user *event,
 				 struct async_head_user __user *ahu);
 asmlinkage long sys_umem_add(u64 __user *uptr, u64 inc);
+asmlinkage long sys_async_cancel(struct syslet_uatom __user *atom,
+				 struct async_head_user __user *ahu,
+				 unsigned int flags);
 """),
 ("kernel/sys_ni.c",
 """COND_SYSCALL(mseal);
@@ -45,5 +49,6 @@ COND_SYSCALL(async_exec);
 COND_SYSCALL(async_wait);
 COND_SYSCALL(async_thread);
 COND_SYSCALL(umem_add);
+COND_SYSCALL(async_cancel);
 """),
 ]

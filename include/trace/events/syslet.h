@@ -91,6 +91,21 @@ TRACE_EVENT(syslet_wait,
 		  __entry->min_events, __entry->ret)
 );
 
+/* async_cancel(): the chain starting at @atom asked to stop, or why not. */
+TRACE_EVENT(syslet_cancel,
+	TP_PROTO(const void __user *atom, long ret),
+	TP_ARGS(atom, ret),
+	TP_STRUCT__entry(
+		__field(unsigned long, atom)
+		__field(long, ret)
+	),
+	TP_fast_assign(
+		__entry->atom = (unsigned long)atom;
+		__entry->ret = ret;
+	),
+	TP_printk("atom=0x%lx ret=%ld", __entry->atom, __entry->ret)
+);
+
 /* An asynchronous chain ran synchronously instead, and why. */
 TRACE_EVENT(syslet_sync_fallback,
 	TP_PROTO(const void __user *atom, const char *reason),

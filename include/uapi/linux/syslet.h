@@ -30,6 +30,7 @@
 #define __NR_async_wait		466
 #define __NR_async_thread	467
 #define __NR_umem_add		468
+#define __NR_async_cancel	469
 #endif
 
 /*
@@ -285,6 +286,18 @@ struct async_head_user {
  *	return the new value (-EFAULT, -EINVAL if misaligned).  Nothing
  *	but the sum is ever written to the word, and nothing at all when
  *	the call fails (faulting the page in never writes to it).
+ * long async_cancel(struct syslet_uatom *atom, struct async_head_user *ahu,
+ *		     unsigned int flags);
+ *	Ask the chain that starts at @atom (the atom given to async_exec())
+ *	and went asynchronous on the ring @ahu to stop (@flags must be 0).
+ *	Returns 0: the chain completes to the ring exactly once, as always;
+ *	a chain that had not started gets -ECANCELED in its first atom's
+ *	ret_ptr and runs nothing; an atom whose call sleeps interruptibly
+ *	is woken and gets -ECANCELED; an atom in an uninterruptible sleep
+ *	keeps its own result.  No atom after that runs.  -EALREADY if the
+ *	chain was asked already, -ENOENT if the ring has no such chain in
+ *	flight (it completed or is completing, never went asynchronous, or
+ *	is a chain of another process), -EINVAL for NULL pointers or flags.
  */
 
 #endif /* _UAPI_LINUX_SYSLET_H */

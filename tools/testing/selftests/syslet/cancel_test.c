@@ -1,0 +1,406 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * async_cancel(): a chain in flight, named by its ring and first atom,
+ * stops; it completes to the ring exactly once either way.
+ *
+ * Every chain here is two atoms: the one that blocks (or would run
+ * first), then a "marker" that writes one byte to a pipe.  A cancelled
+ * chain never runs its marker.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/stat.h>
+#include "kselftest_harness.h"
+#include "syslet.h"
+
+static inline long async_cancel(struct syslet_uatom *atom,
+				struct async_head_user *ahu, unsigned int flags)
+{
+	return syscall(__NR_async_cancel, atom, ahu, flags);
+}
+
+/* A chain: @first (set up by the test), then a one-byte write. */
+struct chain {
+	struct syslet_uatom first, marker;
+	uint64_t a[3], m[3];
+	int64_t ret, marker_ret;
+	char buf[16];
+	int mark[2];		/* the marker writes to mark[1] */
+};
+
+static void chain_init(struct chain *c, long nr, int nargs, uint64_t flags)
+{
+	void *p[3] = { NULL, NULL, NULL };
+
+	for (int i = 0; i < nargs; i++)
+		p[i] = &c->a[i];
+	c->ret = 12345;
+	c->marker_ret = 12345;
+	c->m[0] = c->mark[1];
+	c->m[1] = PTR("m");
+	c->m[2] = 1;
+	init_atom(&c->marker, __NR_write, &c->m[0], &c->m[1], &c->m[2], NULL,
+		  NULL, NULL, &c->marker_ret, 0, NULL);
+	init_atom(&c->first, nr, p[0], p[1], p[2], NULL, NULL, NULL, &c->ret,
+		  flags, &c->marker);
+}
+
+/* Did the marker run?  (Its pipe is non-blocking.) */
+static int marker_ran(struct chain *c)
+{
+	char b;
+
+	return read(c->mark[0], &b, 1) == 1;
+}
+
+/* Wait up to 5 s for one completion; returns the atom posted or 0. */
+static uint64_t reap_one(struct test_ring *r)
+{
+	struct __kernel_timespec ts = { 5, 0 };
+
+	if (async_wait(1, &r->head, &ts) < 1)
+		return 0;
+	return test_ring_reap(r);
+}
+
+/* Nothing more is posted within 50 ms. */
+static int nothing_more(struct test_ring *r)
+{
+	struct __kernel_timespec ts = { 0, 50000000 };
+
+	async_wait(1, &r->head, &ts);
+	return test_ring_reap(r) == 0;
+}
+
+/* Is thread @tid asleep in the kernel ('S')?  Up to 2 s. */
+static int sleeping(pid_t tid)
+{
+	for (int i = 0; i < 2000; i++) {
+		if (thread_state(tid) == 'S')
+			return 1;
+		usleep(1000);
+	}
+	return 0;
+}
+
+FIXTURE(cancel) {
+	struct test_ring ring;
+	struct chain c;
+	int p[2];		/* the pipe the first atom reads */
+};
+
+FIXTURE_SETUP(cancel)
+{
+	ASSERT_EQ(0, ring_setup(&self->ring, 16, 64));
+	ASSERT_EQ(0, pipe(self->p));
+	ASSERT_EQ(0, pipe2(self->c.mark, O_NONBLOCK));
+}
+
+FIXTURE_TEARDOWN(cancel)
+{
+	close(self->p[0]);
+	close(self->p[1]);
+	close(self->c.mark[0]);
+	close(self->c.mark[1]);
+}
+
+/* The first atom reads one byte from the empty pipe. */
+static void read_chain(FIXTURE_DATA(cancel) *self, uint64_t flags)
+{
+	chain_init(&self->c, __NR_read, 3, flags);
+	self->c.a[0] = self->p[0];
+	self->c.a[1] = PTR(self->c.buf);
+	self->c.a[2] = 1;
+}
+
+/* The pool thread (or cachemiss worker) that runs the chain, asleep. */
+static pid_t blocked_thread(void)
+{
+	for (int i = 0; i < 2000; i++) {
+		pid_t tids[64];
+		int n = find_pool_threads(tids, 64);
+
+		for (int j = 0; j < n; j++)
+			if (thread_state(tids[j]) == 'S')
+				return tids[j];
+		usleep(1000);
+	}
+	return 0;
+}
+
+TEST_F(cancel, pool_thread_blocked_in_a_pipe_read_gets_ecanceled)
+{
+	read_chain(self, SYSLET_ASYNC);
+	ASSERT_EQ(0, async_exec(&self->c.first, &self->ring.head,
+				sizeof(self->ring.head)));
+	usleep(50000);
+	ASSERT_EQ(0, async_cancel(&self->c.first, &self->ring.head, 0));
+	ASSERT_EQ(PTR(&self->c.first), reap_one(&self->ring));
+	EXPECT_EQ(-ECANCELED, self->c.ret);
+	EXPECT_FALSE(marker_ran(&self->c));
+	EXPECT_TRUE(nothing_more(&self->ring));
+	/* Done: nothing to cancel any more. */
+	EXPECT_EQ(-1, async_cancel(&self->c.first, &self->ring.head, 0));
+	EXPECT_EQ(ENOENT, errno);
+}
+
+TEST_F(cancel, cachemiss_worker_blocked_in_a_pipe_read_gets_ecanceled)
+{
+	pid_t tid = syscall(SYS_gettid);
+
+	read_chain(self, 0);
+	/* Cached mode: it blocks, a spare takes our context over. */
+	ASSERT_EQ(0, async_exec(&self->c.first, &self->ring.head,
+				sizeof(self->ring.head)));
+	ASSERT_EQ(tid, syscall(SYS_gettid));
+	usleep(50000);
+	ASSERT_EQ(0, async_cancel(&self->c.first, &self->ring.head, 0));
+	ASSERT_EQ(PTR(&self->c.first), reap_one(&self->ring));
+	EXPECT_EQ(-ECANCELED, self->c.ret);
+	EXPECT_FALSE(marker_ran(&self->c));
+	EXPECT_TRUE(nothing_more(&self->ring));
+}
+
+TEST_F(cancel, fifo_open_gets_ecanceled)
+{
+	static char path[64];
+
+	snprintf(path, sizeof(path), "/tmp/cancel-fifo-%d", getpid());
+	unlink(path);
+	ASSERT_EQ(0, mkfifo(path, 0600));
+	chain_init(&self->c, __NR_openat, 3, SYSLET_ASYNC);
+	self->c.a[0] = (uint64_t)(int64_t)AT_FDCWD;
+	self->c.a[1] = PTR(path);
+	self->c.a[2] = O_RDONLY;
+	ASSERT_EQ(0, async_exec(&self->c.first, &self->ring.head,
+				sizeof(self->ring.head)));
+	usleep(50000);
+	ASSERT_EQ(0, async_cancel(&self->c.first, &self->ring.head, 0));
+	ASSERT_EQ(PTR(&self->c.first), reap_one(&self->ring));
+	EXPECT_EQ(-ECANCELED, self->c.ret);
+	EXPECT_FALSE(marker_ran(&self->c));
+	unlink(path);
+}
+
+/*
+ * A chain not started yet never starts.  The process and its pool
+ * thread run on one CPU, the pool thread at nice 19: woken for the chain
+ * it does not preempt the submitter, which cancels first.  The chain's
+ * first atom writes to the marker pipe, the second reads the empty pipe:
+ * had it started, the marker would hold a byte.
+ */
+TEST_F(cancel, chain_not_started_never_starts)
+{
+	uint64_t w[3] = { self->c.mark[1], PTR("f"), 1 };
+	int64_t wret, rret;
+	struct syslet_uatom first, second;
+	cpu_set_t one;
+	pid_t tids[64];
+	int n;
+
+	CPU_ZERO(&one);
+	CPU_SET(0, &one);
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(one), &one));
+	n = find_pool_threads(tids, 64);
+	ASSERT_LT(0, n);	/* the registered ring's spare */
+	for (int j = 0; j < n; j++) {
+		ASSERT_EQ(0, sched_setaffinity(tids[j], sizeof(one), &one));
+		ASSERT_EQ(0, setpriority(PRIO_PROCESS, tids[j], 19));
+	}
+	self->c.a[0] = self->p[0];
+	self->c.a[1] = PTR(self->c.buf);
+	self->c.a[2] = 1;
+	for (int i = 0; i < 20; i++) {
+		init_atom(&second, __NR_read, &self->c.a[0], &self->c.a[1],
+			  &self->c.a[2], NULL, NULL, NULL, &rret, 0, NULL);
+		init_atom(&first, __NR_write, &w[0], &w[1], &w[2], NULL, NULL,
+			  NULL, &wret, SYSLET_ASYNC, &second);
+		wret = rret = 12345;
+		ASSERT_EQ(0, async_exec(&first, &self->ring.head,
+					sizeof(self->ring.head)));
+		ASSERT_EQ(0, async_cancel(&first, &self->ring.head, 0));
+		ASSERT_EQ(PTR(&first), reap_one(&self->ring));
+		ASSERT_EQ(-ECANCELED, wret);
+		ASSERT_EQ(12345, rret);
+		ASSERT_FALSE(marker_ran(&self->c));
+		usleep(20000);
+	}
+}
+
+/*
+ * Cancel races the completion: the pipe is written while the chain is
+ * cancelled.  Exactly one completion each time, with the read's result
+ * or -ECANCELED, and the marker ran exactly when the read completed.
+ */
+struct racer {
+	int fd;
+	volatile int go, stop;
+};
+
+static void *race_writer(void *arg)
+{
+	struct racer *r = arg;
+	int seen = 0;
+
+	while (!r->stop) {
+		while (r->go == seen && !r->stop)
+			;
+		if (r->stop)
+			break;
+		seen = r->go;
+		if (write(r->fd, "w", 1) != 1)
+			break;
+	}
+	return NULL;
+}
+
+TEST_F(cancel, races_with_completion_without_losing_or_doubling_one)
+{
+	struct racer rc = { .fd = self->p[1] };
+	int rounds = 1000, cancelled = 0, completed = 0;
+	pthread_t t;
+
+	ASSERT_EQ(0, pthread_create(&t, NULL, race_writer, &rc));
+	for (int i = 0; i < rounds; i++) {
+		long ret;
+
+		read_chain(self, SYSLET_ASYNC);
+		ASSERT_EQ(0, async_exec(&self->c.first, &self->ring.head,
+					sizeof(self->ring.head)));
+		rc.go = i + 1;
+		if (i & 1)
+			usleep(i % 7);
+		ret = async_cancel(&self->c.first, &self->ring.head, 0);
+		ASSERT_TRUE(ret == 0 || (ret == -1 && errno == ENOENT));
+		ASSERT_EQ(PTR(&self->c.first), reap_one(&self->ring));
+		if (self->c.ret == -ECANCELED) {
+			ASSERT_EQ(0, ret);
+			ASSERT_FALSE(marker_ran(&self->c));
+			cancelled++;
+			/* The writer's byte is still there: take it. */
+			while (read(self->p[0], self->c.buf, 1) != 1)
+				;
+		} else {
+			ASSERT_EQ(1, self->c.ret);
+			ASSERT_EQ(1, self->c.marker_ret);
+			ASSERT_TRUE(marker_ran(&self->c));
+			completed++;
+		}
+		ASSERT_EQ(0, test_ring_reap(&self->ring));
+	}
+	rc.stop = 1;
+	pthread_join(t, NULL);
+	EXPECT_TRUE(nothing_more(&self->ring));
+	EXPECT_EQ(rounds, cancelled + completed);
+	TH_LOG("%d cancelled, %d completed", cancelled, completed);
+}
+
+/*
+ * A cancelled chain on a ring being torn down: async_unregister() is
+ * -EBUSY while it is in flight, and succeeds once it completed; then
+ * the ring is unknown to async_cancel().
+ */
+TEST_F(cancel, on_a_ring_being_torn_down)
+{
+	read_chain(self, SYSLET_ASYNC);
+	ASSERT_EQ(0, async_exec(&self->c.first, &self->ring.head,
+				sizeof(self->ring.head)));
+	ASSERT_EQ(-1, async_unregister(&self->ring.head,
+				       sizeof(self->ring.head)));
+	ASSERT_EQ(EBUSY, errno);
+	ASSERT_EQ(0, async_cancel(&self->c.first, &self->ring.head, 0));
+	ASSERT_EQ(PTR(&self->c.first), reap_one(&self->ring));
+	EXPECT_EQ(-ECANCELED, self->c.ret);
+	ASSERT_EQ(0, async_unregister(&self->ring.head,
+				      sizeof(self->ring.head)));
+	EXPECT_EQ(-1, async_cancel(&self->c.first, &self->ring.head, 0));
+	EXPECT_EQ(ENOENT, errno);
+}
+
+/* A process exits with a cancelled chain and one not cancelled. */
+TEST_F(cancel, process_exits_with_chains_cancelled_and_not)
+{
+	pid_t pid = fork();
+
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		static struct chain other;
+
+		read_chain(self, SYSLET_ASYNC);
+		other = self->c;
+		other.first.next = 0;
+		if (async_exec(&self->c.first, &self->ring.head,
+			       sizeof(self->ring.head)) ||
+		    async_exec(&other.first, &self->ring.head,
+			       sizeof(self->ring.head)))
+			_exit(1);
+		if (!sleeping(blocked_thread()))
+			_exit(2);
+		if (async_cancel(&self->c.first, &self->ring.head, 0) &&
+		    errno != ENOENT)
+			_exit(3);
+		_exit(42);
+	}
+	ASSERT_EQ(42, wait_exit(pid, 10000));
+}
+
+TEST_F(cancel, bad_arguments_and_unknown_chains)
+{
+	struct test_ring other;
+
+	read_chain(self, SYSLET_ASYNC);
+	EXPECT_EQ(-1, async_cancel(&self->c.first, &self->ring.head, 1));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, async_cancel(NULL, &self->ring.head, 0));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, async_cancel(&self->c.first, NULL, 0));
+	EXPECT_EQ(EINVAL, errno);
+	/* Never submitted. */
+	EXPECT_EQ(-1, async_cancel(&self->c.first, &self->ring.head, 0));
+	EXPECT_EQ(ENOENT, errno);
+	/* A ring the kernel does not know. */
+	test_ring_init(&other, 8, 8);
+	EXPECT_EQ(-1, async_cancel(&self->c.first, &other.head, 0));
+	EXPECT_EQ(ENOENT, errno);
+	EXPECT_EQ(-1, async_cancel(&self->c.first, KERNEL_ADDR, 0));
+	EXPECT_TRUE(errno == EFAULT || errno == EINVAL || errno == ENOENT);
+
+	/* In flight: once 0, then -EALREADY or (done by now) -ENOENT. */
+	ASSERT_EQ(0, async_exec(&self->c.first, &self->ring.head,
+				sizeof(self->ring.head)));
+	ASSERT_EQ(0, async_cancel(&self->c.first, &self->ring.head, 0));
+	EXPECT_EQ(-1, async_cancel(&self->c.first, &self->ring.head, 0));
+	EXPECT_TRUE(errno == EALREADY || errno == ENOENT);
+	ASSERT_EQ(PTR(&self->c.first), reap_one(&self->ring));
+	/* A completed chain's atom in cached mode never was in flight. */
+	EXPECT_EQ(-1, async_cancel(&self->c.marker, &self->ring.head, 0));
+	EXPECT_EQ(ENOENT, errno);
+}
+
+/* Another process cannot cancel our chains: the ring is per process. */
+TEST_F(cancel, another_process_cannot_cancel)
+{
+	pid_t pid;
+
+	read_chain(self, SYSLET_ASYNC);
+	ASSERT_EQ(0, async_exec(&self->c.first, &self->ring.head,
+				sizeof(self->ring.head)));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		_exit(async_cancel(&self->c.first, &self->ring.head, 0) == -1 &&
+		      errno == ENOENT ? 0 : 1);
+	ASSERT_EQ(0, wait_exit(pid, 5000));
+	/* Still in flight here: complete it the normal way. */
+	ASSERT_EQ(1, write(self->p[1], "z", 1));
+	ASSERT_EQ(PTR(&self->c.first), reap_one(&self->ring));
+	EXPECT_EQ(1, self->c.ret);
+	EXPECT_TRUE(marker_ran(&self->c));
+}
+
+TEST_HARNESS_MAIN
