@@ -1466,7 +1466,9 @@ struct test {
 	int (*run)(void);
 };
 
+/* clang-format off */
 #define TEST(name) {#name, name}
+/* clang-format on */
 static const struct test tests[] = {
 	TEST(read_returns_zero_when_queued),
 	TEST(read_return_is_byte_count),
