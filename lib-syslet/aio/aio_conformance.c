@@ -1030,6 +1030,23 @@ static int lio_wait_pipe_reader_and_writer(void)
 	EXPECT(lio_listio(LIO_WAIT, list, 2, NULL) == 0);
 }
 
+/* The same after an earlier request on a pipe finished (an implementation
+ * with helper threads has an idle one by then). */
+static int lio_wait_pipe_reader_and_writer_again(void)
+{
+	struct pending_read earlier;
+	int fds[2];
+	char buffer[4];
+	start_pending_read(&earlier);
+	finish_pending_read(&earlier);
+	make_pipe(fds);
+	struct aiocb r = request(fds[0], buffer, 4, 0), w = request(fds[1], "feed", 4, 0);
+	struct aiocb* list[2] = {&r, &w};
+	r.aio_lio_opcode = LIO_READ;
+	w.aio_lio_opcode = LIO_WRITE;
+	EXPECT(lio_listio(LIO_WAIT, list, 2, NULL) == 0);
+}
+
 /* "If the mode argument is LIO_NOWAIT, lio_listio() shall return the value
  * zero if the I/O operations are successfully queued". */
 static int lio_nowait_returns_zero(void)
@@ -1459,6 +1476,30 @@ static int sigev_none_sends_nothing(void)
 	EXPECT(!receive_signal(SIGRTMIN + 1, 100, NULL));
 }
 
+/* ------------------------------------------------------------------ fork */
+
+/* A child of fork() (made while a request of the parent is in progress)
+ * can use AIO: its own request on a pipe completes once the pipe is
+ * written. */
+static int fork_child_can_use_aio(void)
+{
+	struct pending_read parent;
+	int status;
+	start_pending_read(&parent);
+	pid_t child = fork();
+	REQUIRE(child >= 0);
+	if (child == 0) {
+		struct pending_read own;
+		alarm(3);
+		start_pending_read(&own);
+		finish_pending_read(&own);
+		_exit(aio_return(&own.cb) == 4 ? 0 : 1);
+	}
+	REQUIRE(waitpid(child, &status, 0) == child);
+	finish_pending_read(&parent);
+	EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 /* ------------------------------------------------------------------ runner */
 
 struct test {
@@ -1536,6 +1577,7 @@ static const struct test tests[] = {
 	TEST(lio_wait_data_written),
 	TEST(lio_wait_return_values),
 	TEST(lio_wait_pipe_reader_and_writer),
+	TEST(lio_wait_pipe_reader_and_writer_again),
 	TEST(lio_nowait_returns_zero),
 	TEST(lio_nowait_requests_complete),
 	TEST(lio_nowait_does_not_block),
@@ -1564,6 +1606,7 @@ static const struct test tests[] = {
 	TEST(sigev_thread_called_with_value),
 	TEST(sigev_thread_runs_in_other_thread),
 	TEST(sigev_none_sends_nothing),
+	TEST(fork_child_can_use_aio),
 };
 
 /* 0 passed, 1 failed, 2 timed out, 3 set-up failed, 4 crashed. */

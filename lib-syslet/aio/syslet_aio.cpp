@@ -16,9 +16,11 @@
 //    one reaper thread consumes (started when the first request goes
 //    asynchronous).  A request on a regular file that does not block thus
 //    costs what the system call costs and makes no thread;
-//  - waiting requests are started by a small pool of helper threads (and
-//    by lio_listio(LIO_WAIT)'s caller, which waits anyway), so a queue of
-//    requests completes after the call that submitted it returned;
+//  - waiting requests are run by a small pool of helper threads, with
+//    plain system calls, as glibc's helpers do (or by lio_listio(LIO_WAIT)'s
+//    caller, as syslet chains, since it waits anyway), so a queue of
+//    requests completes after the call that submitted it returned; the
+//    helpers go away after a second without work;
 //  - without kernel syslets (or when the kernel refuses a chain) requests
 //    on regular files and block devices run in the caller, and requests on
 //    anything that can block (pipes, sockets, ttys, ...) run in the pool:
@@ -49,6 +51,7 @@
 #include <climits>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
 #include <ctime>
 #include <deque>
 #include <memory>
@@ -289,8 +292,12 @@ class aio_engine
 public:
 	static aio_engine& instance()
 	{
-		static aio_engine* engine = new aio_engine; // never destroyed: used until exit
-		return *engine;
+		static std::once_flag created;
+		std::call_once(created, [] {
+			current_ = new aio_engine; // never destroyed: used until exit
+			::pthread_atfork(nullptr, nullptr, start_afresh_in_child);
+		});
+		return *current_;
 	}
 
 	// Queues one request; 0, or -1 with errno (and, for a bad priority,
@@ -379,7 +386,7 @@ public:
 				return;
 			}
 		}
-		service(fd);
+		service(fd, false);
 	}
 
 	// Waits until @done() or a completion; false with errno EINTR (signal)
@@ -473,7 +480,8 @@ public:
 					if (error_of(cb) != EINPROGRESS)
 						return AIO_ALLDONE;
 					auto found = requests_.find(cb);
-					if (found == requests_.end() || queue == queues_.end()) {
+					if (found == requests_.end() || queue == queues_.end() ||
+					    found->second->fd != fd) {
 						errno = EINVAL; // not a request of ours on @fd
 						return -1;
 					}
@@ -512,6 +520,20 @@ public:
 
 private:
 	static constexpr std::size_t ring_slots = 1024;
+
+	// A child of fork() has none of the parent's helper threads, and its
+	// locks may be held by threads that do not exist there: it gets an
+	// engine of its own (the parent's is left alone, as its requests are:
+	// aio_suspend() does not wait for them, aio_cancel() does not know
+	// them).
+	static void start_afresh_in_child()
+	{
+		current_ = new (std::nothrow) aio_engine;
+		if (current_ == nullptr)
+			std::abort(); // out of memory in a fresh child: no AIO to offer
+	}
+
+	static inline aio_engine* current_ = nullptr;
 
 	aio_engine() : kernel_(syslet::sys::kernel_has_syslets())
 	{
@@ -571,25 +593,27 @@ private:
 		}
 	}
 
-	// Runs @r (already marked running) on a helper thread: true if it
-	// finished here, false if it went asynchronous.
-	bool start_on_helper(request* r)
+	// Runs @r (already marked running) for service(): on a helper thread
+	// with plain system calls (a helper may block: that is what it is
+	// for, and a syslet hand-off would only add a thread switch), in a
+	// lio_listio(LIO_WAIT) caller as a syslet chain (a blocked read must
+	// not hold up the other requests of the list).
+	void start_for_queue(request* r, bool on_helper)
 	{
-		if (kernel_ && r->op != operation::invalid) {
+		if (!on_helper && kernel_ && r->op != operation::invalid) {
 			const long returned = exec_in_kernel(r);
 			if (returned == 0)
-				return false;
+				return;
 			if (returned > 0) {
 				const std::int64_t value =
 					outcome_at(*r, static_cast<std::uint64_t>(returned));
 				if (value != -EINTR) {
 					finish(r, value);
-					return true;
+					return;
 				}
 			}
 		}
 		finish(r, r->run_here());
-		return true;
 	}
 
 	// async_exec() of @r's chain on the shim's ring; a chain that went
@@ -620,7 +644,7 @@ private:
 
 	// Runs @fd's queue (its `serviced` flag is ours) until it is empty or
 	// its head runs asynchronously; gives the flag back.
-	void service(int fd)
+	void service(int fd, bool on_helper)
 	{
 		for (;;) {
 			request* r = nullptr;
@@ -640,7 +664,7 @@ private:
 				queue.waiting.pop_front();
 				queue.running = r;
 			}
-			(void)start_on_helper(r);
+			start_for_queue(r, on_helper);
 		}
 	}
 
@@ -691,13 +715,12 @@ private:
 	void post_locked(int fd)
 	{
 		jobs_.push_back(fd);
-		if (idle_workers_ > 0) {
-			work_posted_.notify_one();
-			return;
-		}
-		if (workers_ < max_workers && start_helper_thread([this] { work(); }))
+		// Every job gets a helper of its own (one may block for good on
+		// a pipe), up to max_workers; past that it waits for one.
+		if (jobs_.size() > static_cast<std::size_t>(idle_workers_) && workers_ < max_workers &&
+		    start_helper_thread([this] { work(); }))
 			++workers_;
-		// At the limit (or out of threads) the job waits for a helper.
+		work_posted_.notify_one();
 	}
 
 	void work()
@@ -709,10 +732,9 @@ private:
 				const bool posted = work_posted_.wait_for(lock, worker_idle_time,
 									  [this] { return !jobs_.empty(); });
 				--idle_workers_;
-				// Without syslets an idle helper goes away.  With them it
-				// stays: chains it submitted may still be in the kernel,
-				// and they are bound to the thread that submitted them.
-				if (!posted && !kernel_) {
+				// An idle helper goes away (it never leaves a chain in
+				// the kernel behind).
+				if (!posted) {
 					--workers_;
 					return;
 				}
@@ -720,7 +742,7 @@ private:
 			const int fd = jobs_.front();
 			jobs_.pop_front();
 			lock.unlock();
-			service(fd);
+			service(fd, true);
 			lock.lock();
 		}
 	}
