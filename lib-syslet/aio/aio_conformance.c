@@ -1476,6 +1476,121 @@ static int sigev_none_sends_nothing(void)
 	EXPECT(!receive_signal(SIGRTMIN + 1, 100, NULL));
 }
 
+/* ------------------------------------------------------------------ races */
+
+struct racing_write {
+	int fd;
+	long delay_us;
+};
+
+static void* racing_write_body(void* argument)
+{
+	struct racing_write* job = argument;
+	struct timespec pause = {0, job->delay_us * 1000};
+	nanosleep(&pause, NULL);
+	if (write(job->fd, "12345678", 8) != 8)
+		perror("racing write");
+	return NULL;
+}
+
+/* Collects the SIGRTMIN + 2 notifications of one round (values @first and
+ * @first + 1): waits up to a second for two, then takes any extra ones.
+ * Counts per value in @seen, anything else in *others. */
+static void collect_notifications(int first, int seen[2], int* others)
+{
+	siginfo_t info;
+	long ms = 1000;
+	seen[0] = seen[1] = 0;
+	while (receive_signal(SIGRTMIN + 2, ms, &info)) {
+		int k = info.si_value.sival_int - first;
+		if (k == 0 || k == 1)
+			seen[k]++;
+		else
+			(*others)++;
+		if (seen[0] + seen[1] >= 2)
+			ms = 0;
+	}
+}
+
+/*
+ * aio_cancel(fd, NULL) racing with the write that completes a running and
+ * a queued request, 200 times: every request ends exactly once, as done
+ * (4 bytes) or cancelled (ECANCELED, -1), with exactly one notification.
+ */
+static int cancel_racing_completion_exactly_once(void)
+{
+	int anomalies = 0, others = 0;
+	block_signal(SIGRTMIN + 2);
+	for (int round = 0; round < 200; round++) {
+		int fds[2];
+		char one[4], two[4];
+		pthread_t writer;
+		struct racing_write job;
+		make_pipe(fds);
+		struct aiocb a = request(fds[0], one, 4, 0), b = request(fds[0], two, 4, 0);
+		signal_on_completion(&a, SIGRTMIN + 2, 2 * round);
+		signal_on_completion(&b, SIGRTMIN + 2, 2 * round + 1);
+		REQUIRE(aio_read(&a) == 0);
+		REQUIRE(aio_read(&b) == 0);
+		job.fd = fds[1];
+		job.delay_us = (round * 37) % 300;
+		REQUIRE(pthread_create(&writer, NULL, racing_write_body, &job) == 0);
+		struct timespec pause = {0, round % 3 == 0 ? 0 : ((round * 53) % 300) * 1000};
+		nanosleep(&pause, NULL);
+		REQUIRE(aio_cancel(fds[0], NULL) != -1);
+		pthread_join(writer, NULL);
+		struct aiocb* both[2] = {&a, &b};
+		for (int k = 0; k < 2; k++) {
+			const struct aiocb* list[1] = {both[k]};
+			struct timespec limit = {2, 0};
+			while (aio_error(both[k]) == EINPROGRESS)
+				if (aio_suspend(list, 1, &limit) != 0 && errno == EAGAIN)
+					break;
+			int error = aio_error(both[k]);
+			ssize_t value = aio_return(both[k]);
+			if (!((error == 0 && value == 4) || (error == ECANCELED && value == -1)))
+				anomalies++;
+		}
+		int seen[2];
+		collect_notifications(2 * round, seen, &others);
+		anomalies += (seen[0] != 1) + (seen[1] != 1);
+		close(fds[0]);
+		close(fds[1]);
+	}
+	EXPECT(anomalies == 0 && others == 0);
+}
+
+/* Four threads submit reads of one file at once, 100 each: all complete
+ * with the right data. */
+static void* reader_thread_body(void* argument)
+{
+	int fd = *(int*)argument, good = 0;
+	for (int i = 0; i < 100; i++) {
+		char buffer[3] = {0};
+		struct aiocb cb = request(fd, buffer, 2, i % 9);
+		if (aio_read(&cb) != 0)
+			continue;
+		wait_done(&cb);
+		good += aio_return(&cb) == 2 && buffer[0] == '0' + i % 9 && buffer[1] == '1' + i % 9;
+	}
+	return (void*)(long)good;
+}
+
+static int threads_submitting_at_once_all_complete(void)
+{
+	int fd = ten_byte_file(O_RDWR);
+	pthread_t threads[4];
+	long good = 0;
+	for (int t = 0; t < 4; t++)
+		REQUIRE(pthread_create(&threads[t], NULL, reader_thread_body, &fd) == 0);
+	for (int t = 0; t < 4; t++) {
+		void* result;
+		pthread_join(threads[t], &result);
+		good += (long)result;
+	}
+	EXPECT(good == 400);
+}
+
 /* ------------------------------------------------------------------ fork */
 
 /* A child of fork() (made while a request of the parent is in progress)
@@ -1606,6 +1721,8 @@ static const struct test tests[] = {
 	TEST(sigev_thread_called_with_value),
 	TEST(sigev_thread_runs_in_other_thread),
 	TEST(sigev_none_sends_nothing),
+	TEST(cancel_racing_completion_exactly_once),
+	TEST(threads_submitting_at_once_all_complete),
 	TEST(fork_child_can_use_aio),
 };
 
