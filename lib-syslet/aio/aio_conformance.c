@@ -632,6 +632,7 @@ static int suspend_wakes_on_completion(void)
 	const struct aiocb* list[1] = {&p.cb};
 	write_later(&writer, p.fds[1], "wake", 50);
 	int result = aio_suspend(list, 1, NULL);
+	pthread_join(writer.thread, NULL);
 	REQUIRE(aio_error(&p.cb) != EINPROGRESS);
 	EXPECT(result == 0);
 }
@@ -644,7 +645,9 @@ static int suspend_ignores_null_entries(void)
 	start_pending_read(&p);
 	const struct aiocb* list[3] = {NULL, &p.cb, NULL};
 	write_later(&writer, p.fds[1], "wake", 30);
-	EXPECT(aio_suspend(list, 3, NULL) == 0);
+	int result = aio_suspend(list, 3, NULL);
+	pthread_join(writer.thread, NULL);
+	EXPECT(result == 0);
 }
 
 /* Any one of the list completing ends the wait. */
@@ -657,6 +660,7 @@ static int suspend_any_of_many(void)
 	const struct aiocb* list[2] = {&first.cb, &second.cb};
 	write_later(&writer, second.fds[1], "two!", 30);
 	REQUIRE(aio_suspend(list, 2, NULL) == 0);
+	pthread_join(writer.thread, NULL);
 	int first_error = aio_error(&first.cb);
 	finish_pending_read(&first);
 	EXPECT(first_error == EINPROGRESS && aio_error(&second.cb) == 0);
@@ -697,6 +701,7 @@ static int suspend_interrupted_eintr(void)
 	errno = 0;
 	int result = aio_suspend(list, 1, NULL);
 	int error = errno;
+	pthread_join(thread, NULL);
 	finish_pending_read(&p);
 	EXPECT(result == -1 && error == EINTR);
 }
