@@ -398,21 +398,26 @@ public:
 			const std::uint32_t seen = completions_.load(std::memory_order_acquire);
 			if (done())
 				return true;
-			timespec remaining{};
+			// A thread that could not be started (out of threads or
+			// memory) is tried again while someone waits, every 50 ms.
+			const bool starved = !start_missing_threads();
+			constexpr auto retry = std::chrono::milliseconds(50);
+			auto left = std::chrono::steady_clock::duration(retry);
 			if (deadline != nullptr) {
-				const auto left = *deadline - std::chrono::steady_clock::now();
+				left = *deadline - std::chrono::steady_clock::now();
 				if (left <= std::chrono::steady_clock::duration::zero()) {
 					errno = EAGAIN;
 					return false;
 				}
-				const auto ns =
-					std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
-				remaining.tv_sec = static_cast<time_t>(ns / 1000000000);
-				remaining.tv_nsec = static_cast<long>(ns % 1000000000);
+				if (starved)
+					left = std::min<std::chrono::steady_clock::duration>(left, retry);
 			}
+			const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+			timespec remaining{static_cast<time_t>(ns / 1000000000),
+					   static_cast<long>(ns % 1000000000)};
 			waiters_.fetch_add(1, std::memory_order_seq_cst);
 			const long waited = futex(completions_, FUTEX_WAIT_PRIVATE, seen,
-						  deadline != nullptr ? &remaining : nullptr);
+						  deadline != nullptr || starved ? &remaining : nullptr);
 			const int why = errno;
 			waiters_.fetch_sub(1, std::memory_order_relaxed);
 			if (waited < 0 && why == EINTR) {
@@ -717,15 +722,32 @@ private:
 		jobs_.push_back(fd);
 		// Every job gets a helper of its own (one may block for good on
 		// a pipe), up to max_workers; past that it waits for one.
-		if (jobs_.size() > static_cast<std::size_t>(idle_workers_) && workers_ < max_workers &&
-		    start_helper_thread([this] { work(); }))
-			++workers_;
+		if (helpers_wanted_locked())
+			(void)start_helper_locked();
 		work_posted_.notify_one();
+	}
+
+	// More posted queues than helpers free to take them (idle, or started
+	// and not looking yet), and room for another helper.
+	[[nodiscard]] bool helpers_wanted_locked() const
+	{
+		return jobs_.size() > static_cast<std::size_t>(idle_workers_ + starting_workers_) &&
+		       workers_ < max_workers;
+	}
+
+	bool start_helper_locked()
+	{
+		if (!start_helper_thread([this] { work(); }))
+			return false;
+		++workers_;
+		++starting_workers_;
+		return true;
 	}
 
 	void work()
 	{
 		std::unique_lock lock(mutex_);
+		--starting_workers_;
 		for (;;) {
 			while (jobs_.empty()) {
 				++idle_workers_;
@@ -748,6 +770,28 @@ private:
 	}
 
 	// ------------------------------------------------------------- reaper
+
+	// Starts a helper for every posted queue without one and the reaper if
+	// a chain waits for it: false if one of them could not be started.
+	bool start_missing_threads()
+	{
+		bool all = true;
+		{
+			const std::lock_guard lock(mutex_);
+			while (helpers_wanted_locked()) {
+				if (!start_helper_locked()) {
+					all = false;
+					break;
+				}
+			}
+		}
+		const std::lock_guard lock(reaper_mutex_);
+		if (asynchronous_ > 0 && !reaper_started_) {
+			reaper_started_ = start_helper_thread([this] { reap_forever(); });
+			all = all && reaper_started_;
+		}
+		return all;
+	}
 
 	void went_asynchronous()
 	{
@@ -811,6 +855,7 @@ private:
 	std::condition_variable work_posted_;
 	int workers_ = 0;
 	int idle_workers_ = 0;
+	int starting_workers_ = 0;
 
 	std::atomic<std::uint32_t> completions_{0}; // futex: bumped at every completion
 	std::atomic<std::uint32_t> waiters_{0};
