@@ -17,14 +17,18 @@
 //    asynchronous).  A request on a regular file that does not block thus
 //    costs what the system call costs and makes no thread;
 //  - waiting requests are run by a small pool of helper threads, with
-//    plain system calls, as glibc's helpers do (or by lio_listio(LIO_WAIT)'s
-//    caller, as syslet chains, since it waits anyway), so a queue of
+//    plain system calls, as glibc's helpers do (those on regular files and
+//    block devices by lio_listio(LIO_WAIT)'s caller, as syslet chains,
+//    since it waits anyway), so a queue of
 //    requests completes after the call that submitted it returned; the
 //    helpers go away after a second without work;
 //  - without kernel syslets (or when the kernel refuses a chain) requests
 //    on regular files and block devices run in the caller, and requests on
 //    anything that can block (pipes, sockets, ttys, ...) run in the pool:
-//    the caller never blocks.
+//    the caller never blocks.  With them, the one case where a request
+//    blocks its caller is a hand-off the kernel refuses and completes
+//    synchronously instead (a ptraced caller, a pool at its limit): the
+//    shim cannot see that coming.
 // Helper threads block every signal, so SIGEV_SIGNAL notifications and the
 // application's signals go to application threads.
 // Notification: SIGEV_NONE, SIGEV_SIGNAL (SI_ASYNCIO, sigev_value) and
@@ -371,9 +375,11 @@ public:
 	// head went asynchronous (lio_listio(LIO_WAIT), which waits anyway).
 	void run_queue(int fd)
 	{
-		// Without syslets a request on a pipe or socket could wait for
-		// another one of the same list: those go to a helper.
-		const bool here = kernel_ || !can_block(fd);
+		// A request on a pipe or socket may wait for another one of the
+		// same list: those go to a helper.  (A syslet would not block
+		// here either, unless the kernel refuses the hand-off, as it
+		// does for a ptraced caller.)
+		const bool here = !can_block(fd);
 		{
 			const std::lock_guard lock(mutex_);
 			auto found = queues_.find(fd);
