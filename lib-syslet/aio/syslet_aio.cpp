@@ -1,38 +1,66 @@
 // libsyslet-aio.so: POSIX AIO (glibc's struct aiocb ABI) implemented on
 // syslets, for LD_PRELOAD under unmodified binaries.
 //
-// Every request is one syslet chain submitted from the caller's thread:
-// fsync or fdatasync, or a pread/pwrite that falls back to read/write on
-// a file that cannot seek (pipe, socket), as glibc's AIO does.  If it does
-// not block it completes right there ("cached"); if it blocks, the kernel
-// continues it asynchronously and posts it to the shim's completion ring,
-// which one reaper thread of the shim consumes (started when the first
-// request goes asynchronous).  No glibc AIO helper threads are ever
-// created (the kernel's syslet pool threads, named "syslet-<pid>", are
-// the process' only other threads until something goes asynchronous).
+// Model (the one glibc's own AIO has, so that programs see the same
+// ordering and cancellation behaviour):
+//  - requests on one file descriptor run one at a time, in submission
+//    order; the others wait in a per-fd queue in user space.  A waiting
+//    request has not started and aio_cancel() cancels it (ECANCELED); the
+//    running one cannot be cancelled (AIO_NOTCANCELED): the kernel has no
+//    syslet cancellation yet;
+//  - a request on an idle fd starts in the caller: a syslet chain
+//    (pread/pwrite that falls back to read/write on a file that cannot
+//    seek, as glibc does; or fsync/fdatasync).  If it does not block it
+//    completes right there ("cached"); if it blocks, the kernel continues
+//    it asynchronously and posts it to the shim's completion ring, which
+//    one reaper thread consumes (started when the first request goes
+//    asynchronous).  A request on a regular file that does not block thus
+//    costs what the system call costs and makes no thread;
+//  - waiting requests are run by a small pool of helper threads, with
+//    plain system calls, as glibc's helpers do (those on regular files and
+//    block devices by lio_listio(LIO_WAIT)'s caller, as syslet chains,
+//    since it waits anyway), so a queue of
+//    requests completes after the call that submitted it returned; the
+//    helpers go away after a second without work;
+//  - without kernel syslets (or when the kernel refuses a chain) requests
+//    on regular files and block devices run in the caller, and requests on
+//    anything that can block (pipes, sockets, ttys, ...) run in the pool:
+//    the caller never blocks.  With them, the one case where a request
+//    blocks its caller is a hand-off the kernel refuses and completes
+//    synchronously instead (a ptraced caller, a pool at its limit): the
+//    shim cannot see that coming.
+// Helper threads block every signal, so SIGEV_SIGNAL notifications and the
+// application's signals go to application threads.
 // Notification: SIGEV_NONE, SIGEV_SIGNAL (SI_ASYNCIO, sigev_value) and
 // SIGEV_THREAD (a detached thread per notification, as glibc does).
-// Without kernel syslets the library's user-space fallback runs each
-// request synchronously in aio_read()/aio_write()/...
-// Requests cannot be cancelled once submitted: aio_cancel() reports
-// AIO_NOTCANCELED for requests in progress and AIO_ALLDONE otherwise.
+//
+// The shim builds its atoms and reads its ring itself: it uses only
+// syslet::abi, syslet::sys::kernel_has_syslets() and syslet::backend.
 #include <syslet.hpp>
 
 #include <aio.h>
+#include <fcntl.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <condition_variable>
+#include <cstdint>
+#include <cstdlib>
 #include <ctime>
+#include <deque>
 #include <memory>
 #include <mutex>
-#include <thread>
+#include <new>
 #include <unordered_map>
 #include <vector>
 
@@ -42,6 +70,13 @@ static_assert(sizeof(aiocb) == sizeof(aiocb64), "aiocb and aiocb64 share one lay
 
 namespace
 {
+
+// glibc's limit for aio_reqprio (sysconf(_SC_AIO_PRIO_DELTA_MAX)).
+constexpr int max_reqprio = 20;
+// Helper threads at most; glibc's default is 20.
+constexpr int max_workers = 20;
+// A fallback-mode helper that had nothing to do for this long exits.
+constexpr auto worker_idle_time = std::chrono::seconds(1);
 
 // ------------------------------------------------------------ notification
 
@@ -53,6 +88,11 @@ struct thread_notification {
 void* run_thread_notification(void* argument)
 {
 	const std::unique_ptr<thread_notification> notification(static_cast<thread_notification*>(argument));
+	// Started from a helper thread, which blocks every signal: the
+	// notification runs with none blocked, as glibc's does.
+	sigset_t none{};
+	::sigemptyset(&none);
+	::pthread_sigmask(SIG_SETMASK, &none, nullptr);
 	notification->function(notification->value);
 	return nullptr;
 }
@@ -68,251 +108,791 @@ void notify(const sigevent& event)
 		info.si_value = event.sigev_value;
 		::syscall(SYS_rt_sigqueueinfo, ::getpid(), event.sigev_signo, &info);
 	} else if (event.sigev_notify == SIGEV_THREAD && event.sigev_notify_function != nullptr) {
-		auto notification = std::make_unique<thread_notification>(
-			thread_notification{event.sigev_notify_function, event.sigev_value});
+		auto* notification = new (std::nothrow)
+			thread_notification{event.sigev_notify_function, event.sigev_value};
+		if (notification == nullptr)
+			return;
 		pthread_t thread{};
 		if (::pthread_create(&thread, event.sigev_notify_attributes, run_thread_notification,
-				     notification.get()) == 0) {
-			(void)notification.release();
+				     notification) == 0)
 			::pthread_detach(thread);
-		}
+		else
+			delete notification;
 	}
+}
+
+// Starts a detached thread with every signal blocked (it inherits the
+// mask, so no signal can reach it even before it runs).  False on failure.
+template <class Body>
+bool start_helper_thread(Body body)
+{
+	auto* owned = new (std::nothrow) Body(std::move(body));
+	if (owned == nullptr)
+		return false;
+	sigset_t all{}, previous{};
+	::sigfillset(&all);
+	::pthread_sigmask(SIG_SETMASK, &all, &previous);
+	pthread_t thread{};
+	const int error = ::pthread_create(
+		&thread, nullptr,
+		[](void* argument) -> void* {
+			const std::unique_ptr<Body> run(static_cast<Body*>(argument));
+			(*run)();
+			return nullptr;
+		},
+		owned);
+	::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+	if (error != 0) {
+		delete owned;
+		return false;
+	}
+	::pthread_detach(thread);
+	return true;
 }
 
 // A lio_listio(LIO_NOWAIT) list whose own notification fires when its last
 // request completes.
 struct list_notification {
-	std::atomic<int> remaining;
-	sigevent event;
+	std::atomic<int> remaining{1}; // the submitter's reference, dropped after the loop
+	sigevent event{};
+
+	void release()
+	{
+		if (remaining.fetch_sub(1, std::memory_order_acq_rel) == 1)
+			notify(event);
+	}
 };
+
+// --------------------------------------------------------------- requests
+
+enum class operation { read, write, sync, data_sync, invalid };
+
+// One submitted aiocb.  The chain: atom 0 preads (pwrites) at the offset.
+// If that fails, atom 1 asks whether the file can seek at all; if it can,
+// the chain ends there with atom 0's error, if not (ESPIPE), atom 2 reads
+// (writes) at the current position, as glibc does for pipes and sockets.
+// A sync is atom 0 alone.
+struct request {
+	aiocb* cb = nullptr;
+	int fd = -1;
+	operation op = operation::invalid;
+	sigevent event{};
+	std::shared_ptr<list_notification> list;
+
+	std::array<syslet::abi::atom, 3> atoms{};
+	std::array<std::int64_t, 3> results{};
+	std::array<std::uint64_t, 4> transfer_args{}; // fd, buffer, size, offset
+	std::array<std::uint64_t, 3> seek_args{};     // fd, 0, SEEK_CUR
+
+	void build()
+	{
+		using syslet::abi::address_of;
+		constexpr std::uint64_t on_failure = SYSLET_STOP_ON_NEGATIVE | SYSLET_SKIP_TO_NEXT_ON_STOP;
+		const auto set_args = [](syslet::abi::atom& atom, auto& args, std::size_t count) {
+			for (std::size_t i = 0; i < count; ++i)
+				atom.arg_ptr[i] = address_of(&args[i]);
+		};
+		for (std::size_t i = 0; i < atoms.size(); ++i) {
+			atoms[i].ret_ptr = address_of(&results[i]);
+			syslet::abi::user_data(atoms[i]) = address_of(this);
+		}
+		transfer_args = {static_cast<std::uint64_t>(fd), address_of(const_cast<void*>(cb->aio_buf)),
+				 cb->aio_nbytes, static_cast<std::uint64_t>(cb->aio_offset)};
+		if (op == operation::invalid)
+			return; // never runs: completes with EINVAL
+		if (op == operation::sync || op == operation::data_sync) {
+			atoms[0].nr = op == operation::sync ? SYS_fsync : SYS_fdatasync;
+			set_args(atoms[0], transfer_args, 1);
+			return;
+		}
+		const bool reading = op == operation::read;
+		atoms[0].nr = reading ? SYS_pread64 : SYS_pwrite64;
+		atoms[0].flags = on_failure;
+		set_args(atoms[0], transfer_args, 4);
+		seek_args = {static_cast<std::uint64_t>(fd), 0, SEEK_CUR};
+		atoms[1].nr = SYS_lseek;
+		atoms[1].flags = on_failure;
+		set_args(atoms[1], seek_args, 3);
+		atoms[2].nr = reading ? SYS_read : SYS_write;
+		set_args(atoms[2], transfer_args, 3);
+	}
+
+	// The request's outcome (bytes or -errno) once the chain ended on
+	// @final_atom: a transfer that ended on its seek test failed with the
+	// pread/pwrite's own error.
+	[[nodiscard]] std::int64_t outcome(std::size_t final_atom) const
+	{
+		return final_atom == 2 ? results[2] : results[0];
+	}
+
+	// The same chain with plain system calls, on a helper thread.
+	[[nodiscard]] std::int64_t run_here() const
+	{
+		const auto call = [](auto&& function) -> std::int64_t {
+			for (;;) {
+				const auto value = static_cast<std::int64_t>(function());
+				if (value >= 0)
+					return value;
+				if (errno != EINTR)
+					return -errno;
+			}
+		};
+		void* buffer = const_cast<void*>(cb->aio_buf);
+		const std::size_t size = cb->aio_nbytes;
+		const off_t offset = cb->aio_offset;
+		switch (op) {
+		case operation::sync:
+			return call([&] { return ::fsync(fd); });
+		case operation::data_sync:
+			return call([&] { return ::fdatasync(fd); });
+		case operation::invalid:
+			return -EINVAL;
+		case operation::read:
+		case operation::write:
+			break;
+		}
+		const bool reading = op == operation::read;
+		const std::int64_t positioned = call([&] {
+			return reading ? ::pread(fd, buffer, size, offset)
+				       : ::pwrite(fd, buffer, size, offset);
+		});
+		if (positioned >= 0 || ::lseek(fd, 0, SEEK_CUR) >= 0)
+			return positioned;
+		return call([&] { return reading ? ::read(fd, buffer, size) : ::write(fd, buffer, size); });
+	}
+};
+
+// Where a request is: waiting in its fd's queue (cancellable), or running
+// (started: in the kernel, on a helper thread or in a caller).
+struct fd_queue {
+	std::deque<request*> waiting;
+	request* running = nullptr;
+	bool serviced = false; // a helper (or a lio_listio(LIO_WAIT) caller) runs this queue
+
+	[[nodiscard]] bool idle() const { return waiting.empty() && running == nullptr && !serviced; }
+};
+
+std::atomic_ref<int> error_code_of(aiocb* cb)
+{
+	return std::atomic_ref<int>(cb->__error_code);
+}
+
+int error_of(const aiocb* cb)
+{
+	return error_code_of(const_cast<aiocb*>(cb)).load(std::memory_order_acquire);
+}
+
+long futex(std::atomic<std::uint32_t>& word, int command, std::uint32_t value, const timespec* timeout)
+{
+	static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
+	return ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), command, value, timeout, nullptr,
+			 0);
+}
 
 // ------------------------------------------------------------------ engine
 
 class aio_engine
 {
-	struct pending_request {
-		syslet::chain chain;
-		aiocb* cb = nullptr;
-		std::shared_ptr<list_notification> list;
-	};
-
 public:
 	static aio_engine& instance()
 	{
-		static aio_engine* engine = new aio_engine; // never destroyed: used until exit
-		return *engine;
+		static std::once_flag created;
+		std::call_once(created, [] {
+			current_ = new aio_engine; // never destroyed: used until exit
+			::pthread_atfork(nullptr, nullptr, start_afresh_in_child);
+		});
+		return *current_;
 	}
 
-	// Submits one request; 0 or -1 with errno, as aio_read() reports it.
-	int submit(aiocb* cb, const syslet::call& operation,
-		   std::shared_ptr<list_notification> list = nullptr)
+	// Queues one request; 0, or -1 with errno (and, for a bad priority,
+	// the aiocb's error status set, as glibc does).  The caller then
+	// starts it with kick() or run_queue().
+	int enqueue(aiocb* cb, operation op, std::shared_ptr<list_notification> list)
 	{
-		auto request = std::make_unique<pending_request>();
-		request->chain.add(operation);
-		return submit(cb, std::move(request), std::move(list));
-	}
-
-	// Submits a transfer: atom 0 preads (pwrites) at the offset.  If that
-	// fails, atom 1 asks whether the file can seek at all; if it can, the
-	// chain ends there with atom 0's error, if not (ESPIPE), atom 2 reads
-	// (writes) at the current position, as glibc does for pipes and
-	// sockets.  Only a failing transfer costs more than one system call.
-	int submit_transfer(aiocb* cb, const syslet::call& positioned, const syslet::call& streaming,
-			    std::shared_ptr<list_notification> list)
-	{
-		constexpr auto on_failure =
-			syslet::flag::stop_on_negative | syslet::flag::skip_to_next_on_stop;
-		auto request = std::make_unique<pending_request>();
-		syslet::chain& chain = request->chain;
-		chain.end_after(chain.add(positioned, on_failure));
-		chain.end_after(
-			chain.add(syslet::op::syscall(SYS_lseek, cb->aio_fildes, 0, SEEK_CUR), on_failure));
-		chain.add(streaming);
-		return submit(cb, std::move(request), std::move(list));
-	}
-
-	int submit(aiocb* cb, std::unique_ptr<pending_request> request,
-		   std::shared_ptr<list_notification> list)
-	{
-		request->cb = cb;
-		request->list = std::move(list);
-		syslet::abi::atom* first = request->chain.state().materialize();
-		syslet::detail::chain_state* key = &request->chain.state();
-
-		cb->__return_value = 0;
-		error_code_of(cb).store(EINPROGRESS, std::memory_order_release);
-		{
-			const std::lock_guard lock(mutex_);
-			pending_.emplace(key, std::move(request));
-		}
-		const long returned = syslet::backend::async_exec(first, &head_, sizeof(head_));
-		if (returned > 0) {
-			complete(key, static_cast<syslet::abi::word>(returned));
-		} else if (returned == 0) {
-			went_asynchronous();
-		} else {
-			forget(key);
-			error_code_of(cb).store(static_cast<int>(-returned), std::memory_order_release);
-			errno = static_cast<int>(-returned);
+		if (cb->aio_reqprio < 0 || cb->aio_reqprio > max_reqprio) {
+			cb->__return_value = -1;
+			error_code_of(cb).store(EINVAL, std::memory_order_release);
+			errno = EINVAL;
 			return -1;
 		}
+		std::unique_ptr<request> owned(new (std::nothrow) request);
+		if (owned == nullptr) {
+			errno = EAGAIN;
+			return -1;
+		}
+		request* r = owned.get();
+		r->cb = cb;
+		r->fd = cb->aio_fildes;
+		r->op = op;
+		r->event = cb->aio_sigevent;
+		r->list = std::move(list);
+		r->build();
+
+		const std::lock_guard lock(mutex_);
+		try {
+			if (requests_.contains(cb)) { // the aiocb is still in use
+				errno = EINVAL;
+				return -1;
+			}
+			fd_queue& queue = queues_[r->fd];
+			queue.waiting.push_back(r);
+			try {
+				requests_.emplace(cb, std::move(owned));
+			} catch (...) {
+				queue.waiting.pop_back();
+				throw;
+			}
+		} catch (const std::bad_alloc&) {
+			errno = EAGAIN;
+			return -1;
+		}
+		cb->__return_value = 0;
+		error_code_of(cb).store(EINPROGRESS, std::memory_order_release);
 		return 0;
 	}
 
-	bool in_progress_on(int fd)
+	// Starts the first waiting request of @fd in the calling thread if
+	// nothing runs on @fd; whatever waits behind it goes to the helpers.
+	void kick(int fd)
 	{
-		const std::lock_guard lock(mutex_);
-		for (const auto& [key, request] : pending_)
-			if (request->cb->aio_fildes == fd)
-				return true;
-		return false;
+		request* r = nullptr;
+		{
+			const std::lock_guard lock(mutex_);
+			auto found = queues_.find(fd);
+			if (found == queues_.end())
+				return;
+			fd_queue& queue = found->second;
+			if (queue.running != nullptr || queue.serviced || queue.waiting.empty())
+				return;
+			r = queue.waiting.front();
+			queue.waiting.pop_front();
+			queue.running = r;
+		}
+		start_in_caller(r);
 	}
 
-	// Waits until one of @list is done: 0, or -1 with EAGAIN on timeout.
+	// Runs @fd's queue in the calling thread until it is empty or its
+	// head went asynchronous (lio_listio(LIO_WAIT), which waits anyway).
+	void run_queue(int fd)
+	{
+		// A request on a pipe or socket may wait for another one of the
+		// same list: those go to a helper.  (A syslet would not block
+		// here either, unless the kernel refuses the hand-off, as it
+		// does for a ptraced caller.)
+		const bool here = !can_block(fd);
+		{
+			const std::lock_guard lock(mutex_);
+			auto found = queues_.find(fd);
+			if (found == queues_.end() || found->second.serviced ||
+			    found->second.running != nullptr || found->second.waiting.empty())
+				return;
+			found->second.serviced = true;
+			if (!here) {
+				post_locked(fd);
+				return;
+			}
+		}
+		service(fd, false);
+	}
+
+	// Waits until @done() or a completion; false with errno EINTR (signal)
+	// or EAGAIN (@deadline passed).
+	template <class Done>
+	bool wait_until(Done done, const std::chrono::steady_clock::time_point* deadline)
+	{
+		for (;;) {
+			const std::uint32_t seen = completions_.load(std::memory_order_acquire);
+			if (done())
+				return true;
+			// A thread that could not be started (out of threads or
+			// memory) is tried again while someone waits, every 50 ms.
+			const bool starved = !start_missing_threads();
+			constexpr auto retry = std::chrono::milliseconds(50);
+			auto left = std::chrono::steady_clock::duration(retry);
+			if (deadline != nullptr) {
+				left = *deadline - std::chrono::steady_clock::now();
+				if (left <= std::chrono::steady_clock::duration::zero()) {
+					errno = EAGAIN;
+					return false;
+				}
+				if (starved)
+					left = std::min<std::chrono::steady_clock::duration>(left, retry);
+			}
+			const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+			timespec remaining{static_cast<time_t>(ns / 1000000000),
+					   static_cast<long>(ns % 1000000000)};
+			waiters_.fetch_add(1, std::memory_order_seq_cst);
+			const long waited = futex(completions_, FUTEX_WAIT_PRIVATE, seen,
+						  deadline != nullptr || starved ? &remaining : nullptr);
+			const int why = errno;
+			waiters_.fetch_sub(1, std::memory_order_relaxed);
+			if (waited < 0 && why == EINTR) {
+				errno = EINTR;
+				return false;
+			}
+		}
+	}
+
+	// aio_suspend(): 0, or -1 with EAGAIN, EINTR or EINVAL.
 	int suspend(const aiocb* const list[], int count, const timespec* timeout)
 	{
-		const auto any_done = [&] {
-			for (int i = 0; i < count; ++i)
-				if (list[i] != nullptr && error_of(list[i]) != EINPROGRESS)
-					return true;
-			return false;
-		};
-		std::unique_lock lock(mutex_);
-		if (timeout == nullptr) {
-			completed_.wait(lock, any_done);
-			return 0;
+		if (count < 0) {
+			errno = EINVAL;
+			return -1;
 		}
-		const auto duration =
-			std::chrono::seconds(timeout->tv_sec) + std::chrono::nanoseconds(timeout->tv_nsec);
-		if (completed_.wait_for(lock, duration, any_done))
-			return 0;
-		errno = EAGAIN;
-		return -1;
+		if (timeout != nullptr &&
+		    (timeout->tv_sec < 0 || timeout->tv_nsec < 0 || timeout->tv_nsec >= 1000000000)) {
+			errno = EINVAL;
+			return -1;
+		}
+		// As glibc: returns at once if any entry completed, or claims to
+		// be in progress without being a request of ours (it never will
+		// complete), or if there is no entry to wait for.
+		const auto nothing_to_wait_for = [&] {
+			const std::lock_guard lock(mutex_);
+			bool pending = false;
+			for (int i = 0; i < count; ++i) {
+				const aiocb* cb = list[i];
+				if (cb == nullptr)
+					continue;
+				if (error_of(cb) != EINPROGRESS ||
+				    !requests_.contains(const_cast<aiocb*>(cb)))
+					return true;
+				pending = true;
+			}
+			return !pending;
+		};
+		std::chrono::steady_clock::time_point deadline{};
+		if (timeout != nullptr) {
+			const auto seconds = std::min<time_t>(timeout->tv_sec, time_t{1} << 32);
+			deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds) +
+				   std::chrono::nanoseconds(timeout->tv_nsec);
+		}
+		return wait_until(nothing_to_wait_for, timeout != nullptr ? &deadline : nullptr) ? 0 : -1;
 	}
 
-	static int error_of(const aiocb* cb)
+	// aio_cancel() once @fd is known to be open.
+	int cancel(int fd, aiocb* cb)
 	{
-		return error_code_of(const_cast<aiocb*>(cb)).load(std::memory_order_acquire);
+		std::vector<std::unique_ptr<request>> cancelled;
+		int result = AIO_ALLDONE;
+		{
+			const std::lock_guard lock(mutex_);
+			auto queue = queues_.find(fd);
+			const auto take = [&](request* r) {
+				auto owned = requests_.find(r->cb);
+				cancelled.push_back(std::move(owned->second));
+				requests_.erase(owned);
+				r->cb->__return_value = -1;
+				error_code_of(r->cb).store(ECANCELED, std::memory_order_release);
+			};
+			try {
+				if (cb != nullptr) {
+					if (error_of(cb) != EINPROGRESS)
+						return AIO_ALLDONE;
+					auto found = requests_.find(cb);
+					if (found == requests_.end() || queue == queues_.end() ||
+					    found->second->fd != fd) {
+						errno = EINVAL; // not a request of ours on @fd
+						return -1;
+					}
+					request* r = found->second.get();
+					if (queue->second.running == r)
+						return AIO_NOTCANCELED;
+					auto& waiting = queue->second.waiting;
+					waiting.erase(std::find(waiting.begin(), waiting.end(), r));
+					cancelled.reserve(1);
+					take(r);
+					result = AIO_CANCELED;
+				} else if (queue != queues_.end()) {
+					auto& waiting = queue->second.waiting;
+					cancelled.reserve(waiting.size());
+					for (request* r : waiting)
+						take(r);
+					if (!waiting.empty())
+						result = AIO_CANCELED;
+					waiting.clear();
+					if (queue->second.running != nullptr)
+						result = AIO_NOTCANCELED;
+				}
+			} catch (const std::bad_alloc&) {
+				errno = EAGAIN;
+				return -1;
+			}
+			if (queue != queues_.end() && queue->second.idle())
+				queues_.erase(queue);
+		}
+		if (!cancelled.empty())
+			wake_waiters();
+		for (const auto& r : cancelled)
+			notify_done(*r);
+		return result;
 	}
 
 private:
 	static constexpr std::size_t ring_slots = 1024;
 
-	aio_engine()
+	// A child of fork() has none of the parent's helper threads, and its
+	// locks may be held by threads that do not exist there: it gets an
+	// engine of its own (the parent's is left alone, as its requests are:
+	// aio_suspend() does not wait for them, aio_cancel() does not know
+	// them).
+	static void start_afresh_in_child()
+	{
+		current_ = new (std::nothrow) aio_engine;
+		if (current_ == nullptr)
+			std::abort(); // out of memory in a fresh child: no AIO to offer
+	}
+
+	static inline aio_engine* current_ = nullptr;
+
+	aio_engine() : kernel_(syslet::sys::kernel_has_syslets())
 	{
 		head_.completion_ring = syslet::abi::address_of(slots_.data());
 		head_.ring_size_bytes = sizeof(slots_);
 		// POSIX AIO promises that no request blocks the caller, the first
 		// one included: set the ring up now, with a spare thread (a ring
 		// set up lazily lets a process' first block complete in the
-		// caller).  Without syslets this is the fallback's no-op.
-		(void)syslet::backend::async_register(&head_, sizeof(head_));
+		// caller).
+		if (kernel_)
+			(void)syslet::backend::async_register(&head_, sizeof(head_));
 	}
 
-	static std::atomic_ref<int> error_code_of(aiocb* cb)
+	static bool can_block(int fd)
 	{
-		return std::atomic_ref<int>(cb->__error_code);
+		struct stat status {
+		};
+		if (::fstat(fd, &status) != 0)
+			return false; // fails at once
+		return !S_ISREG(status.st_mode) && !S_ISBLK(status.st_mode);
 	}
 
-	void forget(syslet::detail::chain_state* key)
+	// Starts @r (already marked running) in an application thread.
+	void start_in_caller(request* r)
 	{
-		const std::lock_guard lock(mutex_);
-		pending_.erase(key);
-	}
-
-	void complete(syslet::detail::chain_state* key, syslet::abi::word atom_address)
-	{
-		std::unique_ptr<pending_request> request;
-		{
-			const std::lock_guard lock(mutex_);
-			auto found = pending_.find(key);
-			if (found == pending_.end())
+		if (r->op == operation::invalid) {
+			finish(r, -EINVAL);
+			return;
+		}
+		if (kernel_) {
+			const long returned = exec_in_kernel(r);
+			if (returned > 0) {
+				const std::int64_t value =
+					outcome_at(*r, static_cast<std::uint64_t>(returned));
+				// A signal for this thread ended the call: run it again,
+				// on a helper, where no signal is taken.
+				if (value != -EINTR) {
+					finish(r, value);
+					return;
+				}
+			} else if (returned == 0) {
 				return;
-			request = std::move(found->second);
-			pending_.erase(found);
+			}
+			// The kernel refused the chain (or a signal came between
+			// atoms): a helper runs it.
+		} else if (!can_block(r->fd)) {
+			finish(r, r->run_here());
+			return;
 		}
-		const syslet::syscall_result result = result_of(*key, atom_address);
-		aiocb* cb = request->cb;
-		cb->__return_value = result ? *result : -1;
-		error_code_of(cb).store(result ? 0 : result.error().value(), std::memory_order_release);
-		{
-			const std::lock_guard lock(mutex_);
+		const std::lock_guard lock(mutex_);
+		fd_queue& queue = queues_[r->fd];
+		queue.running = nullptr;
+		queue.waiting.push_front(r);
+		if (!queue.serviced) {
+			queue.serviced = true;
+			post_locked(r->fd);
 		}
-		completed_.notify_all();
-		notify(cb->aio_sigevent);
-		if (request->list && request->list->remaining.fetch_sub(1) == 1)
-			notify(request->list->event);
 	}
 
-	// The request's outcome: that of the atom the chain ended on, except
-	// when a transfer ended on its seek test (the file can seek: the
-	// pread/pwrite's own error).
-	static syslet::syscall_result result_of(const syslet::detail::chain_state& chain,
-						syslet::abi::word atom_address)
+	// Runs @r (already marked running) for service(): on a helper thread
+	// with plain system calls (a helper may block: that is what it is
+	// for, and a syslet hand-off would only add a thread switch), in a
+	// lio_listio(LIO_WAIT) caller as a syslet chain (a blocked read must
+	// not hold up the other requests of the list).
+	void start_for_queue(request* r, bool on_helper)
 	{
-		const syslet::completion done =
-			chain.completed_at(atom_address, syslet::completion_path::ring);
-		if (chain.size() == 3 && done.final_atom == 1)
-			return syslet::from_kernel_return(chain.raw_result(0));
-		return done.result();
+		if (!on_helper && kernel_ && r->op != operation::invalid) {
+			const long returned = exec_in_kernel(r);
+			if (returned == 0)
+				return;
+			if (returned > 0) {
+				const std::int64_t value =
+					outcome_at(*r, static_cast<std::uint64_t>(returned));
+				if (value != -EINTR) {
+					finish(r, value);
+					return;
+				}
+			}
+		}
+		finish(r, r->run_here());
+	}
+
+	// async_exec() of @r's chain on the shim's ring; a chain that went
+	// asynchronous is counted before it can be posted, so that the
+	// reaper only waits while something is in flight.
+	long exec_in_kernel(request* r)
+	{
+		{
+			const std::lock_guard lock(reaper_mutex_);
+			++asynchronous_;
+		}
+		const long returned = syslet::backend::async_exec(r->atoms.data(), &head_, sizeof(head_));
+		if (returned == 0) {
+			went_asynchronous();
+		} else {
+			const std::lock_guard lock(reaper_mutex_);
+			--asynchronous_;
+		}
+		return returned;
+	}
+
+	static std::int64_t outcome_at(const request& r, std::uint64_t atom_address)
+	{
+		const auto index =
+			(atom_address - syslet::abi::address_of(r.atoms.data())) / sizeof(r.atoms[0]);
+		return r.outcome(static_cast<std::size_t>(index));
+	}
+
+	// Runs @fd's queue (its `serviced` flag is ours) until it is empty or
+	// its head runs asynchronously; gives the flag back.
+	void service(int fd, bool on_helper)
+	{
+		for (;;) {
+			request* r = nullptr;
+			{
+				const std::lock_guard lock(mutex_);
+				auto found = queues_.find(fd);
+				if (found == queues_.end())
+					return;
+				fd_queue& queue = found->second;
+				if (queue.running != nullptr || queue.waiting.empty()) {
+					queue.serviced = false;
+					if (queue.idle())
+						queues_.erase(found);
+					return;
+				}
+				r = queue.waiting.front();
+				queue.waiting.pop_front();
+				queue.running = r;
+			}
+			start_for_queue(r, on_helper);
+		}
+	}
+
+	// Publishes @r's outcome, starts what waits behind it on a helper,
+	// and notifies.
+	void finish(request* r, std::int64_t value)
+	{
+		std::unique_ptr<request> owned;
+		{
+			const std::lock_guard lock(mutex_);
+			auto found = requests_.find(r->cb);
+			owned = std::move(found->second);
+			requests_.erase(found);
+			auto queue = queues_.find(r->fd);
+			queue->second.running = nullptr;
+			if (!queue->second.serviced && !queue->second.waiting.empty()) {
+				queue->second.serviced = true;
+				post_locked(r->fd);
+			} else if (queue->second.idle()) {
+				queues_.erase(queue);
+			}
+			r->cb->__return_value = value < 0 ? -1 : value;
+			error_code_of(r->cb).store(value < 0 ? static_cast<int>(-value) : 0,
+						   std::memory_order_release);
+		}
+		// From here on the aiocb is the application's again.
+		wake_waiters();
+		notify_done(*owned);
+	}
+
+	static void notify_done(request& r)
+	{
+		notify(r.event);
+		if (r.list)
+			r.list->release();
+	}
+
+	void wake_waiters()
+	{
+		completions_.fetch_add(1, std::memory_order_seq_cst);
+		if (waiters_.load(std::memory_order_seq_cst) != 0)
+			futex(completions_, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr);
+	}
+
+	// ------------------------------------------------------------ helpers
+
+	// Hands @fd's queue to a helper thread (called with mutex_ held).
+	void post_locked(int fd)
+	{
+		jobs_.push_back(fd);
+		// Every job gets a helper of its own (one may block for good on
+		// a pipe), up to max_workers; past that it waits for one.
+		if (helpers_wanted_locked())
+			(void)start_helper_locked();
+		work_posted_.notify_one();
+	}
+
+	// More posted queues than helpers free to take them (idle, or started
+	// and not looking yet), and room for another helper.
+	[[nodiscard]] bool helpers_wanted_locked() const
+	{
+		return jobs_.size() > static_cast<std::size_t>(idle_workers_ + starting_workers_) &&
+		       workers_ < max_workers;
+	}
+
+	bool start_helper_locked()
+	{
+		if (!start_helper_thread([this] { work(); }))
+			return false;
+		++workers_;
+		++starting_workers_;
+		return true;
+	}
+
+	void work()
+	{
+		std::unique_lock lock(mutex_);
+		--starting_workers_;
+		for (;;) {
+			while (jobs_.empty()) {
+				++idle_workers_;
+				const bool posted = work_posted_.wait_for(lock, worker_idle_time,
+									  [this] { return !jobs_.empty(); });
+				--idle_workers_;
+				// An idle helper goes away (it never leaves a chain in
+				// the kernel behind).
+				if (!posted) {
+					--workers_;
+					return;
+				}
+			}
+			const int fd = jobs_.front();
+			jobs_.pop_front();
+			lock.unlock();
+			service(fd, true);
+			lock.lock();
+		}
+	}
+
+	// ------------------------------------------------------------- reaper
+
+	// Starts a helper for every posted queue without one and the reaper if
+	// a chain waits for it: false if one of them could not be started.
+	bool start_missing_threads()
+	{
+		bool all = true;
+		{
+			const std::lock_guard lock(mutex_);
+			while (helpers_wanted_locked()) {
+				if (!start_helper_locked()) {
+					all = false;
+					break;
+				}
+			}
+		}
+		const std::lock_guard lock(reaper_mutex_);
+		if (asynchronous_ > 0 && !reaper_started_) {
+			reaper_started_ = start_helper_thread([this] { reap_forever(); });
+			all = all && reaper_started_;
+		}
+		return all;
 	}
 
 	void went_asynchronous()
 	{
-		std::call_once(reaper_started_, [this] { std::thread([this] { reap_forever(); }).detach(); });
-		asynchronous_.fetch_add(1);
 		{
-			const std::lock_guard lock(mutex_);
+			const std::lock_guard lock(reaper_mutex_);
+			if (!reaper_started_)
+				reaper_started_ = start_helper_thread([this] { reap_forever(); });
 		}
-		work_.notify_one();
+		reaper_work_.notify_one();
 	}
 
 	void reap_forever()
 	{
 		for (;;) {
 			{
-				std::unique_lock lock(mutex_);
-				work_.wait(lock, [this] { return asynchronous_.load() > 0; });
+				std::unique_lock lock(reaper_mutex_);
+				reaper_work_.wait(lock, [this] { return asynchronous_ > 0; });
 			}
 			const long waited = syslet::backend::async_wait(1, &head_, nullptr);
 			if (waited < 0 && waited != -EINTR && waited != -EOVERFLOW)
-				std::this_thread::sleep_for(std::chrono::milliseconds(1));
-			syslet::detail::consume_posted(
-				head_, slots_.data(), ring_slots, [this](syslet::abi::word atom) {
-					const auto* posted =
-						syslet::abi::pointer_from<const syslet::abi::atom>(atom);
-					complete(syslet::abi::pointer_from<syslet::detail::chain_state>(
-							 syslet::abi::user_data(*posted)),
-						 atom);
-					asynchronous_.fetch_sub(1);
-				});
+				::usleep(1000);
+			consume_ring();
 		}
 	}
 
+	// The user side of the ring protocol: take each posted slot in order,
+	// write 0 back, advance user_ring_idx.
+	void consume_ring()
+	{
+		for (;;) {
+			auto user_index = std::atomic_ref<syslet::abi::word>(head_.user_ring_idx);
+			const std::uint64_t reaped = user_index.load(std::memory_order_relaxed);
+			const std::uint64_t posted = std::atomic_ref<syslet::abi::word>(head_.kernel_ring_idx)
+							     .load(std::memory_order_acquire);
+			if (reaped == posted)
+				return;
+			auto slot = std::atomic_ref<syslet::abi::word>(slots_[reaped % ring_slots]);
+			const std::uint64_t atom_address = slot.load(std::memory_order_acquire);
+			if (atom_address == 0)
+				return; // index published before the slot: seen next time
+			slot.store(0, std::memory_order_release);
+			user_index.store(reaped + 1, std::memory_order_release);
+			const auto* atom = syslet::abi::pointer_from<const syslet::abi::atom>(atom_address);
+			auto* r = syslet::abi::pointer_from<request>(syslet::abi::user_data(*atom));
+			{
+				const std::lock_guard lock(reaper_mutex_);
+				--asynchronous_;
+			}
+			finish(r, outcome_at(*r, atom_address));
+		}
+	}
+
+	const bool kernel_;
 	syslet::abi::head head_{};
 	std::array<syslet::abi::word, ring_slots> slots_{};
-	std::mutex mutex_;
-	std::condition_variable completed_; // a request completed
-	std::condition_variable work_;      // a request went asynchronous
-	std::unordered_map<syslet::detail::chain_state*, std::unique_ptr<pending_request>> pending_;
-	std::atomic<long> asynchronous_{0};
-	std::once_flag reaper_started_;
+
+	std::mutex mutex_; // requests_, queues_, jobs_, the worker counts
+	std::unordered_map<aiocb*, std::unique_ptr<request>> requests_;
+	std::unordered_map<int, fd_queue> queues_;
+	std::deque<int> jobs_;
+	std::condition_variable work_posted_;
+	int workers_ = 0;
+	int idle_workers_ = 0;
+	int starting_workers_ = 0;
+
+	std::atomic<std::uint32_t> completions_{0}; // futex: bumped at every completion
+	std::atomic<std::uint32_t> waiters_{0};
+
+	std::mutex reaper_mutex_;
+	std::condition_variable reaper_work_;
+	long asynchronous_ = 0;
+	bool reaper_started_ = false;
 };
 
-int submit_transfer(aiocb* cb, int opcode, std::shared_ptr<list_notification> list = nullptr)
+int submit_one(aiocb* cb, operation op)
 {
-	if (cb->aio_offset < 0 || cb->aio_reqprio < 0) {
-		errno = EINVAL;
+	aio_engine& engine = aio_engine::instance();
+	if (engine.enqueue(cb, op, nullptr) != 0)
 		return -1;
+	const int saved_errno = errno; // a request run here leaves errno as it was
+	engine.kick(cb->aio_fildes);
+	errno = saved_errno;
+	return 0;
+}
+
+operation operation_of_opcode(int opcode)
+{
+	switch (opcode) {
+	case LIO_READ:
+		return operation::read;
+	case LIO_WRITE:
+		return operation::write;
+	default:
+		return operation::invalid; // completes with EINVAL, as in glibc
 	}
-	auto* buffer = const_cast<void*>(cb->aio_buf);
-	if (opcode == LIO_READ)
-		return aio_engine::instance().submit_transfer(
-			cb, syslet::op::pread(cb->aio_fildes, buffer, cb->aio_nbytes, cb->aio_offset),
-			syslet::op::read(cb->aio_fildes, buffer, cb->aio_nbytes), std::move(list));
-	return aio_engine::instance().submit_transfer(
-		cb, syslet::op::pwrite(cb->aio_fildes, buffer, cb->aio_nbytes, cb->aio_offset),
-		syslet::op::write(cb->aio_fildes, buffer, cb->aio_nbytes), std::move(list));
 }
 
 } // namespace
@@ -321,28 +901,32 @@ int submit_transfer(aiocb* cb, int opcode, std::shared_ptr<list_notification> li
 
 SYSLET_AIO_EXPORT int aio_read(aiocb* cb) noexcept
 {
-	return submit_transfer(cb, LIO_READ);
+	return submit_one(cb, operation::read);
 }
 
 SYSLET_AIO_EXPORT int aio_write(aiocb* cb) noexcept
 {
-	return submit_transfer(cb, LIO_WRITE);
+	return submit_one(cb, operation::write);
 }
 
-SYSLET_AIO_EXPORT int aio_fsync(int operation, aiocb* cb) noexcept
+SYSLET_AIO_EXPORT int aio_fsync(int op, aiocb* cb) noexcept
 {
-	if (operation != O_SYNC && operation != O_DSYNC) {
+	if (op != O_SYNC && op != O_DSYNC) {
 		errno = EINVAL;
 		return -1;
 	}
-	const syslet::call sync = operation == O_SYNC ? syslet::op::fsync(cb->aio_fildes)
-						      : syslet::op::fdatasync(cb->aio_fildes);
-	return aio_engine::instance().submit(cb, sync);
+	if (::fcntl(cb->aio_fildes, F_GETFL) < 0) {
+		errno = EBADF;
+		return -1;
+	}
+	return submit_one(cb, op == O_SYNC ? operation::sync : operation::data_sync);
 }
 
+// As glibc: the aiocb's error status, whatever it holds (0 for one that
+// was zeroed and never submitted).
 SYSLET_AIO_EXPORT int aio_error(const aiocb* cb) noexcept
 {
-	return aio_engine::error_of(cb);
+	return error_of(cb);
 }
 
 SYSLET_AIO_EXPORT ssize_t aio_return(aiocb* cb) noexcept
@@ -358,16 +942,15 @@ SYSLET_AIO_EXPORT int aio_suspend(const aiocb* const list[], int count,
 
 SYSLET_AIO_EXPORT int aio_cancel(int fd, aiocb* cb) noexcept
 {
-	if (cb != nullptr) {
-		if (cb->aio_fildes != fd) {
-			errno = EINVAL;
-			return -1;
-		}
-		return aio_engine::error_of(cb) == EINPROGRESS ? AIO_NOTCANCELED : AIO_ALLDONE;
+	if (::fcntl(fd, F_GETFL) < 0) {
+		errno = EBADF;
+		return -1;
 	}
-	if (::fcntl(fd, F_GETFD) < 0)
-		return -1; // EBADF
-	return aio_engine::instance().in_progress_on(fd) ? AIO_NOTCANCELED : AIO_ALLDONE;
+	if (cb != nullptr && cb->aio_fildes != fd) {
+		errno = EINVAL;
+		return -1;
+	}
+	return aio_engine::instance().cancel(fd, cb);
 }
 
 SYSLET_AIO_EXPORT int lio_listio(int mode, aiocb* const list[], int count, sigevent* event) noexcept
@@ -376,41 +959,68 @@ SYSLET_AIO_EXPORT int lio_listio(int mode, aiocb* const list[], int count, sigev
 		errno = EINVAL;
 		return -1;
 	}
+	aio_engine& engine = aio_engine::instance();
 	std::shared_ptr<list_notification> notification;
 	if (mode == LIO_NOWAIT && event != nullptr && event->sigev_notify != SIGEV_NONE) {
-		notification = std::make_shared<list_notification>();
-		notification->remaining = 1; // released after the loop: never fires early
+		notification = std::shared_ptr<list_notification>(new (std::nothrow) list_notification);
+		if (notification == nullptr) {
+			errno = EAGAIN;
+			return -1;
+		}
 		notification->event = *event;
 	}
-	bool all_submitted = true;
+	// Queue everything first, then start: requests on one fd run in list
+	// order, and with LIO_NOWAIT only the first of each fd runs in this
+	// call (the rest on a helper, after it returned).
+	std::vector<int> fds;
+	std::vector<aiocb*> submitted;
+	int error = 0;
+	try {
+		fds.reserve(static_cast<std::size_t>(count));
+		submitted.reserve(static_cast<std::size_t>(count));
+	} catch (const std::bad_alloc&) {
+		errno = EAGAIN;
+		return -1;
+	}
 	for (int i = 0; i < count; ++i) {
 		aiocb* cb = list[i];
-		if (cb == nullptr || (cb->aio_lio_opcode != LIO_READ && cb->aio_lio_opcode != LIO_WRITE))
+		if (cb == nullptr || cb->aio_lio_opcode == LIO_NOP)
 			continue;
 		if (notification)
 			notification->remaining.fetch_add(1);
-		if (submit_transfer(cb, cb->aio_lio_opcode, notification) != 0) {
-			all_submitted = false;
+		if (engine.enqueue(cb, operation_of_opcode(cb->aio_lio_opcode), notification) != 0) {
+			error = errno;
 			if (notification)
 				notification->remaining.fetch_sub(1);
+			continue;
 		}
+		submitted.push_back(cb);
+		if (std::find(fds.begin(), fds.end(), cb->aio_fildes) == fds.end())
+			fds.push_back(cb->aio_fildes);
 	}
-	if (notification && notification->remaining.fetch_sub(1) == 1)
-		notify(notification->event);
-	if (mode == LIO_WAIT) {
-		for (int i = 0; i < count; ++i) {
-			aiocb* cb = list[i];
-			if (cb == nullptr ||
-			    (cb->aio_lio_opcode != LIO_READ && cb->aio_lio_opcode != LIO_WRITE))
-				continue;
-			const aiocb* const one[] = {cb};
-			while (aio_engine::error_of(cb) == EINPROGRESS)
-				aio_engine::instance().suspend(one, 1, nullptr);
-			if (aio_engine::error_of(cb) != 0)
-				all_submitted = false;
+	for (const int fd : fds) {
+		if (mode == LIO_WAIT)
+			engine.run_queue(fd);
+		else
+			engine.kick(fd);
+	}
+	if (notification)
+		notification->release();
+	if (mode == LIO_NOWAIT) {
+		if (error != 0) {
+			errno = error; // as glibc: that of the request that could not be queued
+			return -1;
 		}
+		return 0;
 	}
-	if (!all_submitted) {
+	const auto all_done = [&] {
+		return std::all_of(submitted.begin(), submitted.end(),
+				   [](const aiocb* cb) { return error_of(cb) != EINPROGRESS; });
+	};
+	if (!engine.wait_until(all_done, nullptr))
+		return -1; // EINTR, as glibc
+	if (error != 0 || std::any_of(submitted.begin(), submitted.end(),
+				      [](const aiocb* cb) { return error_of(cb) != 0; })) {
 		errno = EIO;
 		return -1;
 	}
