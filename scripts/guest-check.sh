@@ -25,6 +25,8 @@ echo "# syslet hand-off under attack (issue 13)"
 ./handoff_test || rc=1
 echo "# syslet restart semantics: stops, tracers, task work, handlers (issue 19)"
 ./restart_test || rc=1
+echo "# syslet cancellation: async_cancel() (issue 16)"
+./cancel_test || rc=1
 echo "# syslet hand-off stress (fixed seed; make stress runs long)"
 ./handoff_stress -s 1 -d 150 || rc=1
 echo "# syslet load: 10,000 chains, 16 threads, 4 rings"
@@ -159,6 +161,27 @@ if [ -x ./aio-test-dyn ] && [ -f ./libsyslet-aio.so ]; then
 	else
 		echo "not ok 4 lib-syslet.aio_no_helper_thread_with_shim"; rc=1
 	fi
+fi
+# The POSIX AIO conformance suite (lib-syslet/aio/aio_conformance.c, one
+# assertion per test): glibc is the reference; the shim on syslets, and
+# in its fallback mode, must pass the same.
+if [ -x ./aio-conformance ] && [ -f ./libsyslet-aio.so ]; then
+	echo "# lib-syslet POSIX AIO conformance"
+	for mode in glibc shim fallback; do
+		case $mode in
+		glibc) ./aio-conformance -t 8000 > /tmp/aioc.txt 2>&1 ;;
+		shim) LD_PRELOAD=./libsyslet-aio.so ./aio-conformance -t 8000 > /tmp/aioc.txt 2>&1 ;;
+		fallback) SYSLET_FORCE_FALLBACK=1 LD_PRELOAD=./libsyslet-aio.so ./aio-conformance -t 8000 > /tmp/aioc.txt 2>&1 ;;
+		esac
+		aioc_rc=$?
+		grep -E '^# aio-conformance|^not ok' /tmp/aioc.txt | sed 's/^/# /'
+		if [ $aioc_rc -eq 0 ]; then
+			echo "ok 1 lib-syslet.aio_conformance_$mode"
+		else
+			echo "not ok 1 lib-syslet.aio_conformance_$mode"; rc=1
+			tail -20 /tmp/aioc.txt
+		fi
+	done
 fi
 if [ -x ./syslet-lib-tests ]; then
 	echo "# lib-syslet tests"

@@ -189,8 +189,8 @@ TEST_F(cancel, fifo_open_gets_ecanceled)
 
 /*
  * A chain not started yet never starts.  The process and its pool
- * thread run on one CPU, the pool thread at nice 19: woken for the chain
- * it does not preempt the submitter, which cancels first.  The chain's
+ * thread run on one CPU, the pool thread SCHED_IDLE: woken for the chain
+ * it never preempts the submitter, which cancels first.  The chain's
  * first atom writes to the marker pipe, the second reads the empty pipe:
  * had it started, the marker would hold a byte.
  */
@@ -199,9 +199,9 @@ TEST_F(cancel, chain_not_started_never_starts)
 	uint64_t w[3] = { self->c.mark[1], PTR("f"), 1 };
 	int64_t wret, rret;
 	struct syslet_uatom first, second;
+	int n, never_started = 0;
 	cpu_set_t one;
 	pid_t tids[64];
-	int n;
 
 	CPU_ZERO(&one);
 	CPU_SET(0, &one);
@@ -210,12 +210,16 @@ TEST_F(cancel, chain_not_started_never_starts)
 	ASSERT_LT(0, n);	/* the registered ring's spare */
 	for (int j = 0; j < n; j++) {
 		ASSERT_EQ(0, sched_setaffinity(tids[j], sizeof(one), &one));
-		ASSERT_EQ(0, setpriority(PRIO_PROCESS, tids[j], 19));
+		struct sched_param sp = { 0 };
+
+		ASSERT_EQ(0, sched_setscheduler(tids[j], SCHED_IDLE, &sp));
 	}
 	self->c.a[0] = self->p[0];
 	self->c.a[1] = PTR(self->c.buf);
 	self->c.a[2] = 1;
 	for (int i = 0; i < 20; i++) {
+		uint64_t posted;
+
 		init_atom(&second, __NR_read, &self->c.a[0], &self->c.a[1],
 			  &self->c.a[2], NULL, NULL, NULL, &rret, 0, NULL);
 		init_atom(&first, __NR_write, &w[0], &w[1], &w[2], NULL, NULL,
@@ -224,18 +228,34 @@ TEST_F(cancel, chain_not_started_never_starts)
 		ASSERT_EQ(0, async_exec(&first, &self->ring.head,
 					sizeof(self->ring.head)));
 		ASSERT_EQ(0, async_cancel(&first, &self->ring.head, 0));
-		ASSERT_EQ(PTR(&first), reap_one(&self->ring));
-		ASSERT_EQ(-ECANCELED, wret);
-		ASSERT_EQ(12345, rret);
-		ASSERT_FALSE(marker_ran(&self->c));
+		posted = reap_one(&self->ring);
+		if (posted == PTR(&first)) {
+			/* Never started: nothing ran, nothing was written. */
+			ASSERT_EQ(-ECANCELED, wret);
+			ASSERT_EQ(12345, rret);
+			ASSERT_FALSE(marker_ran(&self->c));
+			never_started++;
+		} else {
+			/* Started after all: stopped in the read. */
+			ASSERT_EQ(PTR(&second), posted);
+			ASSERT_EQ(1, wret);
+			ASSERT_EQ(-ECANCELED, rret);
+			ASSERT_TRUE(marker_ran(&self->c));
+		}
 		usleep(20000);
 	}
+	/*
+	 * The pool thread cannot preempt the submitter, so it normally
+	 * finds the chain cancelled; a tick may still let it in first.
+	 */
+	TH_LOG("%d of 20 never started", never_started);
+	EXPECT_LE(10, never_started);
 }
 
 /*
  * Cancel races the completion: the pipe is written while the chain is
- * cancelled.  Exactly one completion each time, with the read's result
- * or -ECANCELED, and the marker ran exactly when the read completed.
+ * cancelled.  Exactly one completion each time, and the marker ran
+ * exactly when the chain was done before the cancellation.
  */
 struct racer {
 	int fd;
@@ -262,11 +282,12 @@ static void *race_writer(void *arg)
 TEST_F(cancel, races_with_completion_without_losing_or_doubling_one)
 {
 	struct racer rc = { .fd = self->p[1] };
-	int rounds = 1000, cancelled = 0, completed = 0;
+	int rounds = 1000, cancelled = 0, between = 0, completed = 0;
 	pthread_t t;
 
 	ASSERT_EQ(0, pthread_create(&t, NULL, race_writer, &rc));
 	for (int i = 0; i < rounds; i++) {
+		uint64_t posted;
 		long ret;
 
 		read_chain(self, SYSLET_ASYNC);
@@ -277,15 +298,28 @@ TEST_F(cancel, races_with_completion_without_losing_or_doubling_one)
 			usleep(i % 7);
 		ret = async_cancel(&self->c.first, &self->ring.head, 0);
 		ASSERT_TRUE(ret == 0 || (ret == -1 && errno == ENOENT));
-		ASSERT_EQ(PTR(&self->c.first), reap_one(&self->ring));
-		if (self->c.ret == -ECANCELED) {
+		/*
+		 * The ring gets the atom the chain ended on: the read,
+		 * cancelled (-ECANCELED) or completed just before the
+		 * cancellation (its own result, and the marker never runs);
+		 * or the marker, when the chain was done first.
+		 */
+		posted = reap_one(&self->ring);
+		if (posted == PTR(&self->c.first)) {
 			ASSERT_EQ(0, ret);
 			ASSERT_FALSE(marker_ran(&self->c));
-			cancelled++;
-			/* The writer's byte is still there: take it. */
-			while (read(self->p[0], self->c.buf, 1) != 1)
-				;
+			ASSERT_EQ(12345, self->c.marker_ret);
+			if (self->c.ret == -ECANCELED) {
+				cancelled++;
+				/* The writer's byte is still there: take it. */
+				while (read(self->p[0], self->c.buf, 1) != 1)
+					;
+			} else {
+				ASSERT_EQ(1, self->c.ret);
+				between++;
+			}
 		} else {
+			ASSERT_EQ(PTR(&self->c.marker), posted);
 			ASSERT_EQ(1, self->c.ret);
 			ASSERT_EQ(1, self->c.marker_ret);
 			ASSERT_TRUE(marker_ran(&self->c));
@@ -296,8 +330,9 @@ TEST_F(cancel, races_with_completion_without_losing_or_doubling_one)
 	rc.stop = 1;
 	pthread_join(t, NULL);
 	EXPECT_TRUE(nothing_more(&self->ring));
-	EXPECT_EQ(rounds, cancelled + completed);
-	TH_LOG("%d cancelled, %d completed", cancelled, completed);
+	EXPECT_EQ(rounds, cancelled + between + completed);
+	TH_LOG("%d cancelled in the read, %d after it, %d completed",
+	       cancelled, between, completed);
 }
 
 /*
@@ -398,7 +433,7 @@ TEST_F(cancel, another_process_cannot_cancel)
 	ASSERT_EQ(0, wait_exit(pid, 5000));
 	/* Still in flight here: complete it the normal way. */
 	ASSERT_EQ(1, write(self->p[1], "z", 1));
-	ASSERT_EQ(PTR(&self->c.first), reap_one(&self->ring));
+	ASSERT_EQ(PTR(&self->c.marker), reap_one(&self->ring));
 	EXPECT_EQ(1, self->c.ret);
 	EXPECT_TRUE(marker_ran(&self->c));
 }
