@@ -6,8 +6,12 @@
 //  - requests on one file descriptor run one at a time, in submission
 //    order; the others wait in a per-fd queue in user space.  A waiting
 //    request has not started and aio_cancel() cancels it (ECANCELED); the
-//    running one cannot be cancelled (AIO_NOTCANCELED): the kernel has no
-//    syslet cancellation yet;
+//    running one is cancelled through the kernel (async_cancel()) when it
+//    runs as a syslet chain that went asynchronous: aio_cancel() waits up
+//    to a second for its completion, which says whether it stopped
+//    (AIO_CANCELED) or finished first (AIO_ALLDONE); a running one it
+//    cannot stop (a plain call on a helper, a call that does not wake
+//    up) is AIO_NOTCANCELED;
 //  - a request on an idle fd starts in the caller: a syslet chain
 //    (pread/pwrite that falls back to read/write on a file that cannot
 //    seek, as glibc does; or fsync/fdatasync).  If it does not block it
@@ -179,6 +183,8 @@ struct request {
 	sigevent event{};
 	std::shared_ptr<list_notification> list;
 
+	bool in_kernel = false; // its chain is (or is about to be) a syslet in flight
+	std::atomic<bool> stop_asked{false}; // async_cancel() accepted for it
 	std::array<syslet::abi::atom, 3> atoms{};
 	std::array<std::int64_t, 3> results{};
 	std::array<std::uint64_t, 4> transfer_args{}; // fd, buffer, size, offset
@@ -476,6 +482,7 @@ public:
 	{
 		std::vector<std::unique_ptr<request>> cancelled;
 		int result = AIO_ALLDONE;
+		aiocb* stopping = nullptr; // running, asked to stop in the kernel
 		{
 			const std::lock_guard lock(mutex_);
 			auto queue = queues_.find(fd);
@@ -497,13 +504,17 @@ public:
 						return -1;
 					}
 					request* r = found->second.get();
-					if (queue->second.running == r)
-						return AIO_NOTCANCELED;
-					auto& waiting = queue->second.waiting;
-					waiting.erase(std::find(waiting.begin(), waiting.end(), r));
-					cancelled.reserve(1);
-					take(r);
-					result = AIO_CANCELED;
+					if (queue->second.running == r) {
+						if (!cancel_in_kernel(r))
+							return AIO_NOTCANCELED;
+						stopping = cb;
+					} else {
+						auto& waiting = queue->second.waiting;
+						waiting.erase(std::find(waiting.begin(), waiting.end(), r));
+						cancelled.reserve(1);
+						take(r);
+						result = AIO_CANCELED;
+					}
 				} else if (queue != queues_.end()) {
 					auto& waiting = queue->second.waiting;
 					cancelled.reserve(waiting.size());
@@ -512,8 +523,13 @@ public:
 					if (!waiting.empty())
 						result = AIO_CANCELED;
 					waiting.clear();
-					if (queue->second.running != nullptr)
-						result = AIO_NOTCANCELED;
+					request* running = queue->second.running;
+					if (running != nullptr) {
+						if (cancel_in_kernel(running))
+							stopping = running->cb;
+						else
+							result = AIO_NOTCANCELED;
+					}
 				}
 			} catch (const std::bad_alloc&) {
 				errno = EAGAIN;
@@ -526,6 +542,20 @@ public:
 			wake_waiters();
 		for (const auto& r : cancelled)
 			notify_done(*r);
+		if (stopping != nullptr) {
+			// Its completion comes through the ring; an interrupted
+			// call ends at once, one that sleeps uninterruptibly ends
+			// when its I/O does.
+			const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+			const int saved = errno;
+			wait_until([stopping] { return error_of(stopping) != EINPROGRESS; }, &deadline);
+			errno = saved;
+			const int status = error_of(stopping);
+			if (status == EINPROGRESS)
+				return AIO_NOTCANCELED;
+			if (status == ECANCELED)
+				return AIO_CANCELED;
+		}
 		return result;
 	}
 
@@ -636,21 +666,47 @@ private:
 			const std::lock_guard lock(reaper_mutex_);
 			++asynchronous_;
 		}
+		{
+			const std::lock_guard lock(mutex_);
+			r->in_kernel = true;
+		}
 		const long returned = syslet::backend::async_exec(r->atoms.data(), &head_, sizeof(head_));
 		if (returned == 0) {
 			went_asynchronous();
 		} else {
+			{
+				const std::lock_guard lock(mutex_);
+				r->in_kernel = false;
+			}
 			const std::lock_guard lock(reaper_mutex_);
 			--asynchronous_;
 		}
 		return returned;
 	}
 
+	// Asks the kernel to stop @r's chain (mutex_ held, @r running).
+	// True if it will complete soon, cancelled or done.
+	bool cancel_in_kernel(request* r)
+	{
+		if (!r->in_kernel)
+			return false;
+		const long cancelled = ::syscall(__NR_async_cancel, r->atoms.data(), &head_, 0);
+		if (cancelled != 0 && errno != EALREADY)
+			return false;
+		r->stop_asked.store(true, std::memory_order_relaxed);
+		return true;
+	}
+
 	static std::int64_t outcome_at(const request& r, std::uint64_t atom_address)
 	{
-		const auto index =
-			(atom_address - syslet::abi::address_of(r.atoms.data())) / sizeof(r.atoms[0]);
-		return r.outcome(static_cast<std::size_t>(index));
+		const auto index = static_cast<std::size_t>(
+			(atom_address - syslet::abi::address_of(r.atoms.data())) / sizeof(r.atoms[0]));
+		// A chain stopped between its atoms ends on a failed pread
+		// or seek test that would have gone on to the next atom: the
+		// request was cancelled, not failed.
+		if (index < 2 && r.results[index] < 0 && r.stop_asked.load(std::memory_order_relaxed))
+			return -ECANCELED;
+		return r.outcome(index);
 	}
 
 	// Runs @fd's queue (its `serviced` flag is ours) until it is empty or
