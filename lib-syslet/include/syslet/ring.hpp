@@ -648,9 +648,11 @@ private:
 	{
 		if (event_fd_.load(std::memory_order_acquire) < 0)
 			return;
+		// Disarmed before the write: a reap that follows the write
+		// re-arms after it, never before.
+		armed_.store(false);
 		const std::uint64_t one = 1;
 		(void)!::write(event_fd_.load(), &one, sizeof(one));
-		armed_.store(false);
 	}
 
 	void rearm_fd() noexcept
