@@ -117,7 +117,8 @@ TEST(Chain, VariablesAreSharedArguments)
 
 TEST(Chain, RejectsMisuse)
 {
-	EXPECT_THROW((void)chain(op::syscall(SYS_getpid), syslet::atom_flags{0x10000}), std::invalid_argument);
+	EXPECT_THROW((void)chain(op::syscall(SYS_getpid), syslet::atom_flags{0x10000}),
+		     std::invalid_argument);
 	chain c;
 	c.add(op::syscall(SYS_getpid, atom_ref{5}));
 	ring r;

@@ -19,13 +19,13 @@
 #include "abi.hpp"
 #include "error.hpp"
 
+#include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
-#include <algorithm>
-#include <atomic>
 #include <functional>
 #include <initializer_list>
 #include <limits>
@@ -271,7 +271,8 @@ public:
 			at = inline_.data() + inline_used_;
 			inline_used_ += need;
 		} else {
-			while (chunk_index_ < chunks_.size() && chunks_[chunk_index_].size - chunk_used_ < need) {
+			while (chunk_index_ < chunks_.size() &&
+			       chunks_[chunk_index_].size - chunk_used_ < need) {
 				++chunk_index_;
 				chunk_used_ = 0;
 			}
@@ -808,7 +809,8 @@ public:
 	{
 		detail::chain_owner* owner = state().owner();
 		if (owner == nullptr)
-			return in_flight() ? syslet::result<void>(errno_code(EOWNERDEAD)) : syslet::result<void>();
+			return in_flight() ? syslet::result<void>(errno_code(EOWNERDEAD))
+					   : syslet::result<void>();
 		return owner->wait_for(state(), timeout);
 	}
 
@@ -842,7 +844,8 @@ private:
 			return;
 		if (state->state() == detail::chain_state::status::in_flight && state->owner() == nullptr)
 			return; // its ring was destroyed: the kernel may still write to it
-		if (detail::chain_owner* owner = state->owner(); owner != nullptr && owner->adopt_if_busy(*state))
+		if (detail::chain_owner* owner = state->owner();
+		    owner != nullptr && owner->adopt_if_busy(*state))
 			return;
 		detail::chain_state_cache::give_back(state);
 	}

@@ -91,8 +91,8 @@ struct task_promise_base {
 		template <class Promise>
 		std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> finishing) const noexcept
 		{
-			const std::coroutine_handle<> continuation = finishing.promise().continuation;
-			return continuation ? continuation : std::noop_coroutine();
+			const std::coroutine_handle<> next = finishing.promise().continuation;
+			return next ? next : std::noop_coroutine();
 		}
 		void await_resume() const noexcept {}
 	};
@@ -100,7 +100,10 @@ struct task_promise_base {
 	std::suspend_never initial_suspend() const noexcept { return {}; } // starts eagerly
 	final_awaiter final_suspend() const noexcept { return {}; }
 #if defined(__cpp_exceptions)
-	void unhandled_exception() noexcept { exception = std::current_exception(); }
+	void unhandled_exception() noexcept
+	{
+		exception = std::current_exception();
+	}
 	void rethrow_if_failed() const
 	{
 		if (exception)
@@ -108,7 +111,10 @@ struct task_promise_base {
 	}
 	std::exception_ptr exception;
 #else
-	[[noreturn]] void unhandled_exception() const noexcept { std::terminate(); }
+	[[noreturn]] void unhandled_exception() const noexcept
+	{
+		std::terminate();
+	}
 	void rethrow_if_failed() const noexcept {}
 #endif
 

@@ -246,8 +246,8 @@ private:
 	{
 		struct sigaction current {
 		};
-		if (::sigaction(interrupt_signal(), nullptr, &current) == 0 && current.sa_handler == SIG_DFL &&
-		    (current.sa_flags & SA_SIGINFO) == 0) {
+		if (::sigaction(interrupt_signal(), nullptr, &current) == 0 &&
+		    current.sa_handler == SIG_DFL && (current.sa_flags & SA_SIGINFO) == 0) {
 			struct sigaction interrupt {
 			};
 			interrupt.sa_handler = [](int) {}; // only makes the blocked call return -EINTR
@@ -480,8 +480,7 @@ inline long async_exec(abi::atom* first, abi::head* head, std::size_t size) noex
 	if (last <= 0 || !reported_async)
 		return last;
 	auto* last_atom = abi::pointer_from<abi::atom>(static_cast<std::uint64_t>(last));
-	if ((last_atom->flags & SYSLET_NO_COMPLETE) == 0 &&
-	    !syslet::detail::try_invoke([&] {
+	if ((last_atom->flags & SYSLET_NO_COMPLETE) == 0 && !syslet::detail::try_invoke([&] {
 		    (void)detail::fallback_state::instance().post(head, static_cast<std::uint64_t>(last));
 	    }))
 		return -ENOMEM;

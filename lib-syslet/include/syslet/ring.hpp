@@ -274,8 +274,9 @@ public:
 		bool pooled = false;
 		std::uint64_t added_flags = 0;
 		if ((asked & SYSLET_SYNC) == 0) {
-			const bool off_caller = (asked & SYSLET_ASYNC) != 0 ||
-						(policy_ == inline_policy::never_block_caller && chain_may_block(chain));
+			const bool off_caller =
+				(asked & SYSLET_ASYNC) != 0 ||
+				(policy_ == inline_policy::never_block_caller && chain_may_block(chain));
 			if (off_caller && kernel)
 				added_flags = SYSLET_ASYNC;
 			else if (off_caller)
@@ -313,7 +314,8 @@ public:
 		}
 		(void)chain.take_continuation(); // an awaiting coroutine resumes at once
 		const bool deliver = chain.wants_delivery();
-		chain.record(chain.completed_at(static_cast<std::uint64_t>(ret), completion_path::cached), deliver);
+		chain.record(chain.completed_at(static_cast<std::uint64_t>(ret), completion_path::cached),
+			     deliver);
 		if (deliver) {
 			chain.links.delivery_pending = true;
 			push_ready_locked(chain);
@@ -369,12 +371,13 @@ public:
 				remaining = to_kernel_timespec(*wake - now);
 			const std::size_t wanted = min_completions - finished;
 			const long ret = backend::async_wait(wanted, &head_, wake ? &remaining : nullptr);
-			if (ret < 0 && ret != -EINTR && ret != -ETIME && ret != -ETIMEDOUT && ret != -EOVERFLOW)
+			if (ret < 0 && ret != -EINTR && ret != -ETIME && ret != -ETIMEDOUT &&
+			    ret != -EOVERFLOW)
 				return errno_code(static_cast<int>(-ret));
 			finished += reap();
 			const bool timer_fired = wake && clock::now() >= *wake;
-			if (ret >= 0 && static_cast<std::size_t>(ret) < wanted && !timer_fired && unconfirmed == 0 &&
-			    ring_is_empty())
+			if (ret >= 0 && static_cast<std::size_t>(ret) < wanted && !timer_fired &&
+			    unconfirmed == 0 && ring_is_empty())
 				finished += finish_unobserved();
 		}
 	}
@@ -399,7 +402,8 @@ public:
 		}
 	}
 
-	result<void> wait_for(const chain_state& chain, std::optional<std::chrono::nanoseconds> timeout) override
+	result<void> wait_for(const chain_state& chain,
+			      std::optional<std::chrono::nanoseconds> timeout) override
 	{
 		std::optional<clock::time_point> deadline;
 		if (timeout)
@@ -407,7 +411,8 @@ public:
 		for (;;) {
 			{
 				const std::lock_guard lock(mutex_);
-				if (chain.state() != chain_state::status::in_flight && !chain.links.delivery_pending)
+				if (chain.state() != chain_state::status::in_flight &&
+				    !chain.links.delivery_pending)
 					return {};
 			}
 			std::optional<std::chrono::nanoseconds> left;
@@ -489,8 +494,10 @@ public:
 private:
 	bool ring_is_empty() const noexcept
 	{
-		return std::atomic_ref<const abi::word>(head_.user_ring_idx).load(std::memory_order_relaxed) ==
-		       std::atomic_ref<const abi::word>(head_.kernel_ring_idx).load(std::memory_order_acquire);
+		return std::atomic_ref<const abi::word>(head_.user_ring_idx)
+			       .load(std::memory_order_relaxed) ==
+		       std::atomic_ref<const abi::word>(head_.kernel_ring_idx)
+			       .load(std::memory_order_acquire);
 	}
 
 	void link_in_flight_locked(chain_state& chain) noexcept
@@ -620,8 +627,8 @@ private:
 		{
 			const std::lock_guard lock(mutex_);
 			while (in_flight_ != nullptr) {
-				finish_locked(*in_flight_,
-					      completion{completion::unknown_atom, 0, completion_path::unobserved});
+				finish_locked(*in_flight_, completion{completion::unknown_atom, 0,
+								      completion_path::unobserved});
 				++finished;
 			}
 			finished += std::exchange(nr_cached_ready_, 0);
@@ -677,7 +684,8 @@ private:
 		for (;;) {
 			{
 				std::unique_lock lock(mutex_);
-				work_.wait(lock, [&] { return stopping_ || (armed_.load() && nr_in_flight_ > 0); });
+				work_.wait(lock,
+					   [&] { return stopping_ || (armed_.load() && nr_in_flight_ > 0); });
 				if (stopping_)
 					return;
 			}
@@ -686,14 +694,16 @@ private:
 			bool ready = !ring_is_empty() || ret == -EOVERFLOW;
 			{
 				const std::lock_guard lock(mutex_);
-				ready = ready || nr_ready_ > 0 || (nr_deadlines_ > 0 && earliest_deadline_locked() <= clock::now());
+				ready = ready || nr_ready_ > 0 ||
+					(nr_deadlines_ > 0 && earliest_deadline_locked() <= clock::now());
 			}
 			if (ready && armed_.load()) {
 				signal_fd();
 			} else if (!ready) {
 				// Nothing to wait for in the kernel (yet): do not spin.
 				std::unique_lock lock(mutex_);
-				work_.wait_for(lock, std::chrono::milliseconds(10), [&] { return stopping_; });
+				work_.wait_for(lock, std::chrono::milliseconds(10),
+					       [&] { return stopping_; });
 			}
 		}
 	}
@@ -789,7 +799,10 @@ public:
 
 	// The earliest per-chain timeout deadline in flight, if any: a loop
 	// driven by completion_fd() calls reap() by then at the latest.
-	std::optional<std::chrono::steady_clock::time_point> next_deadline() { return core().next_deadline(); }
+	std::optional<std::chrono::steady_clock::time_point> next_deadline()
+	{
+		return core().next_deadline();
+	}
 
 	std::size_t in_flight() const { return core().in_flight(); }
 	// Chains done whose completion reap() has not delivered yet.
