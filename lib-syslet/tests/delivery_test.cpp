@@ -401,9 +401,9 @@ TEST(Allocations, TheCounterCounts)
 {
 	allocations.store(0);
 	counting_allocations = true;
-	auto* probe = new int(1);
+	void* volatile probe = ::operator new(16); // a call, not an elidable new-expression
 	counting_allocations = false;
-	delete probe;
+	::operator delete(probe);
 	EXPECT_EQ(allocations.load(), 1) << "the operator new hook is not in effect";
 }
 
