@@ -159,6 +159,11 @@ inline bool atom_may_block(const chain_state& chain, std::size_t i) noexcept
 	case SYS_fsync:
 	case SYS_fdatasync:
 	case SYS_fadvise64:
+	// Positional I/O fails with ESPIPE on pipes, sockets and ttys.
+	case SYS_pread64:
+	case SYS_pwrite64:
+	case SYS_preadv:
+	case SYS_pwritev:
 	case SYS_dup:
 	case SYS_dup3:
 	case SYS_umask:
@@ -168,12 +173,8 @@ inline bool atom_may_block(const chain_state& chain, std::size_t i) noexcept
 	// Depend on the file descriptor (argument 0).
 	case SYS_read:
 	case SYS_write:
-	case SYS_pread64:
-	case SYS_pwrite64:
 	case SYS_readv:
 	case SYS_writev:
-	case SYS_preadv:
-	case SYS_pwritev:
 	case SYS_preadv2:
 	case SYS_pwritev2: {
 		const auto fd = chain.value_argument(i, 0);
@@ -254,52 +255,41 @@ public:
 	{
 		if (chain.state() == chain_state::status::in_flight)
 			return errno_code(EBUSY);
-		{
-			const std::lock_guard lock(mutex_);
-			if (chain.links.delivery_pending)
-				return errno_code(EBUSY); // its last completion is not delivered yet
-		}
-		for (;;) {
-			{
-				const std::lock_guard lock(mutex_);
-				if (nr_in_flight_ < nr_slots_)
-					break;
-			}
-			if (auto waited = wait(1, std::nullopt); !waited)
-				return waited.error();
-		}
-
 		const bool kernel = sys::kernel_has_syslets();
 		const std::uint64_t asked = chain.first_flags();
-		bool pooled = false;
-		std::uint64_t added_flags = 0;
-		if ((asked & SYSLET_SYNC) == 0) {
-			const bool off_caller =
-				(asked & SYSLET_ASYNC) != 0 ||
-				(policy_ == inline_policy::never_block_caller && chain_may_block(chain));
-			if (off_caller && kernel)
-				added_flags = SYSLET_ASYNC;
-			else if (off_caller)
-				pooled = true;
+		bool off_caller = false;
+		if ((asked & SYSLET_SYNC) == 0)
+			off_caller = (asked & SYSLET_ASYNC) != 0 ||
+				     (policy_ == inline_policy::never_block_caller && chain_may_block(chain));
+		const bool pooled = off_caller && !kernel;
+		const std::uint64_t added_flags = off_caller && kernel ? SYSLET_ASYNC : 0;
+		std::unique_lock lock(mutex_);
+		for (;;) {
+			if (chain.links.delivery_pending)
+				return errno_code(EBUSY); // its last completion is not delivered yet
+			if (nr_in_flight_ < nr_slots_)
+				break;
+			lock.unlock();
+			if (auto waited = wait(1, std::nullopt); !waited)
+				return waited.error();
+			lock.lock();
 		}
 		abi::atom* first = chain.materialize(added_flags);
 		chain.mark_in_flight(*this);
-		{
-			const std::lock_guard lock(mutex_);
-			link_in_flight_locked(chain);
-			chain.links.pooled = pooled;
-			chain.links.cancelled = false;
-			chain.links.cancel_reason = 0;
-			chain.links.deadline = clock::time_point::max();
-			if (const auto timeout = chain.timeout()) {
-				chain.links.deadline = clock::now() + *timeout;
-				++nr_deadlines_;
-			}
-			++unconfirmed_;
+		link_in_flight_locked(chain);
+		chain.links.pooled = pooled;
+		chain.links.cancelled = false;
+		chain.links.cancel_reason = 0;
+		chain.links.deadline = clock::time_point::max();
+		if (const auto timeout = chain.timeout()) {
+			chain.links.deadline = clock::now() + *timeout;
+			++nr_deadlines_;
 		}
+		++unconfirmed_;
+		lock.unlock();
 		const long ret = pooled ? fallback::pool_exec(first, &head_, sizeof(head_))
 					: backend::async_exec(first, &head_, sizeof(head_));
-		std::unique_lock lock(mutex_);
+		lock.lock();
 		--unconfirmed_;
 		if (ret == 0) {
 			lock.unlock();
