@@ -428,6 +428,9 @@ public:
 
 	abi::atom* first_atom() noexcept { return atoms_.data(); }
 
+	// Sets an atom's result slot (for a chain that ends without running).
+	void set_raw_result(std::size_t atom, std::int64_t value) noexcept { extras_[atom].result = value; }
+
 	// The system call and the value of argument @a of atom @i, if that
 	// argument is a plain value (not another atom's result or a variable).
 	long syscall_of(std::size_t i) const noexcept { return static_cast<long>(atoms_[i].nr); }
@@ -545,6 +548,8 @@ public:
 		bool delivery_pending = false;
 		bool orphaned = false; // the chain object went away: the ring frees it
 		bool pooled = false;   // runs in the fallback worker pool
+		bool queued = false;   // waits in the ring for a kernel pool thread
+		bool kernel = false;   // given to the kernel, may hold a pool thread
 		bool cancelled = false;
 		int cancel_reason = 0;
 		clock::time_point deadline = clock::time_point::max();

@@ -240,7 +240,7 @@ private:
 		std::atomic<bool> cancel_requested{false};
 	};
 
-	static constexpr std::size_t max_workers = 64;
+	static constexpr std::size_t max_workers = 256;
 
 	fallback_state()
 	{

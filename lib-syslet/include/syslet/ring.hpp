@@ -204,9 +204,16 @@ class ring_core final : public chain_owner
 public:
 	using clock = std::chrono::steady_clock;
 
+	// The kernel's bound on a ring's pool threads when max_nr_threads is 0
+	// (SYSLET_DEFAULT_THREADS, kernel/syslet/head.c).  Past it the kernel
+	// runs even a SYSLET_ASYNC chain in the caller, so the ring holds
+	// such chains back instead (see submit()).
+	static constexpr std::size_t kernel_default_threads = 64;
+
 	explicit ring_core(const ring_options& options)
 	    : slots_(std::make_unique<abi::word[]>(options.slots)), nr_slots_(options.slots),
-	      policy_(options.policy)
+	      policy_(options.policy),
+	      async_bound_(options.max_threads != 0 ? options.max_threads : kernel_default_threads)
 	{
 		if (options.slots == 0)
 			contract_violation("syslet::ring: a ring needs at least one slot");
@@ -278,6 +285,8 @@ public:
 		chain.mark_in_flight(*this);
 		link_in_flight_locked(chain);
 		chain.links.pooled = pooled;
+		chain.links.queued = false;
+		chain.links.kernel = !pooled;
 		chain.links.cancelled = false;
 		chain.links.cancel_reason = 0;
 		chain.links.deadline = clock::time_point::max();
@@ -285,7 +294,19 @@ public:
 			chain.links.deadline = clock::now() + *timeout;
 			++nr_deadlines_;
 		}
+		if (added_flags != 0 && nr_kernel_ >= async_bound_) {
+			// Every pool thread the kernel would give this ring is
+			// taken: the kernel would run the chain in the caller.
+			// It waits here and is launched by a later reap.
+			chain.links.kernel = false;
+			chain.links.queued = true;
+			push_queued_locked(chain);
+			return {};
+		}
+		if (chain.links.kernel)
+			++nr_kernel_;
 		++unconfirmed_;
+		++async_epoch_;
 		lock.unlock();
 		const long ret = pooled ? fallback::pool_exec(first, &head_, sizeof(head_))
 					: backend::async_exec(first, &head_, sizeof(head_));
@@ -295,6 +316,10 @@ public:
 			lock.unlock();
 			work_.notify_all(); // the notifier thread has something to wait for
 			return {};          // went asynchronous: finishes when reaped
+		}
+		if (chain.links.kernel) {
+			chain.links.kernel = false;
+			--nr_kernel_;
 		}
 		// The chain never left this thread: it is still ours.
 		unlink_in_flight_locked(chain);
@@ -328,6 +353,7 @@ public:
 		}
 		rearm_fd();
 		deliver_all(deliveries);
+		launch_queued();
 		return finished;
 	}
 
@@ -343,6 +369,7 @@ public:
 		for (;;) {
 			std::optional<clock::time_point> wake = deadline;
 			std::size_t unconfirmed = 0;
+			std::uint64_t epoch = 0;
 			{
 				const std::lock_guard lock(mutex_);
 				if (nr_in_flight_ == 0 && ready_ == nullptr)
@@ -350,6 +377,7 @@ public:
 				if (const auto op_deadline = earliest_deadline_locked())
 					wake = wake ? std::min(*wake, *op_deadline) : *op_deadline;
 				unconfirmed = unconfirmed_;
+				epoch = async_epoch_;
 			}
 			if (finished >= min_completions)
 				return finished;
@@ -368,7 +396,7 @@ public:
 			const bool timer_fired = wake && clock::now() >= *wake;
 			if (ret >= 0 && static_cast<std::size_t>(ret) < wanted && !timer_fired &&
 			    unconfirmed == 0 && ring_is_empty())
-				finished += finish_unobserved();
+				finished += finish_unobserved(epoch);
 		}
 	}
 
@@ -531,6 +559,10 @@ private:
 	void finish_locked(chain_state& chain, completion done)
 	{
 		unlink_in_flight_locked(chain);
+		if (chain.links.kernel) {
+			chain.links.kernel = false;
+			--nr_kernel_;
+		}
 		if (chain.links.cancelled && done.value == -ECANCELED)
 			done.value = -chain.links.cancel_reason;
 		const bool deliver = chain.links.orphaned || chain.wants_delivery();
@@ -579,6 +611,11 @@ private:
 			return errno_code(ENOENT);
 		if (chain.links.cancelled)
 			return {};
+		if (chain.links.queued) { // not started: it never starts
+			remove_queued_locked(chain);
+			end_unrun_locked(chain, -reason);
+			return {};
+		}
 		if (!chain.links.pooled)
 			return errno_code(EALREADY); // the kernel cannot cancel yet
 		const long ret = fallback::pool_cancel(chain.first_atom(), &head_);
@@ -610,16 +647,22 @@ private:
 
 	// The kernel has nothing in flight and everything posted is reaped:
 	// chains still tracked ended on a NO_COMPLETE atom.
-	std::size_t finish_unobserved()
+	std::size_t finish_unobserved(std::uint64_t epoch)
 	{
 		chain_state* deliveries = nullptr;
 		std::size_t finished = 0;
 		{
 			const std::lock_guard lock(mutex_);
-			while (in_flight_ != nullptr) {
-				finish_locked(*in_flight_, completion{completion::unknown_atom, 0,
-								      completion_path::unobserved});
-				++finished;
+			if (epoch != async_epoch_ || unconfirmed_ != 0)
+				return 0; // something went in flight since: not conclusive
+			for (chain_state* chain = in_flight_; chain != nullptr;) {
+				chain_state* next = chain->links.next;
+				if (!chain->links.queued) {
+					finish_locked(*chain, completion{completion::unknown_atom, 0,
+									 completion_path::unobserved});
+					++finished;
+				}
+				chain = next;
 			}
 			finished += std::exchange(nr_cached_ready_, 0);
 			deliveries = std::exchange(ready_, nullptr);
@@ -628,6 +671,82 @@ private:
 		}
 		deliver_all(deliveries);
 		return finished;
+	}
+
+	void push_queued_locked(chain_state& chain) noexcept
+	{
+		chain.links.ready = nullptr;
+		if (queued_tail_ != nullptr)
+			queued_tail_->links.ready = &chain;
+		else
+			queued_ = &chain;
+		queued_tail_ = &chain;
+	}
+
+	void remove_queued_locked(chain_state& chain) noexcept
+	{
+		chain_state* previous = nullptr;
+		for (chain_state* at = queued_; at != nullptr; previous = at, at = at->links.ready) {
+			if (at != &chain)
+				continue;
+			(previous != nullptr ? previous->links.ready : queued_) = at->links.ready;
+			if (queued_tail_ == at)
+				queued_tail_ = previous;
+			at->links.ready = nullptr;
+			at->links.queued = false;
+			return;
+		}
+	}
+
+	// A chain that ends without running (cancelled while queued, or the
+	// kernel refused it): its first atom's result is @value.
+	void end_unrun_locked(chain_state& chain, std::int64_t value)
+	{
+		chain.set_raw_result(0, value);
+		completion done{0, value, completion_path::cached};
+		unlink_in_flight_locked(chain);
+		const bool deliver = chain.links.orphaned || chain.wants_delivery();
+		chain.record(done, deliver);
+		if (deliver) {
+			chain.links.delivery_pending = true;
+			push_ready_locked(chain);
+			++nr_cached_ready_;
+		}
+	}
+
+	// Gives held-back chains to the kernel while it has pool threads for
+	// this ring.  (A SYSLET_ASYNC async_exec() returns at once.)
+	void launch_queued()
+	{
+		bool ended = false;
+		for (;;) {
+			std::unique_lock lock(mutex_);
+			if (queued_ == nullptr || nr_kernel_ >= async_bound_)
+				break;
+			chain_state& chain = *queued_;
+			remove_queued_locked(chain);
+			chain.links.kernel = true;
+			++nr_kernel_;
+			++unconfirmed_;
+			++async_epoch_;
+			lock.unlock();
+			const long ret = backend::async_exec(chain.first_atom(), &head_, sizeof(head_));
+			lock.lock();
+			--unconfirmed_;
+			if (ret == 0)
+				continue;
+			chain.links.kernel = false;
+			--nr_kernel_;
+			if (ret < 0)
+				end_unrun_locked(chain, ret);
+			else
+				finish_locked(chain, chain.completed_at(static_cast<std::uint64_t>(ret),
+									completion_path::cached));
+			ended = true;
+		}
+		if (ended)
+			signal_fd();
+		work_.notify_all();
 	}
 
 	std::optional<clock::time_point> earliest_deadline_locked() const noexcept
@@ -724,7 +843,12 @@ private:
 	std::size_t nr_ready_ = 0;
 	std::size_t nr_cached_ready_ = 0; // of nr_ready_: completed in submit()
 	std::size_t nr_deadlines_ = 0;
-	std::size_t unconfirmed_ = 0; // submissions inside async_exec()
+	std::size_t unconfirmed_ = 0;   // submissions inside async_exec()
+	std::uint64_t async_epoch_ = 0; // chains given to the kernel or the pool so far
+	std::size_t nr_kernel_ = 0;     // chains the kernel has (pool or cachemiss)
+	std::size_t async_bound_;
+	chain_state* queued_ = nullptr; // held back for a kernel pool thread
+	chain_state* queued_tail_ = nullptr;
 
 	std::mutex notifier_mutex_;
 	std::condition_variable work_; // (with mutex_) something went in flight, or stop
