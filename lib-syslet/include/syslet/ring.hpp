@@ -43,6 +43,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -343,17 +344,28 @@ public:
 
 	// Delivers every completion available now; never blocks.  Returns how
 	// many chains finished (or had their cached completion delivered).
-	std::size_t reap()
+	std::size_t reap() { return reap_and_count(nullptr); }
+
+	// reap(); *@busy_after (if given) is what is still in flight or
+	// undelivered, or unknown_busy if deliveries or launches ran.
+	static constexpr std::size_t unknown_busy = std::numeric_limits<std::size_t>::max();
+	std::size_t reap_and_count(std::size_t* busy_after)
 	{
 		chain_state* deliveries = nullptr;
 		std::size_t finished = 0;
+		bool queued = false;
 		{
 			const std::lock_guard lock(mutex_);
 			finished = collect_locked(deliveries);
+			queued = queued_ != nullptr;
+			if (busy_after != nullptr)
+				*busy_after = deliveries == nullptr && !queued ? nr_in_flight_ + nr_ready_
+									       : unknown_busy;
 		}
 		rearm_fd();
 		deliver_all(deliveries);
-		launch_queued();
+		if (queued)
+			launch_queued();
 		return finished;
 	}
 
@@ -404,10 +416,10 @@ public:
 	// submit more chains).
 	result<std::size_t> drain()
 	{
-		std::size_t finished = reap();
+		std::size_t busy = 0;
+		std::size_t finished = reap_and_count(&busy);
 		for (;;) {
-			std::size_t busy = 0;
-			{
+			if (busy == unknown_busy) {
 				const std::lock_guard lock(mutex_);
 				busy = nr_in_flight_ + nr_ready_;
 			}
@@ -417,6 +429,7 @@ public:
 			if (!waited)
 				return waited.error();
 			finished += *waited;
+			busy = unknown_busy;
 		}
 	}
 
