@@ -249,6 +249,10 @@ public:
 		capacity_ = bigger;
 	}
 	void push_back(const T& value) noexcept { data()[size_++] = value; }
+	// After reserve_one(): the element one past the end, to fill in place
+	// before commit_one() makes it part of the vector.
+	T& slot_past_end() noexcept { return data()[size_]; }
+	void commit_one() noexcept { ++size_; }
 	void clear() noexcept { size_ = 0; }
 
 private:
@@ -320,18 +324,21 @@ public:
 			SYSLET_THROW(std::invalid_argument("syslet::chain: unknown atom flags"));
 		atoms_.reserve_one();
 		extras_.reserve_one();
-		atom_extra extra;
+		const std::size_t index = atoms_.size();
+		// Filled in place; committed (size grows) only once nothing can
+		// throw any more (storing a string may).
+		atom_extra& extra = extras_.slot_past_end();
+		extra = atom_extra{};
 		extra.flags = flags.bits();
 		const auto args = c.args();
 		for (std::size_t i = 0; i < args.size(); ++i)
 			extra.sources[i] = make_source(args[i], extra.values[i]);
-
-		const std::size_t index = atoms_.size();
-		abi::atom atom{};
+		abi::atom& atom = atoms_.slot_past_end();
+		atom = abi::atom{};
 		atom.flags = flags.bits();
 		atom.nr = static_cast<std::uint64_t>(c.nr);
-		atoms_.push_back(atom);
-		extras_.push_back(extra);
+		atoms_.commit_one();
+		extras_.commit_one();
 		if (index > 0 && extras_[index - 1].next == no_next && !extras_[index - 1].ended_explicitly)
 			extras_[index - 1].next = index;
 		return index;
@@ -410,8 +417,8 @@ public:
 		if (atoms_.empty())
 			contract_violation("syslet::chain: submitting an empty chain");
 		for (std::size_t i = 0; i < atoms_.size(); ++i)
-			for (const auto& source : extras_[i].sources)
-				check_source(source);
+			for (std::size_t a = 0; a < abi::max_args; ++a)
+				check_source(extras_[i].sources[a]);
 		for (std::size_t i = 0; i < atoms_.size(); ++i) {
 			abi::atom& atom = atoms_[i];
 			atom_extra& extra = extras_[i];
