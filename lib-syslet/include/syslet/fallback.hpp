@@ -95,7 +95,13 @@ inline long check_head(const abi::head* head, std::size_t size) noexcept
 		if (head->completion_ring == 0)
 			return -EFAULT;
 	}
-	if (head->max_nr_threads > max_threads || head->user_ring_idx > head->kernel_ring_idx)
+	// The indices may change under us (pool workers post, a reaper on
+	// another thread reaps): read them atomically.
+	auto* words = const_cast<abi::head*>(head); // NOLINT(cppcoreguidelines-pro-type-const-cast)
+	const auto reaped = std::atomic_ref<abi::word>(words->user_ring_idx).load(std::memory_order_acquire);
+	const auto posted =
+		std::atomic_ref<abi::word>(words->kernel_ring_idx).load(std::memory_order_acquire);
+	if (head->max_nr_threads > max_threads || reaped > posted)
 		return -EINVAL;
 	return 0;
 }
