@@ -9,8 +9,14 @@ prefix=$work/prefix
 
 make -s -C "$lib" install PREFIX="$prefix"
 test -f "$prefix/include/syslet.hpp"
-test -f "$prefix/include/linux/syslet.h"
-test -f "$prefix/lib/libsyslet-aio.so"
+test -f "$prefix/include/syslet/uapi/linux/syslet.h"
+if [ -e "$prefix/include/linux" ]; then
+	echo "FAIL the install wrote into include/linux/ (the distribution's)"; exit 1
+fi
+test -f "$prefix/lib/libsyslet-aio.so.0"
+[ "$(readlink "$prefix/lib/libsyslet-aio.so")" = libsyslet-aio.so.0 ]
+readelf -d "$prefix/lib/libsyslet-aio.so.0" | grep -q 'SONAME.*\[libsyslet-aio.so.0\]'
+echo "ok   layout: include/syslet/uapi, no include/linux, SONAME libsyslet-aio.so.0"
 
 # CMake: only the prefix is known to the project.
 mkdir -p "$work/cmake-project"
@@ -18,7 +24,7 @@ cp "$lib/examples/hello-syslet.cpp" "$lib/examples/sls.cpp" "$work/cmake-project
 cat > "$work/cmake-project/CMakeLists.txt" <<'CMAKE'
 cmake_minimum_required(VERSION 3.16)
 project(syslet_install_check CXX)
-find_package(syslet 0.1 REQUIRED)
+find_package(syslet 0.2 REQUIRED)
 add_compile_options(-Wall -Wextra -Werror)
 add_executable(hello-syslet hello-syslet.cpp)
 target_link_libraries(hello-syslet PRIVATE syslet::syslet)
@@ -34,9 +40,25 @@ cmp -s "$work/a.txt" "$work/b.txt"
 echo "ok   CMake find_package(syslet): hello-syslet and sls built and ran"
 
 # pkg-config
-cflags=$(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags syslet)
+export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
+cflags=$(pkg-config --cflags syslet)
+libs=$(pkg-config --libs syslet)
+case "$cflags" in *-std=*) echo "FAIL pkg-config --cflags syslet forces a standard: $cflags"; exit 1 ;; esac
 # shellcheck disable=SC2086
-g++ $cflags -Wall -Wextra -Werror "$lib/examples/syslet-copy.cpp" -o "$work/syslet-copy"
+g++ -std=c++20 $cflags -Wall -Wextra -Werror "$lib/examples/syslet-copy.cpp" -o "$work/syslet-copy" $libs
 "$work/syslet-copy" "$lib/Makefile" "$work/Makefile.copy"
 cmp -s "$lib/Makefile" "$work/Makefile.copy"
-echo "ok   pkg-config syslet: syslet-copy built and ran"
+# shellcheck disable=SC2086
+clang++ -std=c++2b $cflags -Wall -Wextra -Wshadow-all -Werror -c "$lib/examples/sls.cpp" -o /dev/null
+echo "ok   pkg-config syslet: syslet-copy built and ran; -std=c++2b and clang -Wshadow-all clean"
+
+aio_libs=$(pkg-config --libs syslet-aio)
+cat > "$work/aio.c" <<'C'
+#include <aio.h>
+#include <stdio.h>
+int main(void) { struct aiocb cb = {0}; cb.aio_fildes = 0; cb.aio_nbytes = 0; return aio_error(&cb) < 0; }
+C
+# shellcheck disable=SC2086
+gcc "$work/aio.c" -o "$work/aio" $aio_libs -Wl,-rpath,"$prefix/lib"
+ldd "$work/aio" | grep -q 'libsyslet-aio.so.0 =>'
+echo "ok   pkg-config syslet-aio: links against libsyslet-aio.so.0"

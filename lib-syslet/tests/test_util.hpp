@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -18,6 +19,11 @@
 
 namespace syslet_test
 {
+
+// operator new calls made by threads that set counting_allocations
+// (alloc_hooks.cpp replaces the global operator new).
+extern std::atomic<long> allocations;
+extern thread_local bool counting_allocations;
 
 // Tests that need real asynchronous execution by the kernel.
 #define REQUIRE_KERNEL_SYSLETS()                                                                             \

@@ -19,7 +19,9 @@
 #include "abi.hpp"
 #include "error.hpp"
 
+#include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
@@ -90,9 +92,12 @@ struct var_ref {
 	friend bool operator==(var_ref, var_ref) = default;
 };
 
-// A string the chain copies and owns; passed to the system call by address.
+// A string the chain copies when the call is added to it (chain::add), and
+// passes to the system call by address.  Until then it only refers to the
+// caller's characters: build a call and add it in one expression, or keep
+// the string alive until it is added.
 struct owned_string {
-	std::string text;
+	std::string_view text;
 };
 
 // One system call argument: a value (integers and pointers), the result of
@@ -100,6 +105,7 @@ struct owned_string {
 class arg
 {
 public:
+	constexpr arg() noexcept = default;
 	template <class Integer>
 	requires std::is_integral_v<Integer> || std::is_enum_v<Integer>
 	constexpr arg(Integer value) noexcept // NOLINT: implicit by design
@@ -114,25 +120,40 @@ public:
 	constexpr arg(std::nullptr_t) noexcept : source_(std::uint64_t{0}) {} // NOLINT
 	constexpr arg(atom_ref result_of) noexcept : source_(result_of) {}    // NOLINT
 	constexpr arg(var_ref variable) noexcept : source_(variable) {}       // NOLINT
-	arg(owned_string text) : source_(std::move(text)) {}                  // NOLINT
+	constexpr arg(owned_string text) noexcept : source_(text) {}          // NOLINT
 
 	using source = std::variant<std::uint64_t, atom_ref, var_ref, owned_string>;
 	const source& get() const noexcept { return source_; }
 
 private:
-	source source_;
+	source source_{std::uint64_t{0}};
 };
 
-// A system call with its arguments: what one atom runs.
-struct call {
+// A system call with its arguments: what one atom runs.  A plain value
+// (no heap storage); strings are copied by the chain it is added to.
+class call
+{
+public:
 	call(long number, std::initializer_list<arg> arguments) : nr(number)
 	{
 		if (arguments.size() > abi::max_args)
-			throw std::invalid_argument("syslet::call: at most 6 arguments");
-		args.assign(arguments.begin(), arguments.end());
+			detail_invalid_argument("syslet::call: at most 6 arguments");
+		std::copy(arguments.begin(), arguments.end(), args_.begin());
+		nr_args_ = arguments.size();
 	}
+
+	std::span<const arg> args() const noexcept { return {args_.data(), nr_args_}; }
+
 	long nr;
-	std::vector<arg> args;
+
+private:
+	[[noreturn]] static void detail_invalid_argument(const char* what)
+	{
+		SYSLET_THROW(std::invalid_argument(what));
+	}
+
+	std::array<arg, abi::max_args> args_{};
+	std::size_t nr_args_ = 0;
 };
 
 // How a chain's completion was observed.
@@ -168,9 +189,12 @@ class chain_state;
 class chain_owner
 {
 public:
-	virtual void adopt_orphan(std::unique_ptr<chain_state> state) noexcept = 0;
+	// The chain object goes away: true if the ring keeps @state (in flight
+	// or its completion not delivered yet) and frees it later.
+	virtual bool adopt_if_busy(chain_state& state) noexcept = 0;
 	virtual result<void> wait_for(const chain_state& state,
 				      std::optional<std::chrono::nanoseconds> timeout) = 0;
+	virtual result<void> cancel(chain_state& state, int reason) = 0;
 
 protected:
 	chain_owner() = default;
@@ -181,35 +205,140 @@ protected:
 
 [[noreturn]] inline void contract_violation(const char* what)
 {
-	throw std::logic_error(what);
+	SYSLET_THROW(std::logic_error(what));
 }
 
 // Result slot value of an atom that did not run.
 inline constexpr std::int64_t not_run = std::numeric_limits<std::int64_t>::min();
 inline constexpr std::size_t no_next = std::numeric_limits<std::size_t>::max();
 
+// A vector of trivially copyable T with room for N elements inside the
+// object; it keeps its heap storage when cleared, so a reused chain does
+// not allocate again.
+template <class T, std::size_t N>
+class small_vector
+{
+	static_assert(std::is_trivially_copyable_v<T>);
+
+public:
+	small_vector() = default;
+	small_vector(const small_vector&) = delete;
+	small_vector& operator=(const small_vector&) = delete;
+	~small_vector() = default;
+
+	T* data() noexcept { return heap_ ? heap_.get() : inline_.data(); }
+	const T* data() const noexcept { return heap_ ? heap_.get() : inline_.data(); }
+	std::size_t size() const noexcept { return size_; }
+	bool empty() const noexcept { return size_ == 0; }
+	T& operator[](std::size_t i) noexcept { return data()[i]; }
+	const T& operator[](std::size_t i) const noexcept { return data()[i]; }
+	T* begin() noexcept { return data(); }
+	T* end() noexcept { return data() + size_; }
+	const T* begin() const noexcept { return data(); }
+	const T* end() const noexcept { return data() + size_; }
+
+	// Makes room for one more element (may throw); push_back then cannot.
+	void reserve_one()
+	{
+		if (size_ < capacity_)
+			return;
+		const std::size_t bigger = capacity_ * 2;
+		auto grown = std::make_unique<T[]>(bigger);
+		std::copy(begin(), end(), grown.get());
+		heap_ = std::move(grown);
+		capacity_ = bigger;
+	}
+	void push_back(const T& value) noexcept { data()[size_++] = value; }
+	// After reserve_one(): the element one past the end, to fill in place
+	// before commit_one() makes it part of the vector.
+	T& slot_past_end() noexcept { return data()[size_]; }
+	void commit_one() noexcept { ++size_; }
+	void clear() noexcept { size_ = 0; }
+
+private:
+	std::array<T, N> inline_{};
+	std::unique_ptr<T[]> heap_;
+	std::size_t size_ = 0;
+	std::size_t capacity_ = N;
+};
+
+// Copies of path strings: in the chain object for short ones, else in
+// chunks it keeps for reuse.  A stored string never moves.
+class string_arena
+{
+public:
+	const char* store(std::string_view text)
+	{
+		const std::size_t need = text.size() + 1;
+		char* at = nullptr;
+		if (inline_.size() - inline_used_ >= need) {
+			at = inline_.data() + inline_used_;
+			inline_used_ += need;
+		} else {
+			while (chunk_index_ < chunks_.size() &&
+			       chunks_[chunk_index_].size - chunk_used_ < need) {
+				++chunk_index_;
+				chunk_used_ = 0;
+			}
+			if (chunk_index_ == chunks_.size()) {
+				const std::size_t size = std::max<std::size_t>(4096, need);
+				chunks_.push_back({std::make_unique<char[]>(size), size});
+				chunk_used_ = 0;
+			}
+			at = chunks_[chunk_index_].bytes.get() + chunk_used_;
+			chunk_used_ += need;
+		}
+		text.copy(at, text.size());
+		at[text.size()] = '\0';
+		return at;
+	}
+	void clear() noexcept
+	{
+		inline_used_ = 0;
+		chunk_index_ = 0;
+		chunk_used_ = 0;
+	}
+
+private:
+	struct chunk {
+		std::unique_ptr<char[]> bytes;
+		std::size_t size;
+	};
+	std::array<char, 256> inline_{};
+	std::size_t inline_used_ = 0;
+	std::vector<chunk> chunks_;
+	std::size_t chunk_index_ = 0;
+	std::size_t chunk_used_ = 0;
+};
+
 class chain_state
 {
 public:
-	enum class status { idle, in_flight, done };
+	enum class status : std::uint8_t { idle, in_flight, done };
+	using clock = std::chrono::steady_clock;
 
 	std::size_t add(const call& c, atom_flags flags)
 	{
 		require_not_in_flight();
 		if ((flags.bits() & ~abi::valid_flags) != 0)
-			throw std::invalid_argument("syslet::chain: unknown atom flags");
-		atom_extra extra;
-		for (std::size_t i = 0; i < c.args.size(); ++i)
-			extra.sources[i] = make_source(c.args[i], extra.values[i]);
-
-		atoms_.reserve(atoms_.size() + 1);
-		extras_.reserve(extras_.size() + 1);
+			SYSLET_THROW(std::invalid_argument("syslet::chain: unknown atom flags"));
+		atoms_.reserve_one();
+		extras_.reserve_one();
 		const std::size_t index = atoms_.size();
-		abi::atom atom{};
+		// Filled in place; committed (size grows) only once nothing can
+		// throw any more (storing a string may).
+		atom_extra& extra = extras_.slot_past_end();
+		extra = atom_extra{};
+		extra.flags = flags.bits();
+		const auto args = c.args();
+		for (std::size_t i = 0; i < args.size(); ++i)
+			extra.sources[i] = make_source(args[i], extra.values[i]);
+		abi::atom& atom = atoms_.slot_past_end();
+		atom = abi::atom{};
 		atom.flags = flags.bits();
 		atom.nr = static_cast<std::uint64_t>(c.nr);
-		atoms_.push_back(atom);
-		extras_.push_back(extra);
+		atoms_.commit_one();
+		extras_.commit_one();
 		if (index > 0 && extras_[index - 1].next == no_next && !extras_[index - 1].ended_explicitly)
 			extras_[index - 1].next = index;
 		return index;
@@ -242,28 +371,25 @@ public:
 	std::uint64_t variable(std::size_t index) const
 	{
 		require_not_in_flight();
-		return variables_.at(index);
+		if (index >= variables_.size())
+			contract_violation("syslet::chain: no such variable");
+		return variables_[index];
 	}
 
 	void set_variable(std::size_t index, std::uint64_t value)
 	{
 		require_not_in_flight();
-		variables_.at(index) = value;
+		if (index >= variables_.size())
+			contract_violation("syslet::chain: no such variable");
+		variables_[index] = value;
 	}
 
-	const char* store_string(std::string_view text)
-	{
-		auto copy = std::make_unique<char[]>(text.size() + 1);
-		text.copy(copy.get(), text.size());
-		copy[text.size()] = '\0';
-		strings_.push_back(std::move(copy));
-		return strings_.back().get();
-	}
+	const char* store_string(std::string_view text) { return strings_.store(text); }
 
 	void keep_alive(std::shared_ptr<void> object) { objects_.push_back(std::move(object)); }
 
 	std::size_t size() const noexcept { return atoms_.size(); }
-	status state() const noexcept { return status_; }
+	status state() const noexcept { return status_.load(std::memory_order_acquire); }
 
 	std::int64_t raw_result(std::size_t atom) const
 	{
@@ -274,24 +400,30 @@ public:
 
 	bool may_end_silently() const noexcept
 	{
-		for (const auto& atom : atoms_)
-			if ((atom.flags & SYSLET_NO_COMPLETE) != 0)
+		for (const auto& extra : extras_)
+			if ((extra.flags & SYSLET_NO_COMPLETE) != 0)
 				return true;
 		return false;
 	}
 
+	// The flags the caller gave the first atom.
+	std::uint64_t first_flags() const noexcept { return extras_.empty() ? 0 : extras_[0].flags; }
+
 	// Writes every address into the atoms; returns the first atom.
-	abi::atom* materialize()
+	// @extra_first_flags is or-ed into the first atom's flags (the ring
+	// adds SYSLET_ASYNC for a chain that may block its caller).
+	abi::atom* materialize(std::uint64_t extra_first_flags = 0)
 	{
 		if (atoms_.empty())
 			contract_violation("syslet::chain: submitting an empty chain");
 		for (std::size_t i = 0; i < atoms_.size(); ++i)
-			for (const auto& source : extras_[i].sources)
-				check_source(source);
+			for (std::size_t a = 0; a < abi::max_args; ++a)
+				check_source(extras_[i].sources[a]);
 		for (std::size_t i = 0; i < atoms_.size(); ++i) {
 			abi::atom& atom = atoms_[i];
 			atom_extra& extra = extras_[i];
 			extra.result = not_run;
+			atom.flags = extra.flags | (i == 0 ? extra_first_flags : 0);
 			atom.ret_ptr = abi::address_of(&extra.result);
 			atom.next = extra.next == no_next ? 0 : abi::address_of(&atoms_[extra.next]);
 			for (std::size_t a = 0; a < abi::max_args; ++a)
@@ -299,6 +431,21 @@ public:
 			abi::user_data(atom) = abi::address_of(this);
 		}
 		return atoms_.data();
+	}
+
+	abi::atom* first_atom() noexcept { return atoms_.data(); }
+
+	// Sets an atom's result slot (for a chain that ends without running).
+	void set_raw_result(std::size_t atom, std::int64_t value) noexcept { extras_[atom].result = value; }
+
+	// The system call and the value of argument @a of atom @i, if that
+	// argument is a plain value (not another atom's result or a variable).
+	long syscall_of(std::size_t i) const noexcept { return static_cast<long>(atoms_[i].nr); }
+	std::optional<std::uint64_t> value_argument(std::size_t i, std::size_t a) const noexcept
+	{
+		if (extras_[i].sources[a].kind != source_kind::value)
+			return std::nullopt;
+		return extras_[i].values[a];
 	}
 
 	std::size_t index_of(std::uint64_t atom_address) const noexcept
@@ -323,59 +470,98 @@ public:
 
 	void mark_in_flight(chain_owner& owner) noexcept
 	{
-		status_ = status::in_flight;
-		owner_ = &owner;
+		owner_.store(&owner, std::memory_order_relaxed);
 		finished_.reset();
 		failure_ = {};
+		status_.store(status::in_flight, std::memory_order_release);
 	}
 
 	void mark_idle() noexcept
 	{
-		status_ = status::idle;
-		owner_ = nullptr;
+		owner_.store(nullptr, std::memory_order_relaxed);
+		status_.store(status::idle, std::memory_order_release);
 	}
 
 	void mark_failed(std::error_code error) noexcept
 	{
-		status_ = status::done;
-		owner_ = nullptr;
+		owner_.store(nullptr, std::memory_order_relaxed);
 		finished_.reset();
 		failure_ = error;
+		status_.store(status::done, std::memory_order_release);
 	}
 
-	// Records the completion, then runs the callback and resumes a waiting
-	// coroutine.  Neither may be assumed to leave *this alive.
-	void finish(const completion& done)
+	// Records the completion (the chain is done from now on); the owner
+	// stays set while a delivery is pending.
+	void record(const completion& done, bool delivery_follows) noexcept
 	{
-		status_ = status::done;
-		owner_ = nullptr;
 		finished_ = done;
-		const completion record = done;
-		const completion_callback callback = callback_;
+		if (!delivery_follows)
+			owner_.store(nullptr, std::memory_order_relaxed);
+		status_.store(status::done, std::memory_order_release);
+	}
+
+	bool wants_delivery() const noexcept { return callback_ || continuation_; }
+
+	// Runs the callback, then resumes a waiting coroutine.  Neither may be
+	// assumed to leave *this alive.
+	void deliver()
+	{
+		const completion record = finished_.value_or(completion{});
 		const std::coroutine_handle<> continuation = std::exchange(continuation_, {});
-		if (callback)
+		if (callback_) {
+			const completion_callback callback = callback_;
 			callback(record);
+		}
 		if (continuation)
 			continuation.resume();
 	}
 
 	const std::optional<completion>& finished() const noexcept { return finished_; }
 	std::error_code failure() const noexcept { return failure_; }
-	chain_owner* owner() const noexcept { return owner_; }
+	chain_owner* owner() const noexcept { return owner_.load(std::memory_order_acquire); }
+	void clear_owner() noexcept { owner_.store(nullptr, std::memory_order_release); }
 
 	void set_callback(completion_callback callback) { callback_ = std::move(callback); }
 	void set_continuation(std::coroutine_handle<> continuation) noexcept { continuation_ = continuation; }
+	std::coroutine_handle<> take_continuation() noexcept { return std::exchange(continuation_, {}); }
 
-	// The ring went away while the kernel may still use this chain.
-	void mark_abandoned() noexcept { owner_ = nullptr; }
+	void set_timeout(std::optional<std::chrono::nanoseconds> timeout) noexcept { timeout_ = timeout; }
+	std::optional<std::chrono::nanoseconds> timeout() const noexcept { return timeout_; }
 
-	// Owned by the ring from now on (the chain object went away in flight).
-	bool orphaned() const noexcept { return orphaned_; }
-	void mark_orphaned() noexcept
+	// Back to a fresh chain, keeping the storage it grew (for reuse).
+	void reset() noexcept
 	{
-		orphaned_ = true;
+		atoms_.clear();
+		extras_.clear();
+		variables_.clear();
+		strings_.clear();
+		objects_.clear();
+		status_.store(status::idle, std::memory_order_relaxed);
+		owner_.store(nullptr, std::memory_order_relaxed);
+		finished_.reset();
+		failure_ = {};
+		callback_ = nullptr;
 		continuation_ = {};
+		timeout_.reset();
+		links = {};
 	}
+
+	// Bookkeeping of the ring the chain is in flight on (ring.hpp), under
+	// that ring's lock.
+	struct ring_links {
+		chain_state* prev = nullptr;  // in-flight list
+		chain_state* next = nullptr;  // in-flight list
+		chain_state* ready = nullptr; // delivery queue
+		bool delivery_pending = false;
+		bool orphaned = false; // the chain object went away: the ring frees it
+		bool pooled = false;   // runs in the fallback worker pool
+		bool queued = false;   // waits in the ring for a kernel pool thread
+		bool kernel = false;   // given to the kernel, may hold a pool thread
+		bool cancelled = false;
+		int cancel_reason = 0;
+		clock::time_point deadline = clock::time_point::max();
+	};
+	ring_links links;
 
 private:
 	enum class source_kind : std::uint8_t { none, value, atom_result, variable };
@@ -386,6 +572,7 @@ private:
 	struct atom_extra {
 		std::array<source_ref, abi::max_args> sources{};
 		std::array<std::uint64_t, abi::max_args> values{};
+		std::uint64_t flags = 0;
 		std::int64_t result = not_run;
 		std::size_t next = no_next;
 		bool ended_explicitly = false;
@@ -450,42 +637,103 @@ private:
 
 	void require_not_in_flight() const
 	{
-		if (status_ == status::in_flight)
+		if (state() == status::in_flight)
 			contract_violation("syslet::chain: the chain is in flight");
 	}
 
-	std::vector<abi::atom> atoms_; // contiguous: SKIP_TO_NEXT_ON_STOP needs atom + 1
-	std::vector<atom_extra> extras_;
+	small_vector<abi::atom, 2> atoms_; // contiguous: SKIP_TO_NEXT_ON_STOP needs atom + 1
+	small_vector<atom_extra, 2> extras_;
 	std::vector<std::uint64_t> variables_;
-	std::vector<std::unique_ptr<char[]>> strings_;
+	string_arena strings_;
 	std::vector<std::shared_ptr<void>> objects_;
 
-	status status_ = status::idle;
-	chain_owner* owner_ = nullptr;
+	std::atomic<status> status_{status::idle};
+	std::atomic<chain_owner*> owner_{nullptr};
 	std::optional<completion> finished_;
 	std::error_code failure_;
 	completion_callback callback_;
 	std::coroutine_handle<> continuation_;
-	bool orphaned_ = false;
+	std::optional<std::chrono::nanoseconds> timeout_;
+};
+
+// Chain states are reused through a small per-thread cache, so that a
+// program that makes one chain per operation (async_stat() & co.)
+// allocates nothing per operation once warm.
+class chain_state_cache
+{
+public:
+	static constexpr std::size_t max_cached = 64;
+
+	~chain_state_cache()
+	{
+		gone() = true;
+		for (std::size_t i = 0; i < count_; ++i)
+			delete states_[i]; // NOLINT(cppcoreguidelines-owning-memory)
+	}
+
+	static chain_state* take()
+	{
+		if (!gone()) {
+			chain_state_cache& cache = instance();
+			if (cache.count_ > 0)
+				return cache.states_[--cache.count_];
+		}
+		return new chain_state; // NOLINT(cppcoreguidelines-owning-memory)
+	}
+
+	static void give_back(chain_state* state) noexcept
+	{
+		if (state == nullptr)
+			return;
+		state->reset();
+		if (!gone()) {
+			chain_state_cache& cache = instance();
+			if (cache.count_ < max_cached) {
+				cache.states_[cache.count_++] = state;
+				return;
+			}
+		}
+		delete state; // NOLINT(cppcoreguidelines-owning-memory)
+	}
+
+private:
+	chain_state_cache() = default;
+	static chain_state_cache& instance() noexcept
+	{
+		thread_local chain_state_cache cache;
+		return cache;
+	}
+	static bool& gone() noexcept
+	{
+		thread_local bool destroyed = false; // trivially destructible: outlives the cache
+		return destroyed;
+	}
+
+	std::array<chain_state*, max_cached> states_{};
+	std::size_t count_ = 0;
 };
 
 } // namespace detail
 
 // A chain of atoms and the storage its arguments and results live in.
-// Move-only.  Not thread-safe: use a chain on the thread that submits it.
-class chain
+// Move-only.  Not thread-safe: use a chain on one thread at a time (its
+// completion may be delivered by a reap on another thread, see ring.hpp).
+// Dropping a chain returned by async_*() or a chain constructor is a
+// mistake the compiler reports: (void) it to mean "run it anyway".
+class [[nodiscard]] chain
 {
 public:
-	chain() : state_(std::make_unique<detail::chain_state>()) {}
-	chain(const call& c, atom_flags flags = {}) : chain() { add(c, flags); } // NOLINT
+	chain() : state_(detail::chain_state_cache::take()) {}
+	// (Delegating: if add() throws, the destructor gives the state back.)
+	chain(const call& c, atom_flags flags = {}) : chain() { add(c, flags); } // NOLINT: implicit
 	chain(const chain&) = delete;
 	chain& operator=(const chain&) = delete;
-	chain(chain&& other) noexcept = default;
+	chain(chain&& other) noexcept : state_(std::exchange(other.state_, nullptr)) {}
 	chain& operator=(chain&& other) noexcept
 	{
 		if (this != &other) {
 			release();
-			state_ = std::move(other.state_);
+			state_ = std::exchange(other.state_, nullptr);
 		}
 		return *this;
 	}
@@ -533,7 +781,9 @@ public:
 	const std::optional<completion>& finished() const { return state().finished(); }
 
 	// The result of the atom the chain ended on; an error while the chain
-	// is not done, or the reason submission failed.
+	// is not done, or the reason submission failed.  A chain cancelled
+	// before it started (or while it was interrupted) has ECANCELED, one
+	// whose timeout expired ETIMEDOUT.
 	syscall_result result() const
 	{
 		if (const auto failure = state().failure())
@@ -553,27 +803,47 @@ public:
 	}
 
 	// Called once per completion, cached or reaped, with the completion.
+	// Never from inside submit(): a completion is delivered by the next
+	// reap(), wait() or drain() of the ring (or chain::wait()).
 	void on_complete(completion_callback callback) { state().set_callback(std::move(callback)); }
 
-	// Waits (reaping the ring it is on) until the chain is done.
-	syslet::result<void> wait(std::optional<std::chrono::nanoseconds> timeout = std::nullopt)
+	// A time limit for each submission of this chain, counted from
+	// submit(): when it expires while the chain is still in flight, the
+	// chain is cancelled (see cancel()) and, if that succeeds, completes
+	// with ETIMEDOUT.  Checked by reap(), wait() and drain().
+	void set_timeout(std::optional<std::chrono::nanoseconds> timeout) { state().set_timeout(timeout); }
+
+	// Waits (reaping the ring it is on) until the chain is done and its
+	// completion delivered.  ETIMEDOUT if @timeout passed first (the
+	// chain stays in flight); EOWNERDEAD if its ring was destroyed.
+	[[nodiscard]] syslet::result<void>
+	wait(std::optional<std::chrono::nanoseconds> timeout = std::nullopt)
 	{
-		if (!in_flight())
-			return {};
-		if (state().owner() == nullptr)
-			return errno_code(EOWNERDEAD); // its ring was destroyed
-		return state().owner()->wait_for(state(), timeout);
+		detail::chain_owner* owner = state().owner();
+		if (owner == nullptr)
+			return in_flight() ? syslet::result<void>(errno_code(EOWNERDEAD))
+					   : syslet::result<void>();
+		return owner->wait_for(state(), timeout);
+	}
+
+	// Asks the ring to cancel the chain (see ring::cancel()).
+	[[nodiscard]] syslet::result<void> cancel()
+	{
+		detail::chain_owner* owner = state().owner();
+		if (owner == nullptr || !in_flight())
+			return errno_code(ENOENT);
+		return owner->cancel(state(), ECANCELED);
 	}
 
 	detail::chain_state& state()
 	{
-		if (!state_)
+		if (state_ == nullptr)
 			detail::contract_violation("syslet::chain: used after move");
 		return *state_;
 	}
 	const detail::chain_state& state() const
 	{
-		if (!state_)
+		if (state_ == nullptr)
 			detail::contract_violation("syslet::chain: used after move");
 		return *state_;
 	}
@@ -581,19 +851,18 @@ public:
 private:
 	void release() noexcept
 	{
-		if (state_ && state_->state() == detail::chain_state::status::in_flight) {
-			detail::chain_owner* owner = state_->owner();
-			if (owner == nullptr) { // abandoned: the kernel may still write to it
-				(void)state_.release();
-				return;
-			}
-			state_->mark_orphaned();
-			owner->adopt_orphan(std::move(state_));
-		}
-		state_.reset();
+		detail::chain_state* state = std::exchange(state_, nullptr);
+		if (state == nullptr)
+			return;
+		if (state->state() == detail::chain_state::status::in_flight && state->owner() == nullptr)
+			return; // its ring was destroyed: the kernel may still write to it
+		if (detail::chain_owner* owner = state->owner();
+		    owner != nullptr && owner->adopt_if_busy(*state))
+			return;
+		detail::chain_state_cache::give_back(state);
 	}
 
-	std::unique_ptr<detail::chain_state> state_;
+	detail::chain_state* state_;
 };
 
 } // namespace syslet

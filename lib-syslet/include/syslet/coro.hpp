@@ -13,7 +13,9 @@
 // coroutine at once -- await_ready()/await_suspend() return without
 // suspending and the ring is never involved.  A chain that went
 // asynchronous resumes the coroutine from the ring's reap()/wait() that
-// reaps it; run_until_done() drives a task this way.
+// reaps it; run_until_done() drives a task this way.  A coroutine resumes
+// on the thread that reaps its chain's ring: reap the ring that a
+// coroutine's chains are on from the thread that runs the coroutine.
 #pragma once
 
 #include "oneshot.hpp"
@@ -41,13 +43,15 @@ public:
 
 	bool await_suspend(std::coroutine_handle<> waiting)
 	{
+		chain_.state().set_continuation(waiting);
 		if (chain_.idle()) {
 			if (auto submitted = ring_->submit(chain_); !submitted)
 				chain_.state().mark_failed(submitted.error());
 		}
-		if (chain_.done())
+		if (chain_.done()) {
+			(void)chain_.state().take_continuation();
 			return false; // cached completion (or failure): resume now
-		chain_.state().set_continuation(waiting);
+		}
 		return true;
 	}
 
@@ -87,23 +91,34 @@ struct task_promise_base {
 		template <class Promise>
 		std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> finishing) const noexcept
 		{
-			const std::coroutine_handle<> continuation = finishing.promise().continuation;
-			return continuation ? continuation : std::noop_coroutine();
+			const std::coroutine_handle<> next = finishing.promise().continuation;
+			return next ? next : std::noop_coroutine();
 		}
 		void await_resume() const noexcept {}
 	};
 
 	std::suspend_never initial_suspend() const noexcept { return {}; } // starts eagerly
 	final_awaiter final_suspend() const noexcept { return {}; }
-	void unhandled_exception() noexcept { exception = std::current_exception(); }
+#if defined(__cpp_exceptions)
+	void unhandled_exception() noexcept
+	{
+		exception = std::current_exception();
+	}
 	void rethrow_if_failed() const
 	{
 		if (exception)
 			std::rethrow_exception(exception);
 	}
+	std::exception_ptr exception;
+#else
+	[[noreturn]] void unhandled_exception() const noexcept
+	{
+		std::terminate();
+	}
+	void rethrow_if_failed() const noexcept {}
+#endif
 
 	std::coroutine_handle<> continuation;
-	std::exception_ptr exception;
 };
 
 template <class T>
@@ -184,10 +199,10 @@ private:
 // Reaps @r until @t is done.  EDEADLK if @t waits for something that is not
 // in flight on @r.
 template <class T>
-result<void> run_until_done(task<T>& t, ring& r = default_ring())
+[[nodiscard]] result<void> run_until_done(task<T>& t, ring& r = default_ring())
 {
 	while (!t.done()) {
-		if (r.in_flight() == 0)
+		if (r.in_flight() == 0 && r.pending_delivery() == 0)
 			return errno_code(EDEADLK);
 		if (auto waited = r.wait(1); !waited)
 			return waited.error();

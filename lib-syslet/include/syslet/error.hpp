@@ -6,10 +6,20 @@
 // only exceptions that can escape are std::bad_alloc (argument storage) and
 // std::system_error from result<T>::value() when it is called on an error
 // (a programming error, like std::expected's bad_expected_access).
+//
+// result<T> itself is not [[nodiscard]]: the functions whose error must
+// not be dropped (submit, wait, cancel, ...) are, while wait_all() can be
+// used as a statement.
+//
+// Built with -fno-exceptions, every place that would throw prints what
+// went wrong and aborts instead (SYSLET_THROW): the error convention for
+// system calls is unchanged, since it never throws.
 #pragma once
 
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -18,13 +28,46 @@
 namespace syslet
 {
 
+namespace detail
+{
+[[noreturn]] inline void fail_fast(const char* what) noexcept
+{
+	std::fprintf(stderr, "lib-syslet: %s (built without exceptions: aborting)\n", what);
+	std::abort();
+}
+
+// Runs @f; false if it threw (only std::bad_alloc can).  Without
+// exceptions, allocation failure aborts anyway.
+template <class F>
+bool try_invoke(F&& f) noexcept
+{
+#if defined(__cpp_exceptions)
+	try {
+		f();
+		return true;
+	} catch (...) {
+		return false;
+	}
+#else
+	f();
+	return true;
+#endif
+}
+} // namespace detail
+
+#if defined(__cpp_exceptions)
+#define SYSLET_THROW(...) throw __VA_ARGS__
+#else
+#define SYSLET_THROW(...) ::syslet::detail::fail_fast((__VA_ARGS__).what())
+#endif
+
 inline std::error_code errno_code(int error_number) noexcept
 {
 	return {error_number, std::system_category()};
 }
 
 template <class T>
-class [[nodiscard]] result
+class result
 {
 public:
 	result(T value) : storage_(std::move(value)) {}                    // NOLINT: implicit by design
@@ -63,14 +106,14 @@ private:
 	void throw_if_error() const
 	{
 		if (!has_value())
-			throw std::system_error(std::get<1>(storage_));
+			SYSLET_THROW(std::system_error(std::get<1>(storage_)));
 	}
 
 	std::variant<T, std::error_code> storage_;
 };
 
 template <>
-class [[nodiscard]] result<void>
+class result<void>
 {
 public:
 	result() noexcept = default;
@@ -83,7 +126,7 @@ public:
 	void value() const
 	{
 		if (error_)
-			throw std::system_error(error_);
+			SYSLET_THROW(std::system_error(error_));
 	}
 
 private:

@@ -17,25 +17,36 @@
 //  - a completion that does not fit in the ring is held back (never lost),
 //    SYSLET_HEAD_RING_OVERFLOW is set and async_wait() returns -EOVERFLOW
 //    until user space has reaped enough to post it;
-//  - nothing is ever in flight, so async_wait() never sleeps.
+//  - pool_exec() (not a kernel call) runs a chain in a worker thread
+//    instead, for chains that may block their caller; async_wait() waits
+//    for those only.
 #pragma once
 
 #include "abi.hpp"
 #include "allowlist.hpp"
+#include "error.hpp"
 #include "sys.hpp"
 
 #include <linux/time_types.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/syscall.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
 
 namespace syslet::fallback
 {
@@ -84,7 +95,13 @@ inline long check_head(const abi::head* head, std::size_t size) noexcept
 		if (head->completion_ring == 0)
 			return -EFAULT;
 	}
-	if (head->max_nr_threads > max_threads || head->user_ring_idx > head->kernel_ring_idx)
+	// The indices may change under us (pool workers post, a reaper on
+	// another thread reaps): read them atomically.
+	auto* words = const_cast<abi::head*>(head); // NOLINT(cppcoreguidelines-pro-type-const-cast)
+	const auto reaped = std::atomic_ref<abi::word>(words->user_ring_idx).load(std::memory_order_acquire);
+	const auto posted =
+		std::atomic_ref<abi::word>(words->kernel_ring_idx).load(std::memory_order_acquire);
+	if (head->max_nr_threads > max_threads || reaped > posted)
 		return -EINVAL;
 	return 0;
 }
@@ -94,23 +111,30 @@ inline std::atomic_ref<abi::word> word(abi::word& w) noexcept
 	return std::atomic_ref<abi::word>(w);
 }
 
-// Completions that did not fit in their ring, per head, oldest first.
-class held_back_completions
+} // namespace detail
+
+inline long run_chain(abi::atom* first, const std::atomic<bool>* cancelled = nullptr) noexcept;
+
+namespace detail
+{
+
+// Completions that did not fit in their ring, per head, oldest first; and
+// the worker pool that runs chains which may block (see pool_exec()).
+// One process-wide instance, never destroyed (workers use it until exit).
+class fallback_state
 {
 public:
-	static held_back_completions& instance()
+	static fallback_state& instance()
 	{
-		static held_back_completions registry;
-		return registry;
+		static fallback_state* state = new fallback_state; // NOLINT: lives until exit
+		return *state;
 	}
 
 	// Posts @atom to @head's ring, or holds it back if its slot is busy.
 	long post(abi::head* head, std::uint64_t atom)
 	{
 		const std::lock_guard lock(mutex_);
-		auto& pending = pending_[head];
-		pending.push_back(atom);
-		flush_locked(head, pending);
+		post_locked(head, atom);
 		return 0;
 	}
 
@@ -119,11 +143,7 @@ public:
 	long flush(abi::head* head)
 	{
 		const std::lock_guard lock(mutex_);
-		const auto found = pending_.find(head);
-		if (found == pending_.end())
-			return 0;
-		flush_locked(head, found->second);
-		return found->second.empty() ? 0 : -EOVERFLOW;
+		return flush_if_pending_locked(head);
 	}
 
 	void forget(const abi::head* head)
@@ -132,7 +152,217 @@ public:
 		pending_.erase(head);
 	}
 
+	// Queues a chain for the pool: 0 or -ENOMEM.
+	long queue(abi::atom* first, abi::head* head) noexcept
+	{
+		const std::lock_guard lock(mutex_);
+		const bool queued = syslet::detail::try_invoke([&] {
+			auto* work = new job{first, head}; // NOLINT(cppcoreguidelines-owning-memory)
+			jobs_.push_back(work);
+			++in_pool_[head];
+			if (idle_workers_ < queued_jobs_locked() && workers_ < max_workers)
+				start_worker_locked();
+		});
+		if (!queued)
+			return -ENOMEM;
+		work_.notify_one();
+		return 0;
+	}
+
+	// Cancels the pool chain starting at @first: 0 if it will complete
+	// with -ECANCELED (not started: at once; running: when its blocked
+	// call is interrupted), -EALREADY if it runs and cannot be
+	// interrupted, -ENOENT if the pool does not have it (any more).
+	long cancel(const abi::atom* first, abi::head* head) noexcept
+	{
+		std::unique_lock lock(mutex_);
+		for (auto it = jobs_.begin(); it != jobs_.end(); ++it) {
+			job* work = *it;
+			if (work->first != first || work->head != head)
+				continue;
+			if (!work->running) {
+				jobs_.erase(it);
+				const std::int64_t cancelled = -ECANCELED;
+				if (first->ret_ptr != 0)
+					std::memcpy(abi::pointer_from<void>(first->ret_ptr), &cancelled,
+						    sizeof(cancelled));
+				finish_locked(work, static_cast<std::uint64_t>(abi::address_of(first)));
+				return 0;
+			}
+			if (!interrupt_ready_)
+				return -EALREADY;
+			work->cancel_requested.store(true, std::memory_order_release);
+			::pthread_kill(work->worker, interrupt_signal());
+			return 0;
+		}
+		return -ENOENT;
+	}
+
+	// async_wait(): returns when @min_events completions are unreaped,
+	// nothing of @head's is in the pool, or @timeout passed (-ETIME).
+	long wait(unsigned long min_events, abi::head* head, const __kernel_timespec* timeout)
+	{
+		using clock = std::chrono::steady_clock;
+		std::optional<clock::time_point> deadline;
+		if (timeout != nullptr)
+			deadline = clock::now() + std::chrono::seconds(timeout->tv_sec) +
+				   std::chrono::nanoseconds(timeout->tv_nsec);
+		std::unique_lock lock(mutex_);
+		for (;;) {
+			if (const long error = flush_if_pending_locked(head))
+				return error;
+			const std::uint64_t unreaped = unreaped_of(head);
+			const auto in_pool = in_pool_.find(head);
+			if (unreaped >= min_events || in_pool == in_pool_.end() || in_pool->second == 0)
+				return static_cast<long>(unreaped);
+			const auto now = clock::now();
+			if (deadline && now >= *deadline)
+				return -ETIME;
+			// Short ticks while a cancellation is outstanding: the
+			// signal may have arrived just before the worker entered
+			// its system call, so it is sent again.
+			const bool resend = reinterrupt_locked(head);
+			auto until = deadline.value_or(clock::time_point::max());
+			if (resend)
+				until = std::min(until, now + std::chrono::milliseconds(2));
+			if (until == clock::time_point::max())
+				completed_.wait(lock);
+			else
+				completed_.wait_until(lock, until);
+		}
+	}
+
+	// The signal that interrupts a cancelled pool chain's blocked call:
+	// SIGRTMAX - 2, used only if the program left it at SIG_DFL.
+	static int interrupt_signal() noexcept { return SIGRTMAX - 2; }
+	bool can_interrupt() const noexcept { return interrupt_ready_; }
+
 private:
+	struct job {
+		abi::atom* first;
+		abi::head* head;
+		bool running = false;
+		pthread_t worker{};
+		std::atomic<bool> cancel_requested{false};
+	};
+
+	static constexpr std::size_t max_workers = 256;
+
+	fallback_state()
+	{
+		struct sigaction current {
+		};
+		if (::sigaction(interrupt_signal(), nullptr, &current) == 0 &&
+		    current.sa_handler == SIG_DFL && (current.sa_flags & SA_SIGINFO) == 0) {
+			struct sigaction interrupt {
+			};
+			interrupt.sa_handler = [](int) {}; // only makes the blocked call return -EINTR
+			sigemptyset(&interrupt.sa_mask);
+			interrupt.sa_flags = 0; // no SA_RESTART
+			interrupt_ready_ = ::sigaction(interrupt_signal(), &interrupt, nullptr) == 0;
+		}
+	}
+
+	std::size_t queued_jobs_locked() const noexcept
+	{
+		std::size_t queued = 0;
+		for (const job* work : jobs_)
+			queued += work->running ? 0 : 1;
+		return queued;
+	}
+
+	void start_worker_locked()
+	{
+		// Workers take no signal but the interrupt: the program's signals
+		// go to its own threads.
+		sigset_t all{};
+		sigset_t previous{};
+		sigfillset(&all);
+		::pthread_sigmask(SIG_BLOCK, &all, &previous);
+		std::thread worker([this] { work(); });
+		::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+		worker.detach();
+		++workers_;
+		++idle_workers_;
+	}
+
+	void work()
+	{
+		sigset_t interrupt{};
+		sigemptyset(&interrupt);
+		sigaddset(&interrupt, interrupt_signal());
+		::pthread_sigmask(SIG_UNBLOCK, &interrupt, nullptr);
+		std::unique_lock lock(mutex_);
+		for (;;) {
+			job* work = nullptr;
+			work_.wait(lock, [&] {
+				for (job* candidate : jobs_)
+					if (!candidate->running) {
+						work = candidate;
+						return true;
+					}
+				return false;
+			});
+			work->running = true;
+			work->worker = ::pthread_self();
+			--idle_workers_;
+			lock.unlock();
+			const long last = run_chain(work->first, &work->cancel_requested);
+			lock.lock();
+			++idle_workers_;
+			jobs_.erase(std::find(jobs_.begin(), jobs_.end(), work));
+			finish_locked(work, last > 0 ? static_cast<std::uint64_t>(last) : 0);
+		}
+	}
+
+	// Posts the chain's final atom (unless NO_COMPLETE or it could not
+	// run at all) and forgets the job.
+	void finish_locked(job* work, std::uint64_t last)
+	{
+		const std::unique_ptr<job> done(work);
+		if (last != 0 && (abi::pointer_from<abi::atom>(last)->flags & SYSLET_NO_COMPLETE) == 0)
+			(void)syslet::detail::try_invoke([&] { post_locked(work->head, last); });
+		auto in_pool = in_pool_.find(work->head);
+		if (in_pool != in_pool_.end() && --in_pool->second == 0)
+			in_pool_.erase(in_pool);
+		completed_.notify_all();
+	}
+
+	bool reinterrupt_locked(const abi::head* head) noexcept
+	{
+		bool outstanding = false;
+		for (job* work : jobs_)
+			if (work->head == head && work->running &&
+			    work->cancel_requested.load(std::memory_order_relaxed)) {
+				::pthread_kill(work->worker, interrupt_signal());
+				outstanding = true;
+			}
+		return outstanding;
+	}
+
+	static std::uint64_t unreaped_of(abi::head* head) noexcept
+	{
+		const std::uint64_t reaped = word(head->user_ring_idx).load(std::memory_order_acquire);
+		const std::uint64_t posted = word(head->kernel_ring_idx).load(std::memory_order_acquire);
+		return posted - reaped;
+	}
+
+	void post_locked(abi::head* head, std::uint64_t atom)
+	{
+		auto& pending = pending_[head];
+		pending.push_back(atom);
+		flush_locked(head, pending);
+	}
+
+	long flush_if_pending_locked(abi::head* head)
+	{
+		const auto found = pending_.find(head);
+		if (found == pending_.end())
+			return 0;
+		flush_locked(head, found->second);
+		return found->second.empty() ? 0 : -EOVERFLOW;
+	}
+
 	static void flush_locked(abi::head* head, std::deque<std::uint64_t>& pending) noexcept
 	{
 		auto* ring = abi::pointer_from<abi::word>(head->completion_ring);
@@ -142,18 +372,25 @@ private:
 				word(head->kernel_ring_idx).load(std::memory_order_relaxed);
 			auto slot = word(ring[index % nr_slots]);
 			if (slot.load(std::memory_order_acquire) != 0) {
-				head->status |= SYSLET_HEAD_RING_OVERFLOW;
+				word(head->status).fetch_or(SYSLET_HEAD_RING_OVERFLOW);
 				return;
 			}
 			slot.store(pending.front(), std::memory_order_relaxed);
 			word(head->kernel_ring_idx).store(index + 1, std::memory_order_release);
 			pending.pop_front();
 		}
-		head->status &= ~static_cast<std::uint64_t>(SYSLET_HEAD_RING_OVERFLOW);
+		word(head->status).fetch_and(~static_cast<std::uint64_t>(SYSLET_HEAD_RING_OVERFLOW));
 	}
 
 	std::mutex mutex_;
+	std::condition_variable completed_; // a pool chain finished
+	std::condition_variable work_;      // a chain was queued
 	std::map<const abi::head*, std::deque<std::uint64_t>> pending_;
+	std::map<const abi::head*, std::size_t> in_pool_;
+	std::vector<job*> jobs_; // queued and running, oldest first
+	std::size_t workers_ = 0;
+	std::size_t idle_workers_ = 0;
+	bool interrupt_ready_ = false;
 };
 
 // Runs one atom (already copied, as the kernel reads each atom once).
@@ -172,8 +409,14 @@ inline std::int64_t run_atom(const abi::atom& atom) noexcept
 
 // Runs a chain to its end; returns the address of the atom it ended on,
 // or -errno (-EFAULT: null atom, -EINVAL: misaligned atom or bad flags).
-inline long run_chain(abi::atom* first) noexcept
+// Once *@cancelled is set, the chain ends: the atom about to run gets
+// -ECANCELED without running, and one whose call was interrupted (-EINTR)
+// gets -ECANCELED instead.
+inline long run_chain(abi::atom* first, const std::atomic<bool>* cancelled) noexcept
 {
+	const auto cancel_requested = [cancelled] {
+		return cancelled != nullptr && cancelled->load(std::memory_order_acquire);
+	};
 	abi::atom* current = first;
 	for (;;) {
 		if (current == nullptr)
@@ -186,11 +429,14 @@ inline long run_chain(abi::atom* first) noexcept
 			return -EINVAL;
 
 		const bool refused = !allowed_in_atom(atom.nr);
-		const std::int64_t value = detail::run_atom(atom);
+		const bool skipped = cancel_requested();
+		std::int64_t value = skipped ? -ECANCELED : detail::run_atom(atom);
+		if (value == -EINTR && cancel_requested())
+			value = -ECANCELED;
 		if (atom.ret_ptr != 0)
 			std::memcpy(abi::pointer_from<void>(atom.ret_ptr), &value, sizeof(value));
 
-		if (refused)
+		if (refused || cancel_requested())
 			return static_cast<long>(abi::address_of(current));
 		if (stop_condition_met(atom.flags, value)) {
 			if ((atom.flags & SYSLET_SKIP_TO_NEXT_ON_STOP) == 0)
@@ -213,7 +459,7 @@ inline long async_unregister(abi::head* head, std::size_t size) noexcept
 {
 	if (const long error = detail::check_head(head, size))
 		return error;
-	detail::held_back_completions::instance().forget(head);
+	detail::fallback_state::instance().forget(head);
 	return 0;
 }
 
@@ -240,34 +486,54 @@ inline long async_exec(abi::atom* first, abi::head* head, std::size_t size) noex
 	if (last <= 0 || !reported_async)
 		return last;
 	auto* last_atom = abi::pointer_from<abi::atom>(static_cast<std::uint64_t>(last));
-	if ((last_atom->flags & SYSLET_NO_COMPLETE) == 0) {
-		try {
-			detail::held_back_completions::instance().post(head,
-								       static_cast<std::uint64_t>(last));
-		} catch (...) {
-			return -ENOMEM;
-		}
-	}
+	if ((last_atom->flags & SYSLET_NO_COMPLETE) == 0 && !syslet::detail::try_invoke([&] {
+		    (void)detail::fallback_state::instance().post(head, static_cast<std::uint64_t>(last));
+	    }))
+		return -ENOMEM;
 	return 0;
 }
 
-inline long async_wait(unsigned long /*min_events: nothing is ever in flight*/, abi::head* head,
-		       const __kernel_timespec* timeout) noexcept
+// Not a system call of the kernel: runs the chain in a worker thread of
+// the fallback's pool instead of the caller, posts its final atom to
+// @head's ring (unless NO_COMPLETE) and returns 0, as the kernel does for
+// a chain that went asynchronous.  Used by syslet::ring for chains that
+// may block (see ring.hpp).  -errno for the same bad input as async_exec().
+inline long pool_exec(abi::atom* first, abi::head* head, std::size_t size) noexcept
+{
+	if (!detail::is_aligned8(first))
+		return -EINVAL;
+	if (first == nullptr)
+		return -EFAULT;
+	const std::uint64_t flags = first->flags;
+	if ((flags & ~abi::valid_flags) != 0 ||
+	    (flags & (SYSLET_ASYNC | SYSLET_SYNC)) == (SYSLET_ASYNC | SYSLET_SYNC))
+		return -EINVAL;
+	if (head == nullptr || head->completion_ring == 0)
+		return -EINVAL;
+	if (const long error = detail::check_head(head, size))
+		return error;
+	return detail::fallback_state::instance().queue(first, head);
+}
+
+// Cancels a chain that pool_exec() queued: see fallback_state::cancel().
+inline long pool_cancel(const abi::atom* first, abi::head* head) noexcept
+{
+	return detail::fallback_state::instance().cancel(first, head);
+}
+
+// Waits only for chains in the worker pool (pool_exec()): anything else
+// ran in async_exec() already.
+inline long async_wait(unsigned long min_events, abi::head* head, const __kernel_timespec* timeout) noexcept
 {
 	if (head == nullptr || !detail::is_aligned8(head))
 		return -EINVAL;
 	if (timeout != nullptr &&
 	    (timeout->tv_sec < 0 || timeout->tv_nsec < 0 || timeout->tv_nsec >= 1000000000))
 		return -EINVAL;
-	try {
-		if (const long error = detail::held_back_completions::instance().flush(head))
-			return error;
-	} catch (...) {
-		return -ENOMEM;
-	}
-	const std::uint64_t reaped = detail::word(head->user_ring_idx).load(std::memory_order_acquire);
-	const std::uint64_t posted = detail::word(head->kernel_ring_idx).load(std::memory_order_acquire);
-	return static_cast<long>(posted - reaped);
+	long waited = -ENOMEM;
+	(void)syslet::detail::try_invoke(
+		[&] { waited = detail::fallback_state::instance().wait(min_events, head, timeout); });
+	return waited;
 }
 
 inline long async_thread(void* /*event*/, abi::head* /*head*/) noexcept

@@ -8,7 +8,7 @@
 //
 // Each thread gets its own ring, created on first use (thread_local), so
 // independent libraries never share or fight over one.  The returned chain
-// may be dropped: the operation still runs (its buffers must stay valid
+// may be dropped with (void): the operation still runs (its buffers must stay valid
 // until wait_all()).  Rings wait for everything in flight when the thread
 // exits.
 #pragma once
@@ -26,7 +26,9 @@ inline ring& default_ring()
 }
 
 // Runs @c as a one-atom chain on the default ring.  The callback, if any,
-// runs once when it completes (inside this call if it completes at once).
+// runs once when it completes, from the next reap of the default ring
+// (wait_all(), a chain's wait(), default_ring().reap()) -- never from
+// inside this call.
 inline chain async_call(const call& c, atom_flags flags = {}, completion_callback callback = {})
 {
 	chain one_shot(c, flags);
@@ -38,12 +40,14 @@ inline chain async_call(const call& c, atom_flags flags = {}, completion_callbac
 }
 
 // Submits a chain built by the caller to the default ring.
-inline result<void> submit(chain& c)
+[[nodiscard]] inline result<void> submit(chain& c)
 {
 	return default_ring().submit(c);
 }
 
-// Waits until every operation of this thread's default ring completed.
+// Waits until every operation of this thread's default ring completed and
+// was delivered.  Usable as a statement; its result tells whether waiting
+// itself failed (each operation's own outcome is in its chain).
 inline result<std::size_t> wait_all()
 {
 	return default_ring().drain();

@@ -2,7 +2,8 @@
 //
 // Each function describes one system call as a syslet::call, to be added to
 // a chain (chain::add) or run on its own (syslet::async_call and friends).
-// Paths are copied into the chain.  Buffers and result structures are
+// Paths are copied into the chain when the call is added to it (a call
+// only refers to them until then: build and add it in one expression).  Buffers and result structures are
 // passed by address and must stay valid until the call completes (as with
 // read(2)); a chain can own them instead (chain::buffer, chain::emplace).
 // Any argument may also be another atom's result or a chain variable.
@@ -23,7 +24,7 @@ namespace syslet::op
 
 inline owned_string path(std::string_view p)
 {
-	return owned_string{std::string(p)};
+	return owned_string{p};
 }
 
 inline call stat(std::string_view file, struct ::stat* out)

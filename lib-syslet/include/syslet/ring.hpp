@@ -8,39 +8,77 @@
 //
 // Reaping hides the ring protocol: the kernel writes a finished atom's
 // address into slot kernel_ring_idx % nr_slots; user space reads it, writes
-// 0 back and increments user_ring_idx.  Each reaped chain is finished:
-// its callback runs and a coroutine waiting for it resumes.
+// 0 back and increments user_ring_idx.
 //
-// At most nr_slots chains are in flight per ring (submit() reaps first if
+// Delivery: a chain's callback runs, and a coroutine waiting for it
+// resumes, only inside reap(), wait(), drain() or chain::wait() -- never
+// inside submit(), even when the chain completed there ("cached": its
+// result() is available when submit() returns, its delivery is queued).
+// So "start the next operation from the callback" never recurses.
+//
+// Threads: submit(), reap(), wait(), drain(), cancel() and completion_fd()
+// may be called from any thread (one lock per ring, never held while a
+// system call blocks or a callback runs).  Callbacks run on the thread that
+// reaps.  A chain object is used by one thread at a time.
+//
+// At most nr_slots chains are in flight per ring (submit() waits first if
 // needed), so a library user never overflows the ring; -EOVERFLOW from the
 // kernel is handled anyway by reaping and waiting again.
-//
-// Not thread-safe: one ring per thread (see default_ring()).
 #pragma once
 
 #include "backend.hpp"
 #include "chain.hpp"
 #include "error.hpp"
 
+#include <fcntl.h>
 #include <linux/time_types.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
+#include <mutex>
 #include <optional>
-#include <unordered_set>
-#include <vector>
+#include <thread>
 
 namespace syslet
 {
+
+// When a chain may run in the submitting thread (see README, "When an
+// operation runs inline").
+enum class inline_policy : std::uint8_t {
+	// A chain that may block on something another party must do (a read
+	// of a pipe, an open of a FIFO, ...) never runs in the caller: the
+	// kernel gets it as SYSLET_ASYNC (a pool thread runs it), the
+	// fallback hands it to its worker pool.  The default.
+	never_block_caller,
+	// The kernel decides: a chain runs in the caller until it blocks,
+	// then goes asynchronous if a spare thread can take over (the raw
+	// syslet behaviour).  The fallback then runs everything inline.
+	kernel_decides,
+};
+
+struct ring_options {
+	std::size_t slots = 256;
+	std::uint64_t max_threads = 0; // 0: the kernel chooses
+	inline_policy policy = inline_policy::never_block_caller;
+};
 
 namespace detail
 {
 
 inline __kernel_timespec to_kernel_timespec(std::chrono::nanoseconds duration) noexcept
 {
+	if (duration < std::chrono::nanoseconds::zero())
+		duration = std::chrono::nanoseconds::zero();
 	const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(duration);
 	__kernel_timespec ts{};
 	ts.tv_sec = seconds.count();
@@ -72,33 +110,131 @@ void consume_posted(abi::head& head, abi::word* slots, std::size_t nr_slots, OnA
 	}
 }
 
+// Whether a file descriptor can make a read or write wait for another
+// party: not for regular files, block devices, directories and
+// O_NONBLOCK descriptors (nor for a bad fd: the call fails at once).
+inline bool fd_may_block(std::uint64_t fd) noexcept
+{
+	struct ::stat st {
+	};
+	if (sys::raw_syscall(SYS_fstat, fd, abi::address_of(&st)) < 0)
+		return false;
+	if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode))
+		return false;
+	const long flags = sys::raw_syscall(SYS_fcntl, fd, F_GETFL);
+	return flags < 0 || (flags & O_NONBLOCK) == 0;
+}
+
+// Whether atom @i of @chain may block its caller on another party.
+inline bool atom_may_block(const chain_state& chain, std::size_t i) noexcept
+{
+	switch (chain.syscall_of(i)) {
+	// Never wait for another party (they may wait for a disk).
+	case SYS_getpid:
+	case SYS_getppid:
+	case SYS_gettid:
+	case SYS_getuid:
+	case SYS_getgid:
+	case SYS_newfstatat:
+	case SYS_fstat:
+	case SYS_stat:
+	case SYS_lstat:
+	case SYS_statx:
+	case SYS_lseek:
+	case SYS_close:
+	case SYS_getdents64:
+	case SYS_mkdirat:
+	case SYS_unlinkat:
+	case SYS_renameat:
+	case SYS_renameat2:
+	case SYS_linkat:
+	case SYS_symlinkat:
+	case SYS_readlinkat:
+	case SYS_faccessat:
+	case SYS_faccessat2:
+	case SYS_fchmod:
+	case SYS_fchmodat:
+	case SYS_fchown:
+	case SYS_fchownat:
+	case SYS_ftruncate:
+	case SYS_fsync:
+	case SYS_fdatasync:
+	case SYS_fadvise64:
+	// Positional I/O fails with ESPIPE on pipes, sockets and ttys.
+	case SYS_pread64:
+	case SYS_pwrite64:
+	case SYS_preadv:
+	case SYS_pwritev:
+	case SYS_dup:
+	case SYS_dup3:
+	case SYS_umask:
+	case SYS_uname:
+	case SYS_clock_gettime:
+		return false;
+	// Depend on the file descriptor (argument 0).
+	case SYS_read:
+	case SYS_write:
+	case SYS_readv:
+	case SYS_writev:
+	case SYS_preadv2:
+	case SYS_pwritev2: {
+		const auto fd = chain.value_argument(i, 0);
+		return !fd || fd_may_block(*fd);
+	}
+	// An open waits for a FIFO's other end unless it cannot be one.
+	case SYS_openat: {
+		const auto flags = chain.value_argument(i, 2);
+		return !flags || (*flags & (O_NONBLOCK | O_DIRECTORY | O_PATH)) == 0;
+	}
+	default:
+		return true;
+	}
+}
+
+inline bool chain_may_block(const chain_state& chain) noexcept
+{
+	for (std::size_t i = 0; i < chain.size(); ++i)
+		if (atom_may_block(chain, i))
+			return true;
+	return false;
+}
+
 // NOLINTNEXTLINE(cppcoreguidelines-virtual-class-destructor): final, never deleted through the base
 class ring_core final : public chain_owner
 {
 public:
 	using clock = std::chrono::steady_clock;
 
-	ring_core(std::size_t nr_slots, std::uint64_t max_threads)
-	    : slots_(std::make_unique<abi::word[]>(nr_slots)), nr_slots_(nr_slots)
+	// The kernel's bound on a ring's pool threads when max_nr_threads is 0
+	// (SYSLET_DEFAULT_THREADS, kernel/syslet/head.c).  Past it the kernel
+	// runs even a SYSLET_ASYNC chain in the caller, so the ring holds
+	// such chains back instead (see submit()).
+	static constexpr std::size_t kernel_default_threads = 64;
+
+	explicit ring_core(const ring_options& options)
+	    : slots_(std::make_unique<abi::word[]>(options.slots)), nr_slots_(options.slots),
+	      policy_(options.policy),
+	      async_bound_(options.max_threads != 0 ? options.max_threads : kernel_default_threads)
 	{
-		if (nr_slots == 0)
+		if (options.slots == 0)
 			contract_violation("syslet::ring: a ring needs at least one slot");
 		head_.completion_ring = abi::address_of(slots_.get());
-		head_.ring_size_bytes = nr_slots * sizeof(std::uint64_t);
-		head_.max_nr_threads = max_threads;
-		in_flight_.reserve(nr_slots);
+		head_.ring_size_bytes = options.slots * sizeof(std::uint64_t);
+		head_.max_nr_threads = options.max_threads;
 	}
 	ring_core(const ring_core&) = delete;
 	ring_core& operator=(const ring_core&) = delete;
 
 	~ring_core()
 	{
-		if (!drain()) {
+		const bool drained = static_cast<bool>(drain());
+		stop_notifier();
+		if (!drained) {
 			// The kernel may still write into this memory and into the
 			// chains in flight: leaking them is the only safe thing left.
 			(void)slots_.release();
-			for (chain_state* chain : in_flight_)
-				chain->mark_abandoned();
+			for (chain_state* chain = in_flight_; chain != nullptr; chain = chain->links.next)
+				chain->clear_owner();
 			return;
 		}
 		(void)backend::async_unregister(&head_, sizeof(head_));
@@ -106,7 +242,16 @@ public:
 
 	abi::head& head() noexcept { return head_; }
 	std::size_t capacity() const noexcept { return nr_slots_; }
-	std::size_t in_flight() const noexcept { return in_flight_.size(); }
+	std::size_t in_flight() noexcept
+	{
+		const std::lock_guard lock(mutex_);
+		return nr_in_flight_;
+	}
+	std::size_t pending_delivery() noexcept
+	{
+		const std::lock_guard lock(mutex_);
+		return nr_ready_;
+	}
 
 	result<void> register_now() noexcept
 	{
@@ -118,80 +263,174 @@ public:
 	{
 		if (chain.state() == chain_state::status::in_flight)
 			return errno_code(EBUSY);
-		while (in_flight_.size() >= nr_slots_)
+		const bool kernel = sys::kernel_has_syslets();
+		const std::uint64_t asked = chain.first_flags();
+		bool off_caller = false;
+		if ((asked & SYSLET_SYNC) == 0)
+			off_caller = (asked & SYSLET_ASYNC) != 0 ||
+				     (policy_ == inline_policy::never_block_caller && chain_may_block(chain));
+		const bool pooled = off_caller && !kernel;
+		const std::uint64_t added_flags = off_caller && kernel ? SYSLET_ASYNC : 0;
+		std::unique_lock lock(mutex_);
+		for (;;) {
+			if (chain.links.delivery_pending)
+				return errno_code(EBUSY); // its last completion is not delivered yet
+			if (nr_in_flight_ < nr_slots_)
+				break;
+			lock.unlock();
 			if (auto waited = wait(1, std::nullopt); !waited)
 				return waited.error();
-
-		abi::atom* first = chain.materialize();
-		in_flight_.insert(&chain); // may throw: then nothing was submitted
+			lock.lock();
+		}
+		abi::atom* first = chain.materialize(added_flags);
 		chain.mark_in_flight(*this);
-		const long ret = backend::async_exec(first, &head_, sizeof(head_));
-		if (ret == 0)
-			return {}; // went asynchronous: finishes when reaped
-		in_flight_.erase(&chain);
-		chain.mark_idle();
-		if (ret < 0)
+		link_in_flight_locked(chain);
+		chain.links.pooled = pooled;
+		chain.links.queued = false;
+		chain.links.kernel = !pooled;
+		chain.links.cancelled = false;
+		chain.links.cancel_reason = 0;
+		chain.links.deadline = clock::time_point::max();
+		if (const auto timeout = chain.timeout()) {
+			chain.links.deadline = clock::now() + *timeout;
+			++nr_deadlines_;
+		}
+		if (added_flags != 0 && nr_kernel_ >= async_bound_) {
+			// Every pool thread the kernel would give this ring is
+			// taken: the kernel would run the chain in the caller.
+			// It waits here and is launched by a later reap.
+			chain.links.kernel = false;
+			chain.links.queued = true;
+			push_queued_locked(chain);
+			return {};
+		}
+		if (chain.links.kernel)
+			++nr_kernel_;
+		++unconfirmed_;
+		++async_epoch_;
+		lock.unlock();
+		const long ret = pooled ? fallback::pool_exec(first, &head_, sizeof(head_))
+					: backend::async_exec(first, &head_, sizeof(head_));
+		lock.lock();
+		--unconfirmed_;
+		if (ret == 0) {
+			lock.unlock();
+			work_.notify_all(); // the notifier thread has something to wait for
+			return {};          // went asynchronous: finishes when reaped
+		}
+		if (chain.links.kernel) {
+			chain.links.kernel = false;
+			--nr_kernel_;
+		}
+		// The chain never left this thread: it is still ours.
+		unlink_in_flight_locked(chain);
+		if (ret < 0) {
+			chain.mark_idle();
 			return errno_code(static_cast<int>(-ret));
-		chain.finish(chain.completed_at(static_cast<std::uint64_t>(ret), completion_path::cached));
+		}
+		(void)chain.take_continuation(); // an awaiting coroutine resumes at once
+		const bool deliver = chain.wants_delivery();
+		chain.record(chain.completed_at(static_cast<std::uint64_t>(ret), completion_path::cached),
+			     deliver);
+		if (deliver) {
+			chain.links.delivery_pending = true;
+			push_ready_locked(chain);
+			++nr_cached_ready_;
+			lock.unlock();
+			signal_fd();
+		}
 		return {};
 	}
 
-	// Finishes every chain posted to the ring so far; never blocks.
-	std::size_t reap()
+	// Delivers every completion available now; never blocks.  Returns how
+	// many chains finished (or had their cached completion delivered).
+	std::size_t reap() { return reap_and_count(nullptr); }
+
+	// reap(); *@busy_after (if given) is what is still in flight or
+	// undelivered, or unknown_busy if deliveries or launches ran.
+	static constexpr std::size_t unknown_busy = std::numeric_limits<std::size_t>::max();
+	std::size_t reap_and_count(std::size_t* busy_after)
 	{
-		std::size_t reaped = 0;
-		consume_posted(head_, slots_.get(), nr_slots_,
-			       [&](abi::word atom_address) { reaped += finish_posted(atom_address); });
-		return reaped;
+		chain_state* deliveries = nullptr;
+		std::size_t finished = 0;
+		bool queued = false;
+		{
+			const std::lock_guard lock(mutex_);
+			finished = collect_locked(deliveries);
+			queued = queued_ != nullptr;
+			if (busy_after != nullptr)
+				*busy_after = deliveries == nullptr && !queued ? nr_in_flight_ + nr_ready_
+									       : unknown_busy;
+		}
+		rearm_fd();
+		deliver_all(deliveries);
+		if (queued)
+			launch_queued();
+		return finished;
 	}
 
 	// Waits until at least @min_completions chains finished (counting the
-	// ones reaped right away), nothing is in flight, or @timeout passed.
-	// Returns how many chains finished.  Retries after signals.
+	// ones reaped right away) or nothing is in flight: the count.
+	// ETIMEDOUT if @timeout passed first.  Retries after signals.
 	result<std::size_t> wait(std::size_t min_completions, std::optional<std::chrono::nanoseconds> timeout)
 	{
 		std::optional<clock::time_point> deadline;
 		if (timeout)
 			deadline = clock::now() + *timeout;
 		std::size_t finished = reap();
-		while (finished < min_completions && !in_flight_.empty()) {
+		for (;;) {
+			std::optional<clock::time_point> wake = deadline;
+			std::size_t unconfirmed = 0;
+			std::uint64_t epoch = 0;
+			{
+				const std::lock_guard lock(mutex_);
+				if (nr_in_flight_ == 0 && ready_ == nullptr)
+					return finished;
+				if (const auto op_deadline = earliest_deadline_locked())
+					wake = wake ? std::min(*wake, *op_deadline) : *op_deadline;
+				unconfirmed = unconfirmed_;
+				epoch = async_epoch_;
+			}
+			if (finished >= min_completions)
+				return finished;
+			const auto now = clock::now();
+			if (deadline && now >= *deadline)
+				return errno_code(ETIMEDOUT);
 			__kernel_timespec remaining{};
-			if (deadline) {
-				const auto left = *deadline - clock::now();
-				if (left <= clock::duration::zero())
-					break;
-				remaining = to_kernel_timespec(left);
-			}
+			if (wake)
+				remaining = to_kernel_timespec(*wake - now);
 			const std::size_t wanted = min_completions - finished;
-			const long ret = backend::async_wait(wanted, &head_, deadline ? &remaining : nullptr);
-			if (ret == -EINTR)
-				continue;
-			if (ret == -ETIMEDOUT || ret == -ETIME) {
-				finished += reap();
-				break;
-			}
-			if (ret < 0 && ret != -EOVERFLOW)
+			const long ret = backend::async_wait(wanted, &head_, wake ? &remaining : nullptr);
+			if (ret < 0 && ret != -EINTR && ret != -ETIME && ret != -ETIMEDOUT &&
+			    ret != -EOVERFLOW)
 				return errno_code(static_cast<int>(-ret));
 			finished += reap();
-			const bool timed_out = deadline && clock::now() >= *deadline;
-			if (ret >= 0 && static_cast<std::size_t>(ret) < wanted && !timed_out &&
-			    ring_is_empty())
-				finished += finish_unobserved();
+			const bool timer_fired = wake && clock::now() >= *wake;
+			if (ret >= 0 && static_cast<std::size_t>(ret) < wanted && !timer_fired &&
+			    unconfirmed == 0 && ring_is_empty())
+				finished += finish_unobserved(epoch);
 		}
-		return finished;
 	}
 
-	// Waits until nothing is in flight (callbacks may submit more chains).
+	// Waits until nothing is in flight or undelivered (callbacks may
+	// submit more chains).
 	result<std::size_t> drain()
 	{
-		std::size_t finished = reap();
-		while (!in_flight_.empty()) {
-			const auto waited = wait(in_flight_.size(), std::nullopt);
+		std::size_t busy = 0;
+		std::size_t finished = reap_and_count(&busy);
+		for (;;) {
+			if (busy == unknown_busy) {
+				const std::lock_guard lock(mutex_);
+				busy = nr_in_flight_ + nr_ready_;
+			}
+			if (busy == 0)
+				return finished;
+			const auto waited = wait(busy, std::nullopt);
 			if (!waited)
 				return waited.error();
 			finished += *waited;
+			busy = unknown_busy;
 		}
-		return finished;
 	}
 
 	result<void> wait_for(const chain_state& chain,
@@ -200,7 +439,13 @@ public:
 		std::optional<clock::time_point> deadline;
 		if (timeout)
 			deadline = clock::now() + *timeout;
-		while (in_flight_.contains(const_cast<chain_state*>(&chain))) {
+		for (;;) {
+			{
+				const std::lock_guard lock(mutex_);
+				if (chain.state() != chain_state::status::in_flight &&
+				    !chain.links.delivery_pending)
+					return {};
+			}
 			std::optional<std::chrono::nanoseconds> left;
 			if (deadline) {
 				left = *deadline - clock::now();
@@ -210,12 +455,71 @@ public:
 			if (auto waited = wait(1, left); !waited)
 				return waited.error();
 		}
-		return {};
 	}
 
-	void adopt_orphan(std::unique_ptr<chain_state> chain) noexcept override
+	// Cancels @chain if the library can stop it: a chain in the fallback's
+	// worker pool that has not started never starts, one that is blocked
+	// in an interruptible call is interrupted; either way it completes
+	// once, with -@reason (ECANCELED or ETIMEDOUT) as the result of the
+	// atom it ended on.  ENOENT: not in flight on this ring (done, or
+	// never submitted).  EALREADY: it runs where it cannot be stopped (in
+	// the kernel, until the kernel can cancel; in a pool call that cannot
+	// be interrupted): it completes normally.
+	result<void> cancel(chain_state& chain, int reason) override
 	{
-		(void)chain.release(); // deleted by finish_tracked()
+		const std::lock_guard lock(mutex_);
+		return cancel_locked(chain, reason);
+	}
+
+	bool adopt_if_busy(chain_state& chain) noexcept override
+	{
+		const std::lock_guard lock(mutex_);
+		if (chain.state() != chain_state::status::in_flight && !chain.links.delivery_pending)
+			return false;
+		chain.links.orphaned = true;
+		(void)chain.take_continuation();
+		return true;
+	}
+
+	// An eventfd that is readable while reap() has something to deliver.
+	// Made on first use, with a thread that waits for the kernel (or the
+	// fallback's pool) on the ring's behalf.  Owned by the ring.
+	result<int> completion_fd()
+	{
+		const std::lock_guard lock(notifier_mutex_);
+		if (event_fd_.load() >= 0)
+			return event_fd_.load();
+		const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (fd < 0)
+			return errno_code(errno);
+		event_fd_ = fd;
+		armed_.store(true);
+		bool started = false;
+		if (!try_invoke([&] {
+			    sigset_t all{};
+			    sigset_t previous{};
+			    sigfillset(&all);
+			    ::pthread_sigmask(SIG_BLOCK, &all, &previous);
+			    notifier_ = std::thread([this] { notify_loop(); });
+			    ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+			    started = true;
+		    }) ||
+		    !started) {
+			::close(fd);
+			event_fd_ = -1;
+			return errno_code(ENOMEM);
+		}
+		if (pending_delivery() > 0)
+			signal_fd();
+		return event_fd_.load();
+	}
+
+	// The earliest per-chain deadline in flight (for a poll timeout when
+	// the ring is driven through completion_fd()).
+	std::optional<clock::time_point> next_deadline()
+	{
+		const std::lock_guard lock(mutex_);
+		return earliest_deadline_locked();
 	}
 
 private:
@@ -227,43 +531,344 @@ private:
 			       .load(std::memory_order_acquire);
 	}
 
-	std::size_t finish_posted(std::uint64_t atom_address)
+	void link_in_flight_locked(chain_state& chain) noexcept
 	{
-		const auto* atom = abi::pointer_from<const abi::atom>(atom_address);
-		auto* chain = abi::pointer_from<chain_state>(abi::user_data(*atom));
-		if (!in_flight_.contains(chain))
-			return 0; // not a chain of this ring
-		finish_tracked(chain, chain->completed_at(atom_address, completion_path::ring));
-		return 1;
+		chain.links.prev = nullptr;
+		chain.links.next = in_flight_;
+		if (in_flight_ != nullptr)
+			in_flight_->links.prev = &chain;
+		in_flight_ = &chain;
+		++nr_in_flight_;
+	}
+
+	void unlink_in_flight_locked(chain_state& chain) noexcept
+	{
+		if (chain.links.prev != nullptr)
+			chain.links.prev->links.next = chain.links.next;
+		else
+			in_flight_ = chain.links.next;
+		if (chain.links.next != nullptr)
+			chain.links.next->links.prev = chain.links.prev;
+		chain.links.prev = chain.links.next = nullptr;
+		--nr_in_flight_;
+		if (chain.links.deadline != clock::time_point::max()) {
+			chain.links.deadline = clock::time_point::max();
+			--nr_deadlines_;
+		}
+	}
+
+	void push_ready_locked(chain_state& chain) noexcept
+	{
+		chain.links.ready = nullptr;
+		if (ready_tail_ != nullptr)
+			ready_tail_->links.ready = &chain;
+		else
+			ready_ = &chain;
+		ready_tail_ = &chain;
+		++nr_ready_;
+	}
+
+	// The chain finished in flight: records it; delivery if wanted.
+	void finish_locked(chain_state& chain, completion done)
+	{
+		unlink_in_flight_locked(chain);
+		if (chain.links.kernel) {
+			chain.links.kernel = false;
+			--nr_kernel_;
+		}
+		if (chain.links.cancelled && done.value == -ECANCELED)
+			done.value = -chain.links.cancel_reason;
+		const bool deliver = chain.links.orphaned || chain.wants_delivery();
+		chain.record(done, deliver);
+		if (deliver) {
+			chain.links.delivery_pending = true;
+			push_ready_locked(chain);
+		}
+	}
+
+	// Takes posted completions, expired deadlines and queued deliveries.
+	std::size_t collect_locked(chain_state*& deliveries)
+	{
+		std::size_t finished = 0;
+		consume_posted(head_, slots_.get(), nr_slots_, [&](abi::word atom_address) {
+			const auto* atom = abi::pointer_from<const abi::atom>(atom_address);
+			auto* chain = abi::pointer_from<chain_state>(abi::user_data(*atom));
+			if (chain == nullptr || chain->owner() != this ||
+			    chain->state() != chain_state::status::in_flight)
+				return; // not a chain of this ring
+			finish_locked(*chain, chain->completed_at(atom_address, completion_path::ring));
+			++finished;
+		});
+		if (nr_deadlines_ > 0) {
+			const auto now = clock::now();
+			for (chain_state* chain = in_flight_; chain != nullptr;) {
+				chain_state* next = chain->links.next;
+				if (chain->links.deadline <= now) {
+					chain->links.deadline = clock::time_point::max();
+					--nr_deadlines_;
+					(void)cancel_locked(*chain, ETIMEDOUT);
+				}
+				chain = next;
+			}
+		}
+		finished += std::exchange(nr_cached_ready_, 0); // the others were counted above
+		deliveries = std::exchange(ready_, nullptr);
+		ready_tail_ = nullptr;
+		nr_ready_ = 0;
+		return finished;
+	}
+
+	result<void> cancel_locked(chain_state& chain, int reason)
+	{
+		if (chain.owner() != this || chain.state() != chain_state::status::in_flight)
+			return errno_code(ENOENT);
+		if (chain.links.cancelled)
+			return {};
+		if (chain.links.queued) { // not started: it never starts
+			remove_queued_locked(chain);
+			end_unrun_locked(chain, -reason);
+			return {};
+		}
+		if (!chain.links.pooled)
+			return errno_code(EALREADY); // the kernel cannot cancel yet
+		const long ret = fallback::pool_cancel(chain.first_atom(), &head_);
+		if (ret < 0)
+			return errno_code(static_cast<int>(-ret));
+		chain.links.cancelled = true;
+		chain.links.cancel_reason = reason;
+		return {};
+	}
+
+	void deliver_all(chain_state* chain)
+	{
+		while (chain != nullptr) {
+			chain_state* next = chain->links.ready;
+			bool orphaned = false;
+			{
+				const std::lock_guard lock(mutex_);
+				chain->links.delivery_pending = false;
+				chain->links.ready = nullptr;
+				orphaned = chain->links.orphaned;
+				chain->clear_owner();
+			}
+			chain->deliver();
+			if (orphaned)
+				chain_state_cache::give_back(chain);
+			chain = next;
+		}
 	}
 
 	// The kernel has nothing in flight and everything posted is reaped:
 	// chains still tracked ended on a NO_COMPLETE atom.
-	std::size_t finish_unobserved()
+	std::size_t finish_unobserved(std::uint64_t epoch)
 	{
-		const std::vector<chain_state*> silent(in_flight_.begin(), in_flight_.end());
+		chain_state* deliveries = nullptr;
 		std::size_t finished = 0;
-		for (chain_state* chain : silent) {
-			if (!in_flight_.contains(chain))
-				continue; // a callback of an earlier one resubmitted it
-			finish_tracked(chain,
-				       completion{completion::unknown_atom, 0, completion_path::unobserved});
-			++finished;
+		{
+			const std::lock_guard lock(mutex_);
+			if (epoch != async_epoch_ || unconfirmed_ != 0)
+				return 0; // something went in flight since: not conclusive
+			for (chain_state* chain = in_flight_; chain != nullptr;) {
+				chain_state* next = chain->links.next;
+				if (!chain->links.queued) {
+					finish_locked(*chain, completion{completion::unknown_atom, 0,
+									 completion_path::unobserved});
+					++finished;
+				}
+				chain = next;
+			}
+			finished += std::exchange(nr_cached_ready_, 0);
+			deliveries = std::exchange(ready_, nullptr);
+			ready_tail_ = nullptr;
+			nr_ready_ = 0;
 		}
+		deliver_all(deliveries);
 		return finished;
 	}
 
-	void finish_tracked(chain_state* chain, const completion& done)
+	void push_queued_locked(chain_state& chain) noexcept
 	{
-		in_flight_.erase(chain);
-		const std::unique_ptr<chain_state> orphan(chain->orphaned() ? chain : nullptr);
-		chain->finish(done);
+		chain.links.ready = nullptr;
+		if (queued_tail_ != nullptr)
+			queued_tail_->links.ready = &chain;
+		else
+			queued_ = &chain;
+		queued_tail_ = &chain;
 	}
 
+	void remove_queued_locked(chain_state& chain) noexcept
+	{
+		chain_state* previous = nullptr;
+		for (chain_state* at = queued_; at != nullptr; previous = at, at = at->links.ready) {
+			if (at != &chain)
+				continue;
+			(previous != nullptr ? previous->links.ready : queued_) = at->links.ready;
+			if (queued_tail_ == at)
+				queued_tail_ = previous;
+			at->links.ready = nullptr;
+			at->links.queued = false;
+			return;
+		}
+	}
+
+	// A chain that ends without running (cancelled while queued, or the
+	// kernel refused it): its first atom's result is @value.
+	void end_unrun_locked(chain_state& chain, std::int64_t value)
+	{
+		chain.set_raw_result(0, value);
+		completion done{0, value, completion_path::cached};
+		unlink_in_flight_locked(chain);
+		const bool deliver = chain.links.orphaned || chain.wants_delivery();
+		chain.record(done, deliver);
+		if (deliver) {
+			chain.links.delivery_pending = true;
+			push_ready_locked(chain);
+			++nr_cached_ready_;
+		}
+	}
+
+	// Gives held-back chains to the kernel while it has pool threads for
+	// this ring.  (A SYSLET_ASYNC async_exec() returns at once.)
+	void launch_queued()
+	{
+		bool ended = false;
+		for (;;) {
+			std::unique_lock lock(mutex_);
+			if (queued_ == nullptr || nr_kernel_ >= async_bound_)
+				break;
+			chain_state& chain = *queued_;
+			remove_queued_locked(chain);
+			chain.links.kernel = true;
+			++nr_kernel_;
+			++unconfirmed_;
+			++async_epoch_;
+			lock.unlock();
+			const long ret = backend::async_exec(chain.first_atom(), &head_, sizeof(head_));
+			lock.lock();
+			--unconfirmed_;
+			if (ret == 0)
+				continue;
+			chain.links.kernel = false;
+			--nr_kernel_;
+			if (ret < 0)
+				end_unrun_locked(chain, ret);
+			else
+				finish_locked(chain, chain.completed_at(static_cast<std::uint64_t>(ret),
+									completion_path::cached));
+			ended = true;
+		}
+		if (ended)
+			signal_fd();
+		work_.notify_all();
+	}
+
+	std::optional<clock::time_point> earliest_deadline_locked() const noexcept
+	{
+		if (nr_deadlines_ == 0)
+			return std::nullopt;
+		auto earliest = clock::time_point::max();
+		for (const chain_state* chain = in_flight_; chain != nullptr; chain = chain->links.next)
+			earliest = std::min(earliest, chain->links.deadline);
+		return earliest;
+	}
+
+	// ------------------------------------------------------ completion fd
+	void signal_fd() noexcept
+	{
+		if (event_fd_.load(std::memory_order_acquire) < 0)
+			return;
+		// Disarmed before the write: a reap that follows the write
+		// re-arms after it, never before.
+		armed_.store(false);
+		const std::uint64_t one = 1;
+		(void)!::write(event_fd_.load(), &one, sizeof(one));
+	}
+
+	void rearm_fd() noexcept
+	{
+		if (event_fd_.load(std::memory_order_acquire) < 0)
+			return;
+		std::uint64_t count = 0;
+		(void)!::read(event_fd_.load(), &count, sizeof(count));
+		armed_.store(true);
+		{
+			const std::lock_guard lock(mutex_);
+			if (nr_ready_ > 0 || !ring_is_empty())
+				armed_.store(false);
+		}
+		if (!armed_.load())
+			signal_fd();
+		work_.notify_all();
+	}
+
+	void notify_loop()
+	{
+		for (;;) {
+			{
+				std::unique_lock lock(mutex_);
+				work_.wait(lock,
+					   [&] { return stopping_ || (armed_.load() && nr_in_flight_ > 0); });
+				if (stopping_)
+					return;
+			}
+			__kernel_timespec tick = to_kernel_timespec(std::chrono::milliseconds(50));
+			const long ret = backend::async_wait(1, &head_, &tick);
+			bool ready = !ring_is_empty() || ret == -EOVERFLOW;
+			{
+				const std::lock_guard lock(mutex_);
+				ready = ready || nr_ready_ > 0 ||
+					(nr_deadlines_ > 0 && earliest_deadline_locked() <= clock::now());
+			}
+			if (ready && armed_.load()) {
+				signal_fd();
+			} else if (!ready) {
+				// Nothing to wait for in the kernel (yet): do not spin.
+				std::unique_lock lock(mutex_);
+				work_.wait_for(lock, std::chrono::milliseconds(10),
+					       [&] { return stopping_; });
+			}
+		}
+	}
+
+	void stop_notifier() noexcept
+	{
+		{
+			const std::lock_guard lock(mutex_);
+			stopping_ = true;
+		}
+		work_.notify_all();
+		if (notifier_.joinable())
+			notifier_.join();
+		if (event_fd_.load() >= 0)
+			::close(event_fd_.load());
+		event_fd_.store(-1);
+	}
+
+	std::mutex mutex_;
 	abi::head head_{};
 	std::unique_ptr<abi::word[]> slots_;
 	std::size_t nr_slots_;
-	std::unordered_set<chain_state*> in_flight_;
+	inline_policy policy_;
+	chain_state* in_flight_ = nullptr;
+	std::size_t nr_in_flight_ = 0;
+	chain_state* ready_ = nullptr;
+	chain_state* ready_tail_ = nullptr;
+	std::size_t nr_ready_ = 0;
+	std::size_t nr_cached_ready_ = 0; // of nr_ready_: completed in submit()
+	std::size_t nr_deadlines_ = 0;
+	std::size_t unconfirmed_ = 0;   // submissions inside async_exec()
+	std::uint64_t async_epoch_ = 0; // chains given to the kernel or the pool so far
+	std::size_t nr_kernel_ = 0;     // chains the kernel has (pool or cachemiss)
+	std::size_t async_bound_;
+	chain_state* queued_ = nullptr; // held back for a kernel pool thread
+	chain_state* queued_tail_ = nullptr;
+
+	std::mutex notifier_mutex_;
+	std::condition_variable work_; // (with mutex_) something went in flight, or stop
+	std::atomic<int> event_fd_{-1};
+	std::atomic<bool> armed_{false};
+	bool stopping_ = false;
+	std::thread notifier_;
 };
 
 } // namespace detail
@@ -275,33 +880,60 @@ public:
 	static constexpr std::size_t default_slots = 256;
 
 	explicit ring(std::size_t nr_slots = default_slots, std::uint64_t max_threads = 0)
-	    : core_(std::make_unique<detail::ring_core>(nr_slots, max_threads))
+	    : ring(ring_options{nr_slots, max_threads, inline_policy::never_block_caller})
 	{
 	}
+	explicit ring(const ring_options& options) : core_(std::make_unique<detail::ring_core>(options)) {}
 
-	// Submits @c: it either completes right away ("cached": its callback has
-	// run when submit() returns) or goes asynchronous and finishes when a
-	// later reap()/wait() reaps it.  An error means the chain did not run.
-	result<void> submit(chain& c) { return core().submit(c.state()); }
+	// Submits @c.  It either completes right away ("cached": c.result() is
+	// available when submit() returns, but its callback runs only at the
+	// next reap) or goes asynchronous and finishes when a later
+	// reap()/wait() reaps it.  An error means the chain did not run.
+	[[nodiscard]] result<void> submit(chain& c) { return core().submit(c.state()); }
 
-	// Finishes the chains already posted to the ring; never blocks.
+	// Delivers what is available now; never blocks.  Returns how many
+	// chains finished.
 	std::size_t reap() { return core().reap(); }
 
-	// Reaps until at least @min_completions chains finished, nothing is in
-	// flight, or @timeout passed; returns how many finished.
-	result<std::size_t> wait(std::size_t min_completions = 1,
-				 std::optional<std::chrono::nanoseconds> timeout = std::nullopt)
+	// Reaps until at least @min_completions chains finished or nothing is
+	// in flight; returns how many finished.  ETIMEDOUT if @timeout
+	// passed first (what finished meanwhile has been delivered).
+	[[nodiscard]] result<std::size_t> wait(std::size_t min_completions = 1,
+					       std::optional<std::chrono::nanoseconds> timeout = std::nullopt)
 	{
 		return core().wait(min_completions, timeout);
 	}
 
-	// Waits until nothing is in flight on this ring.
-	result<std::size_t> drain() { return core().drain(); }
+	// Waits until nothing is in flight on this ring and every completion
+	// has been delivered.
+	[[nodiscard]] result<std::size_t> drain() { return core().drain(); }
+
+	// Cancels @c (see detail::ring_core::cancel and README "Cancellation").
+	[[nodiscard]] result<void> cancel(chain& c)
+	{
+		if (c.state().owner() != core_.get())
+			return errno_code(ENOENT);
+		return core().cancel(c.state(), ECANCELED);
+	}
 
 	// Sets the ring up in the kernel now instead of on first use.
-	result<void> register_now() { return core().register_now(); }
+	[[nodiscard]] result<void> register_now() { return core().register_now(); }
+
+	// A file descriptor (eventfd) that polls readable while reap() has
+	// something to deliver: for epoll, poll, Asio, libuv, Qt...  Call
+	// reap() when it is readable (reap() resets it).  The ring owns it.
+	[[nodiscard]] result<int> completion_fd() { return core().completion_fd(); }
+
+	// The earliest per-chain timeout deadline in flight, if any: a loop
+	// driven by completion_fd() calls reap() by then at the latest.
+	std::optional<std::chrono::steady_clock::time_point> next_deadline()
+	{
+		return core().next_deadline();
+	}
 
 	std::size_t in_flight() const { return core().in_flight(); }
+	// Chains done whose completion reap() has not delivered yet.
+	std::size_t pending_delivery() const { return core().pending_delivery(); }
 	std::size_t capacity() const { return core().capacity(); }
 	abi::head& head() { return core().head(); }
 

@@ -1,0 +1,465 @@
+// What lib16 promised: nothing blocks the submitting thread, nothing is
+// delivered inside submit(), completions can be polled (eventfd) and
+// reaped from another thread, operations can be cancelled and time out,
+// and a warm one-shot operation allocates nothing.  Runs in fallback mode
+// on the host and with kernel syslets in the guest.
+#include "test_util.hpp"
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace
+{
+
+namespace flag = syslet::flag;
+namespace op = syslet::op;
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+
+// ------------------------------------------------------- never blocks
+
+TEST(NeverBlocks, ReadOfAnEmptyPipeReturnsFromSubmitAtOnce)
+{
+	syslet_test::pipe_pair pipe;
+	syslet_test::delayed_writer rescuer(pipe.write_end(), 5s); // a hang becomes a failure
+	syslet::ring r;
+	char buffer[8] = {};
+	syslet::chain c(op::read(pipe.read_end(), buffer, sizeof(buffer)));
+	const auto start = clock_type::now();
+	ASSERT_TRUE(r.submit(c));
+	EXPECT_LT(clock_type::now() - start, 1s) << "submit() blocked on the pipe";
+	EXPECT_TRUE(c.in_flight());
+	ASSERT_EQ(::write(pipe.write_end(), "ok", 2), 2);
+	rescuer.cancel();
+	ASSERT_TRUE(c.wait(10s));
+	EXPECT_EQ(c.result().value(), 2);
+	EXPECT_EQ(c.finished()->path, syslet::completion_path::ring);
+}
+
+TEST(NeverBlocks, OpenOfAFifoDoesNotBlockTheCaller)
+{
+	syslet_test::temp_dir dir;
+	const std::string fifo = dir.file("fifo");
+	ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+	auto opening = syslet::async_open(fifo, O_RDONLY | O_CLOEXEC);
+	EXPECT_TRUE(opening.in_flight()) << "an open of a FIFO waits for a writer: not in the caller";
+	const int writer = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC); // meets the pending open
+	ASSERT_GE(writer, 0);
+	ASSERT_TRUE(opening.wait(10s));
+	const auto fd = opening.result();
+	ASSERT_TRUE(fd) << fd.error().message();
+	::close(static_cast<int>(*fd));
+	::close(writer);
+}
+
+TEST(NeverBlocks, RegularFileOperationsStillRunInline)
+{
+	syslet::ring r;
+	struct stat st {
+	};
+	syslet::chain c(op::stat("/", &st));
+	ASSERT_TRUE(r.submit(c));
+	EXPECT_TRUE(c.done()) << "a stat never waits for another party: cached";
+	EXPECT_EQ(c.finished()->path, syslet::completion_path::cached);
+}
+
+constexpr std::size_t transfer_bytes = std::size_t{1} << 20; // 16 times a pipe's buffer
+
+syslet::task<std::size_t> write_all(int fd)
+{
+	std::vector<char> chunk(std::size_t{256} * 1024, 'x');
+	std::size_t written = 0;
+	while (written < transfer_bytes) {
+		const auto n = co_await syslet::async_write(fd, chunk.data(),
+							    std::min(chunk.size(), transfer_bytes - written));
+		if (!n || *n <= 0)
+			co_return written;
+		written += static_cast<std::size_t>(*n);
+	}
+	co_return written;
+}
+
+syslet::task<std::size_t> read_all(int fd)
+{
+	std::vector<char> chunk(std::size_t{64} * 1024);
+	std::size_t got = 0;
+	while (got < transfer_bytes) {
+		const auto n = co_await syslet::async_read(fd, chunk.data(), chunk.size());
+		if (!n || *n <= 0)
+			co_return got;
+		got += static_cast<std::size_t>(*n);
+	}
+	co_return got;
+}
+
+TEST(NeverBlocks, ReaderAndWriterCoroutinesOnOneThreadDoNotDeadlock)
+{
+	syslet_test::pipe_pair pipe;
+	// The reader starts first on an empty pipe, the writer then writes
+	// more than the pipe holds: either blocking its thread would deadlock.
+	auto reader = read_all(pipe.read_end());
+	auto writer = write_all(pipe.write_end());
+	const auto start = clock_type::now();
+	while (!reader.done() || !writer.done()) {
+		ASSERT_LT(clock_type::now() - start, 30s) << "deadlock";
+		ASSERT_TRUE(syslet::default_ring().wait(1, 1s) || true);
+	}
+	EXPECT_EQ(writer.get(), transfer_bytes);
+	EXPECT_EQ(reader.get(), transfer_bytes);
+}
+
+// ------------------------------------------------ delivery from reaps
+
+TEST(Delivery, CachedCompletionIsDeliveredAtTheNextReapNotInSubmit)
+{
+	syslet::ring r;
+	int calls = 0;
+	syslet::chain c(op::syscall(SYS_getpid));
+	c.on_complete([&](const syslet::completion& done) {
+		++calls;
+		EXPECT_EQ(done.path, syslet::completion_path::cached);
+	});
+	ASSERT_TRUE(r.submit(c));
+	EXPECT_TRUE(c.done()) << "the result is there at once";
+	EXPECT_EQ(c.result().value(), ::getpid());
+	EXPECT_EQ(calls, 0) << "the callback must not run inside submit()";
+	EXPECT_EQ(r.pending_delivery(), 1U);
+	EXPECT_EQ(r.submit(c).error(), std::errc::device_or_resource_busy)
+		<< "resubmitting before the delivery would lose it";
+	EXPECT_EQ(r.reap(), 1U);
+	EXPECT_EQ(calls, 1);
+	EXPECT_EQ(r.pending_delivery(), 0U);
+}
+
+TEST(Delivery, DroppedChainWithACallbackIsStillDelivered)
+{
+	int calls = 0;
+	(void)syslet::async_call(op::syscall(SYS_getpid), {}, [&](const syslet::completion&) { ++calls; });
+	EXPECT_EQ(calls, 0);
+	(void)syslet::wait_all();
+	EXPECT_EQ(calls, 1);
+}
+
+// "Start the next operation from the handler", a million times: with
+// delivery inside submit() this recursed once per operation.
+struct chained_starter {
+	syslet::ring* ring;
+	syslet::chain* chain;
+	std::size_t remaining;
+	std::size_t completed = 0;
+	std::uintptr_t lowest_stack = UINTPTR_MAX;
+	std::uintptr_t highest_stack = 0;
+
+	void start()
+	{
+		if (!ring->submit(*chain))
+			std::abort();
+	}
+	void on_done(const syslet::completion& done)
+	{
+		int marker = 0;
+		const auto here = reinterpret_cast<std::uintptr_t>(&marker);
+		lowest_stack = std::min(lowest_stack, here);
+		highest_stack = std::max(highest_stack, here);
+		completed += done.result() ? 1 : 0;
+		if (--remaining > 0)
+			start();
+	}
+};
+
+TEST(Delivery, StartingTheNextOperationFromTheHandlerDoesNotRecurse)
+{
+	// A million on the host; 100,000 with kernel syslets (the guest's
+	// debug kernel under TCG makes each async_exec ~100 times dearer).
+	// Recursion would show as stack depth growing with every operation.
+	const std::size_t operations = syslet::sys::kernel_has_syslets() ? 100000 : 1000000;
+	syslet::ring r;
+	syslet::chain c(op::syscall(SYS_getpid));
+	chained_starter starter{&r, &c, operations};
+	c.on_complete([&](const syslet::completion& done) { starter.on_done(done); });
+	starter.start();
+	ASSERT_TRUE(r.drain());
+	EXPECT_EQ(starter.completed, operations);
+	EXPECT_LT(starter.highest_stack - starter.lowest_stack, 4096U)
+		<< "each handler ran deeper in the stack than the previous one";
+}
+
+// ----------------------------------------------------- completion fd
+
+TEST(CompletionFd, JoinsAnEpollLoop)
+{
+	syslet_test::pipe_pair pipe;
+	syslet_test::delayed_writer rescuer(pipe.write_end(), 5s);
+	syslet::ring r;
+	const auto fd = r.completion_fd();
+	ASSERT_TRUE(fd) << fd.error().message();
+	const int epoll = ::epoll_create1(EPOLL_CLOEXEC);
+	ASSERT_GE(epoll, 0);
+	epoll_event interest{};
+	interest.events = EPOLLIN;
+	ASSERT_EQ(::epoll_ctl(epoll, EPOLL_CTL_ADD, *fd, &interest), 0);
+
+	char buffer[8] = {};
+	syslet::chain c(op::read(pipe.read_end(), buffer, sizeof(buffer)));
+	int calls = 0;
+	c.on_complete([&](const syslet::completion&) { ++calls; });
+	ASSERT_TRUE(r.submit(c));
+	epoll_event event{};
+	EXPECT_EQ(::epoll_wait(epoll, &event, 1, 100), 0) << "nothing completed yet";
+
+	ASSERT_EQ(::write(pipe.write_end(), "ping", 4), 4);
+	rescuer.cancel();
+	ASSERT_EQ(::epoll_wait(epoll, &event, 1, 10000), 1) << "the completion fd did not become readable";
+	EXPECT_EQ(calls, 0) << "readiness only: delivery is the reap's";
+	EXPECT_EQ(r.reap(), 1U);
+	EXPECT_EQ(calls, 1);
+	EXPECT_EQ(c.result().value(), 4);
+	EXPECT_EQ(::epoll_wait(epoll, &event, 1, 0), 0) << "reap() resets the fd";
+
+	// A cached completion with a callback makes it readable as well.
+	syslet::chain cached(op::syscall(SYS_getpid));
+	cached.on_complete([&](const syslet::completion&) { ++calls; });
+	ASSERT_TRUE(r.submit(cached));
+	ASSERT_EQ(::epoll_wait(epoll, &event, 1, 10000), 1);
+	EXPECT_EQ(r.reap(), 1U);
+	EXPECT_EQ(calls, 2);
+	::close(epoll);
+}
+
+TEST(CompletionFd, AnotherThreadReapsWhileThisOneSubmits)
+{
+	constexpr int operations = 200;
+	syslet::ring r;
+	const auto fd = r.completion_fd();
+	ASSERT_TRUE(fd);
+	std::atomic<int> completed{0};
+	std::atomic<bool> stop{false};
+	std::thread reaper([&] {
+		const int epoll = ::epoll_create1(EPOLL_CLOEXEC);
+		epoll_event interest{};
+		interest.events = EPOLLIN;
+		(void)::epoll_ctl(epoll, EPOLL_CTL_ADD, *fd, &interest);
+		while (!stop.load()) {
+			epoll_event event{};
+			if (::epoll_wait(epoll, &event, 1, 20) > 0)
+				r.reap();
+		}
+		::close(epoll);
+	});
+	std::vector<syslet::chain> chains;
+	std::vector<syslet_test::pipe_pair> pipes(operations);
+	std::vector<std::array<char, 4>> buffers(operations);
+	chains.reserve(operations);
+	for (int i = 0; i < operations; ++i) {
+		chains.emplace_back(op::read(pipes[i].read_end(), buffers[i].data(), buffers[i].size()));
+		chains.back().on_complete([&](const syslet::completion& done) {
+			if (done.result().value_or(-1) == 1)
+				completed.fetch_add(1);
+		});
+		ASSERT_TRUE(r.submit(chains.back()));
+	}
+	for (int i = 0; i < operations; ++i)
+		ASSERT_EQ(::write(pipes[i].write_end(), "z", 1), 1);
+	const auto start = clock_type::now();
+	while (completed.load() < operations && clock_type::now() - start < 20s)
+		std::this_thread::sleep_for(1ms);
+	stop.store(true);
+	reaper.join();
+	EXPECT_EQ(completed.load(), operations);
+	EXPECT_EQ(r.in_flight(), 0U);
+	EXPECT_EQ(r.pending_delivery(), 0U);
+}
+
+// ---------------------------------------------- timeouts, cancellation
+
+TEST(Timeouts, RingWaitAndChainWaitReportATimeoutTheSameWay)
+{
+	syslet_test::pipe_pair pipe;
+	syslet::ring r;
+	char buffer[4] = {};
+	syslet::chain c(op::read(pipe.read_end(), buffer, sizeof(buffer)));
+	ASSERT_TRUE(r.submit(c));
+	const auto ring_waited = r.wait(1, 50ms);
+	EXPECT_EQ(ring_waited.error(), std::errc::timed_out);
+	const auto chain_waited = c.wait(50ms);
+	EXPECT_EQ(chain_waited.error(), std::errc::timed_out);
+	EXPECT_TRUE(c.in_flight()) << "a wait that times out leaves the chain alone";
+	ASSERT_EQ(::write(pipe.write_end(), "x", 1), 1);
+	ASSERT_TRUE(c.wait(10s));
+	EXPECT_EQ(c.result().value(), 1);
+}
+
+TEST(Cancel, NotInFlightIsENOENT)
+{
+	syslet::ring r;
+	syslet::chain c(op::syscall(SYS_getpid));
+	EXPECT_EQ(r.cancel(c).error(), std::errc::no_such_file_or_directory) << "never submitted";
+	ASSERT_TRUE(r.submit(c));
+	EXPECT_EQ(r.cancel(c).error(), std::errc::no_such_file_or_directory) << "finished";
+	EXPECT_EQ(c.cancel().error(), std::errc::no_such_file_or_directory);
+	syslet::ring other;
+	EXPECT_EQ(other.cancel(c).error(), std::errc::no_such_file_or_directory) << "another ring's";
+}
+
+// What cancel() and per-chain timeouts do today: the library can stop a
+// chain in the fallback's worker pool; a chain the kernel runs cannot be
+// stopped until the kernel can cancel (EALREADY), and completes normally.
+TEST(Cancel, BlockedPipeReadIsCancelledAndConsumesNothing)
+{
+	syslet_test::pipe_pair pipe;
+	syslet_test::delayed_writer rescuer(pipe.write_end(), 5s);
+	syslet::ring r;
+	char buffer[8] = {};
+	syslet::chain c(op::read(pipe.read_end(), buffer, sizeof(buffer)));
+	ASSERT_TRUE(r.submit(c));
+	std::this_thread::sleep_for(20ms); // most likely blocked in read() by now
+	const auto cancelled = c.cancel();
+	if (syslet::sys::kernel_has_syslets()) {
+		EXPECT_EQ(cancelled.error(), std::errc::connection_already_in_progress);
+		ASSERT_EQ(::write(pipe.write_end(), "k", 1), 1);
+		rescuer.cancel();
+		ASSERT_TRUE(c.wait(10s));
+		EXPECT_EQ(c.result().value(), 1);
+		return;
+	}
+	ASSERT_TRUE(cancelled) << cancelled.error().message();
+	ASSERT_TRUE(c.wait(10s));
+	EXPECT_EQ(c.result().error(), std::errc::operation_canceled);
+	rescuer.cancel();
+	ASSERT_EQ(::write(pipe.write_end(), "left", 4), 4);
+	char left[8] = {};
+	EXPECT_EQ(::read(pipe.read_end(), left, sizeof(left)), 4) << "the cancelled read took data";
+	EXPECT_EQ(c.cancel().error(), std::errc::no_such_file_or_directory) << "exactly one completion";
+}
+
+TEST(Cancel, QueuedOrRunningChainCompletesExactlyOnce)
+{
+	// 100 rounds of cancel racing the start (and the end) of a chain.
+	for (int round = 0; round < 100; ++round) {
+		syslet_test::pipe_pair pipe;
+		ASSERT_EQ(::write(pipe.write_end(), "r", 1), 1);
+		syslet::ring r;
+		char buffer[2] = {};
+		syslet::chain c(op::read(pipe.read_end(), buffer, sizeof(buffer)));
+		int calls = 0;
+		c.on_complete([&](const syslet::completion&) { ++calls; });
+		ASSERT_TRUE(r.submit(c));
+		const auto cancelled = c.cancel();
+		ASSERT_TRUE(r.drain());
+		EXPECT_EQ(calls, 1) << "round " << round;
+		const auto result = c.result();
+		if (result)
+			EXPECT_EQ(*result, 1);
+		else
+			EXPECT_EQ(result.error(), std::errc::operation_canceled) << "round " << round;
+		if (!cancelled) {
+			EXPECT_TRUE(result) << "cancel failed but the chain was cancelled";
+		}
+	}
+}
+
+TEST(Timeouts, PerChainTimeoutEndsABlockedRead)
+{
+	syslet_test::pipe_pair pipe;
+	syslet_test::delayed_writer rescuer(pipe.write_end(), 5s);
+	syslet::ring r;
+	char buffer[4] = {};
+	syslet::chain c(op::read(pipe.read_end(), buffer, sizeof(buffer)));
+	c.set_timeout(100ms);
+	const auto start = clock_type::now();
+	ASSERT_TRUE(r.submit(c));
+	if (syslet::sys::kernel_has_syslets()) {
+		// Not stoppable in the kernel yet: the timeout has no effect.
+		EXPECT_EQ(c.wait(300ms).error(), std::errc::timed_out);
+		EXPECT_TRUE(c.in_flight());
+		ASSERT_EQ(::write(pipe.write_end(), "k", 1), 1);
+		rescuer.cancel();
+		ASSERT_TRUE(c.wait(10s));
+		EXPECT_EQ(c.result().value(), 1);
+		return;
+	}
+	ASSERT_TRUE(c.wait(10s));
+	const auto took = clock_type::now() - start;
+	EXPECT_EQ(c.result().error(), std::errc::timed_out);
+	EXPECT_GE(took, 100ms);
+	EXPECT_LT(took, 4s);
+}
+
+// ------------------------------------------------------ allocations
+
+using syslet_test::allocations;
+using syslet_test::counting_allocations;
+
+// 10,000 rounds on the host, 2,000 in the (debug, TCG) guest.
+int rounds()
+{
+	return syslet::sys::kernel_has_syslets() ? 2000 : 10000;
+}
+
+TEST(Allocations, TheCounterCounts)
+{
+	allocations.store(0);
+	counting_allocations = true;
+	void* volatile probe = ::operator new(16); // a call, not an elidable new-expression
+	counting_allocations = false;
+	::operator delete(probe);
+	EXPECT_EQ(allocations.load(), 1) << "the operator new hook is not in effect";
+}
+
+TEST(Allocations, AsyncStatAllocatesNothingInSteadyState)
+{
+	struct stat st {
+	};
+	const char* path = "/proc/self/exe-is-a-longer-path-than-sso/../../../usr";
+	const auto one_round = [&] {
+		const auto op = syslet::async_stat(path, &st);
+		(void)syslet::wait_all();
+		return static_cast<bool>(op.result());
+	};
+	for (int i = 0; i < 100; ++i)
+		(void)one_round(); // warm: default ring, chain cache
+	allocations.store(0);
+	counting_allocations = true;
+	int failed = 0;
+	for (int i = 0; i < rounds(); ++i)
+		failed += one_round() ? 0 : 1;
+	counting_allocations = false;
+	EXPECT_EQ(allocations.load(), 0) << "heap allocations in " << rounds() << " warm async_stat() calls";
+	EXPECT_EQ(failed, rounds()) << "that path does not exist: every stat fails the same way";
+}
+
+TEST(Allocations, ReusedChainAndCallbackAllocateNothing)
+{
+	syslet::ring r;
+	struct stat st {
+	};
+	syslet::chain c(op::stat("/", &st));
+	int calls = 0;
+	c.on_complete([&](const syslet::completion&) { ++calls; });
+	for (int i = 0; i < 10; ++i) {
+		ASSERT_TRUE(r.submit(c));
+		r.reap();
+	}
+	allocations.store(0);
+	counting_allocations = true;
+	for (int i = 0; i < rounds(); ++i) {
+		if (!r.submit(c))
+			break;
+		r.reap();
+	}
+	counting_allocations = false;
+	EXPECT_EQ(allocations.load(), 0);
+	EXPECT_EQ(calls, 10 + rounds());
+}
+
+} // namespace
