@@ -67,6 +67,7 @@ guest: setup kernel
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/race_test $(SELFTEST)/race_test.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/hello_syslet $(SELFTEST)/hello_syslet.c
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/dirscan demo/dirscan.c
+	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/handoff demo/handoff.c
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/percall bench/percall.c
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/peers bench/peers.c -luring -laio -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/peers-first bench/peers-first.c -luring -laio -lpthread
@@ -81,7 +82,11 @@ guest: setup kernel
 run: guest
 	@mkdir -p $(LOGS)
 	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/run.cpio $(TOP)/scripts/guest-run.sh $(GUEST)/bin
-	$(TOP)/scripts/qemu-run.sh --timeout $(QEMU_TIMEOUT) $(KERNEL) $(GUEST)/run.cpio $(LOGS)/run
+	$(TOP)/scripts/qemu-run.sh --timeout $(QEMU_TIMEOUT) $(KERNEL) $(GUEST)/run.cpio $(LOGS)/run; \
+		rc=$$?; cat $(LOGS)/run.out; \
+		echo "== against io_uring, instructions per call (bench/results/percall.md, make FLAVOR=perf bench) =="; \
+		grep -E '^\| (stat atom, with ring|io_uring STATX, persistent ring) \|' $(TOP)/bench/results/percall.md; \
+		exit $$rc
 
 host-tests: SHELL := /bin/bash
 host-tests: setup

@@ -655,7 +655,7 @@ bool syslet_take_over(struct syslet_worker *w)
 		syslet_release_handoff(ho);
 		return false;
 	}
-	arch_syslet_install(&ho->arch, from);
+	arch_syslet_install(&ho->arch);
 	syslet_take_attributes(from);
 
 	syslet_install_thread_state(tsk, ho);
@@ -676,8 +676,8 @@ bool syslet_take_over(struct syslet_worker *w)
 	/* @ho is on the blocked task's stack, which waits for the callback. */
 	init_rcu_head_on_stack(&ho->rcu);
 	call_rcu(&ho->rcu, syslet_forward_stragglers);
-	/* An ordinary user thread from here on. */
-	tsk->flags &= ~PF_USER_WORKER;
+	/* An ordinary user thread from here on, with the caller's FPU. */
+	arch_syslet_become_user(from);
 	set_current_blocked(&ho->blocked);
 	syslet_release_handoff(ho);
 	return true;

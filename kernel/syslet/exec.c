@@ -158,8 +158,15 @@ static long syslet_call(struct syslet_uatom __user *uatom,
 	long ret = arch_syslet_syscall(nr, ka->args, &run->frame,
 				       may_hand_off);
 
+	/*
+	 * async_cancel() marks the chain before it notifies the thread, and
+	 * get_signal() (in syslet_interrupted()) may take the notification
+	 * away, as the freezer's trap does: look at the mark again after
+	 * it, or a cancelled call would be made again.
+	 */
 	while (unlikely(syslet_is_restart(ret)) && !syslet_cancelled(run) &&
-	       !syslet_interrupted(ka->nr, ret, (long)(unsigned long)uatom)) {
+	       !syslet_interrupted(ka->nr, ret, (long)(unsigned long)uatom) &&
+	       !syslet_cancelled(run)) {
 		if (ret == -ERESTART_RESTARTBLOCK)
 			nr = __NR_restart_syscall;
 		/* A cachemiss may have made us a pool thread during the call. */
@@ -231,6 +238,10 @@ void syslet_run_chain(struct syslet_uatom __user *uatom,
 					ret = -ECANCELED;
 				else if (syslet_in_worker())
 					res->err = -EINTR;	/* dying */
+			} else if (unlikely(ret == -EINTR) && syslet_cancelled(run) &&
+				   !syslet_worker_dying()) {
+				/* Calls that fail with -EINTR themselves (epoll_wait) */
+				ret = -ECANCELED;
 			}
 		} else {
 			ret = check < 0 ? -EPERM : -ENOSYS;
@@ -272,6 +283,9 @@ void syslet_run_chain(struct syslet_uatom __user *uatom,
 				res->err = -EINTR;
 				return;
 			}
+			/* The notification may have been a cancellation. */
+			if (syslet_cancelled(run))
+				return;
 		}
 		cond_resched();
 

@@ -223,14 +223,6 @@ static bool syslet_worker_park(struct syslet_worker *w)
 			sp->nr_idle++;
 			trace_syslet_worker_park(current->pid, true);
 		}
-		/*
-		 * The only parked thread would be kept at its timeout
-		 * anyway: it sleeps without a timer, which the hand-off
-		 * would otherwise cancel on its way to user space.  Threads
-		 * that park after it time out and leave it the last one.
-		 */
-		if (sp->nr_idle == 1 && !list_empty(&w->idle_node))
-			wait = MAX_SCHEDULE_TIMEOUT;
 		set_current_state(TASK_INTERRUPTIBLE | TASK_FREEZABLE);
 		spin_unlock(&sp->pool_lock);
 

@@ -282,30 +282,51 @@ static void syslet_load_fsgs(unsigned long fsbase, unsigned long gsbase)
 /**
  * arch_syslet_install - take over a blocked task's user CPU state
  * @st:		its state as captured by arch_syslet_capture()
- * @from:	the blocked task, now a pool thread
  *
  * Runs in the spare (current), which returns to user mode afterwards
  * with these registers and 0 in ax: async_exec() went asynchronous.
- *
- * The spare normally runs on the CPU the blocked task gave up (the
- * scheduler wakes it there), right after it: the CPU's FPU registers
- * then still hold the caller's user state, since neither task, being
- * a pool thread, had its registers saved or loaded at the switch.  The
- * spare takes them over as they are; only when anything else used
- * the FPU in between (fpu_fpregs_owner_ctx no longer names the
- * blocked task's fpu) is the saved buffer copied and loaded.
+ * The FPU comes last, with arch_syslet_become_user().
  */
-void arch_syslet_install(const struct arch_syslet_user_state *st,
-			 struct task_struct *from)
+void arch_syslet_install(const struct arch_syslet_user_state *st)
 {
-	struct fpu *dst = &current->thread.fpu;
-	struct fpu *src = &from->thread.fpu;
 	struct pt_regs *regs = current_pt_regs();
 
 	*regs = st->regs;
 	regs->ax = 0;
+	syslet_load_fsgs(st->fsbase, st->gsbase);
+	if (cpu_feature_enabled(X86_FEATURE_OSPKE)) {
+		current->thread.pkru = st->pkru;
+		write_pkru(st->pkru);
+	}
+}
 
-	/* fpregs_lock() also keeps hard interrupts from using the FPU. */
+/**
+ * arch_syslet_become_user - the spare's last step: the FPU, and user mode
+ * @from:	the blocked task, a pool thread now
+ *
+ * Current stops being a pool thread (PF_USER_WORKER) here, in the same
+ * fpregs_lock() section that gives it the caller's FPU state: a pool
+ * thread's registers are neither saved when it is switched out nor
+ * protected from kernel_fpu_begin(), so until the flag is gone nothing
+ * may run between taking the registers over and owning them as a user
+ * thread.  fpregs_lock() keeps preemption, migration and softirqs out,
+ * and hard interrupts from using the FPU.
+ *
+ * The spare normally runs on the CPU the blocked task gave up (the
+ * scheduler wakes it there), and the CPU's registers then still hold the
+ * caller's user state: neither task, being a pool thread, had them
+ * saved or loaded at the switch.  The spare becomes their owner and
+ * nothing is copied or loaded.  Otherwise (it runs on another CPU, it
+ * moved while it took the caller's affinity, or anything used the FPU in
+ * between: fpu_fpregs_owner_ctx no longer names the blocked task's fpu)
+ * the buffer arch_syslet_capture() saved is copied and loaded on the way
+ * out.
+ */
+void arch_syslet_become_user(struct task_struct *from)
+{
+	struct fpu *dst = &current->thread.fpu;
+	struct fpu *src = &from->thread.fpu;
+
 	fpregs_lock();
 	if (fpregs_state_valid(src, smp_processor_id())) {
 		fpregs_activate(dst);
@@ -319,13 +340,8 @@ void arch_syslet_install(const struct arch_syslet_user_state *st,
 		dst->last_cpu = -1;
 		set_thread_flag(TIF_NEED_FPU_LOAD);
 	}
+	current->flags &= ~PF_USER_WORKER;
 	fpregs_unlock();
-
-	syslet_load_fsgs(st->fsbase, st->gsbase);
-	if (cpu_feature_enabled(X86_FEATURE_OSPKE)) {
-		current->thread.pkru = st->pkru;
-		write_pkru(st->pkru);
-	}
 }
 
 /**

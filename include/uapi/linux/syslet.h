@@ -297,7 +297,9 @@ struct async_head_user {
  *	keeps its own result.  No atom after that runs.  -EALREADY if the
  *	chain was asked already, -ENOENT if the ring has no such chain in
  *	flight (it completed or is completing, never went asynchronous, or
- *	is a chain of another process), -EINVAL for NULL pointers or flags.
+ *	is a chain of another process), -EINVAL for NULL pointers or flags,
+ *	-EFAULT or -E2BIG for a ring pointer that is not a ring's.  The
+ *	same atom in flight twice on one ring names the older chain.
  */
 
 #endif /* _UAPI_LINUX_SYSLET_H */

@@ -49,8 +49,8 @@ const char *arch_syslet_cannot_move(struct task_struct *tsk,
 				    struct task_struct *spare);
 void arch_syslet_capture(struct arch_syslet_user_state *st,
 			 const struct arch_syslet_frame *frame);
-void arch_syslet_install(const struct arch_syslet_user_state *st,
-			 struct task_struct *from);
+void arch_syslet_install(const struct arch_syslet_user_state *st);
+void arch_syslet_become_user(struct task_struct *from);
 void arch_syslet_reclaim(const struct arch_syslet_user_state *st);
 void arch_syslet_take_leadership(struct task_struct *leader);
 u32 arch_syslet_pkru(void);

@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -484,6 +485,97 @@ TEST(state_survives_hand_off_to_a_spare_on_another_cpu)
 	}
 	ASSERT_EQ(0, wait_exit(pid, 10000))
 		TH_LOG("20-22: set-up; 1-16: check_state_across_hand_off()");
+}
+
+/*
+ * The spare takes the caller's affinity over before it takes the FPU
+ * registers: a caller moved to another CPU while its chain ran (here by
+ * another thread, while an atom polls in a loop) makes the spare move
+ * too, after it was woken where the registers still were.  They must
+ * survive that (review of ad77e59: the registers were taken over live,
+ * then lost when the spare, still a pool thread, was migrated).
+ */
+static struct {
+	struct test_ring ring;
+	struct syslet_uatom atoms[2];
+	uint64_t pfd, n, to, fd, buf, len;
+	struct pollfd poll;
+	int64_t ret[2];
+	char data[4];
+	uint8_t in[16 * 32], out[16 * 32];
+	volatile int go;
+	volatile pid_t tid;
+	long exec_ret;
+} mv;
+
+static void *moved_submitter(void *arg)
+{
+	(void)arg;
+	mv.tid = sys_gettid();
+	if (pin_to_cpu(1) || ring_setup(&mv.ring, 8, 0))
+		return (void *)1L;
+	usleep(50000);
+	mv.go = 1;
+	mv.exec_ret = async_exec_vectors(&mv.atoms[0], &mv.ring.head,
+					 cpu_has_avx(), mv.in, mv.out);
+	return NULL;
+}
+
+TEST(state_survives_hand_off_of_a_caller_moved_to_another_cpu)
+{
+	pid_t pid;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		SKIP(return, "needs two CPUs");
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		int p1[2], p2[2];
+		cpu_set_t zero;
+		pthread_t t;
+		void *res;
+
+		if (pipe(p1) || pipe(p2) || pin_to_cpu(0))
+			_exit(20);
+		for (unsigned int i = 0; i < sizeof(mv.in); i++)
+			mv.in[i] = (uint8_t)(i * 5 + 1);
+		mv.poll.fd = p2[0];
+		mv.poll.events = POLLIN;
+		mv.pfd = PTR(&mv.poll);
+		mv.n = 1;
+		mv.fd = p1[0];
+		mv.buf = PTR(mv.data);
+		mv.len = 1;
+		/* poll(p2, 0 ms) until it has input, then read(p1): blocks */
+		init_atom(&mv.atoms[0], __NR_poll, &mv.pfd, &mv.n, &mv.to, NULL,
+			  NULL, NULL, &mv.ret[0],
+			  SYSLET_STOP_ON_NONZERO | SYSLET_SKIP_TO_NEXT_ON_STOP,
+			  &mv.atoms[0]);
+		init_atom(&mv.atoms[1], __NR_read, &mv.fd, &mv.buf, &mv.len,
+			  NULL, NULL, NULL, &mv.ret[1], 0, NULL);
+		if (pthread_create(&t, NULL, moved_submitter, NULL))
+			_exit(21);
+		while (!mv.go)
+			;
+		usleep(50000);
+		CPU_ZERO(&zero);
+		CPU_SET(0, &zero);
+		if (sched_setaffinity(mv.tid, sizeof(zero), &zero))
+			_exit(22);
+		usleep(50000);
+		if (write(p2[1], "x", 1) != 1 || pthread_join(t, &res) || res)
+			_exit(23);
+		if (mv.exec_ret != 0)
+			_exit(24);	/* no hand-off */
+		if (memcmp(mv.in, mv.out, cpu_has_avx() ? 16 * 32 : 16 * 16))
+			_exit(25);	/* the registers were lost */
+		if (write(p1[1], "y", 1) != 1 ||
+		    async_wait(1, &mv.ring.head, NULL) != 1)
+			_exit(26);
+		_exit(0);
+	}
+	ASSERT_EQ(0, wait_exit(pid, 10000))
+		TH_LOG("20-23: set-up, 24: no hand-off, 25: vector registers lost, 26: completion");
 }
 
 TEST(parent_sees_the_process_after_leader_hand_off)

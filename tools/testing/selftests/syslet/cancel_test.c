@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
@@ -405,6 +406,29 @@ TEST_F(cancel, process_exits_with_chains_cancelled_and_not)
 		_exit(42);
 	}
 	ASSERT_EQ(42, wait_exit(pid, 10000));
+}
+
+/* A call that fails with -EINTR itself (epoll_wait) reports -ECANCELED. */
+TEST_F(cancel, epoll_wait_gets_ecanceled_too)
+{
+	struct epoll_event ev = { .events = EPOLLIN }, got;
+	static uint64_t forever = (uint64_t)-1;
+	int ep = epoll_create1(0);
+
+	ASSERT_LE(0, ep);
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, self->p[0], &ev));
+	chain_init(&self->c, __NR_epoll_wait, 3, SYSLET_ASYNC);
+	self->c.a[0] = ep;
+	self->c.a[1] = PTR(&got);
+	self->c.a[2] = 1;
+	self->c.first.arg_ptr[3] = PTR(&forever);	/* timeout -1 */
+	ASSERT_EQ(0, async_exec(&self->c.first, &self->ring.head,
+				sizeof(self->ring.head)));
+	usleep(50000);
+	ASSERT_EQ(0, async_cancel(&self->c.first, &self->ring.head, 0));
+	ASSERT_EQ(PTR(&self->c.first), reap_one(&self->ring));
+	EXPECT_EQ(-ECANCELED, self->c.ret);
+	close(ep);
 }
 
 TEST_F(cancel, bad_arguments_and_unknown_chains)
