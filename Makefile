@@ -32,7 +32,7 @@ QEMU_TIMEOUT ?= 1200
 # make check's guest: the suite with the hand-off stress takes ~20 min under TCG
 CHECK_TIMEOUT ?= 2100
 
-.PHONY: all setup kernel kernel-debug kernel-perf guest run check percall statbench fuzz stress \
+.PHONY: all setup kernel kernel-debug kernel-perf guest run check percall statbench itrace fuzz stress \
 	bench bench-smoke bench-concurrency bench-fio \
 	host-tests guest-check series series-build clean help
 
@@ -69,6 +69,7 @@ guest: setup kernel
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/dirscan demo/dirscan.c
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/handoff demo/handoff.c
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/percall bench/percall.c
+	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/itrace bench/itrace.c
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/peers bench/peers.c -luring -laio -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/peers-first bench/peers-first.c -luring -laio -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/blocking bench/blocking.c -luring -lpthread
@@ -159,6 +160,12 @@ statbench: guest kernel-perf
 	@mkdir -p $(LOGS)
 	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/statbench.cpio $(TOP)/scripts/guest-statbench.sh $(GUEST)/bin
 	$(TOP)/scripts/qemu-run.sh --icount --timeout $(QEMU_TIMEOUT) $(BENCH_KERNEL) $(GUEST)/statbench.cpio $(LOGS)/statbench
+
+# Where the cached path's instructions go: the perf kernel single-stepped
+# under QEMU's gdb stub, function by function, for getpid and stat direct
+# and as atoms (bench/itrace.c) -> bench/results/itrace.txt.
+itrace: guest kernel-perf
+	$(TOP)/scripts/itrace.sh $(BUILD)/perf $(GUEST)/bin $(TOP)/bench/results/itrace.txt
 
 # Syslets against io_uring, libaio, POSIX AIO and a thread pool, per call
 # and first call, in instructions, all in one boot of the perf kernel

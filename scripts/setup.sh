@@ -8,7 +8,7 @@ pkgs=(
 	libelf-dev libssl-dev dwarves python3 perl xz-utils
 	qemu-system-x86 busybox-static
 	linux-source-6.12
-	liburing-dev libaio-dev strace fio gnuplot-nox
+	liburing-dev libaio-dev strace fio gnuplot-nox gdb
 	libgtest-dev cmake pkg-config clang-format
 )
 

@@ -103,7 +103,7 @@ int syslet_fetch_atom(struct syslet_uatom __user *uatom, struct syslet_katom *ka
  * atom's, and could not emulate it.  The same test as the entry code
  * makes; a selector that cannot be read fails closed.
  */
-static bool syslet_sud_dispatches(void)
+static noinline bool syslet_sud_dispatches(void)
 {
 	struct syscall_user_dispatch *sd = &current->syscall_dispatch;
 	char state;
@@ -123,7 +123,7 @@ static bool syslet_sud_dispatches(void)
  * their arguments (allow.c); an atom that Syscall User Dispatch would
  * dispatch is refused (-ENOSYS, no SIGSYS).
  */
-static int syslet_atom_check(const struct syslet_katom *ka)
+static __always_inline int syslet_atom_check(const struct syslet_katom *ka)
 {
 	unsigned int class = syslet_nr_class(ka->nr);
 
@@ -143,20 +143,19 @@ static inline bool syslet_is_restart(long ret)
 }
 
 /*
- * Run an atom's system call.  A call interrupted by something that runs
- * no signal handler (a stop, a tracer, task work; in a pool thread
- * anything but death) is made again, as the return to user space would
- * after a direct call; its restart_block, if it set one, resumes it.  A
- * restart code is left only when a handler is to run, a tracer diverted
- * the caller, or the pool thread must exit.  See signal.c.
+ * A call interrupted by something that runs no signal handler (a stop, a
+ * tracer, task work; in a pool thread anything but death) is made again,
+ * as the return to user space would after a direct call; its
+ * restart_block, if it set one, resumes it.  A restart code is left only
+ * when a handler is to run, a tracer diverted the caller, or the pool
+ * thread must exit.  See signal.c.
  */
-static long syslet_call(struct syslet_uatom __user *uatom,
-			const struct syslet_katom *ka, struct syslet_run *run,
-			bool may_hand_off)
+static noinline long syslet_call_again(struct syslet_uatom __user *uatom,
+				       const struct syslet_katom *ka,
+				       struct syslet_run *run, long ret,
+				       bool may_hand_off)
 {
 	unsigned long nr = ka->nr;
-	long ret = arch_syslet_syscall(nr, ka->args, &run->frame,
-				       may_hand_off);
 
 	/*
 	 * async_cancel() marks the chain before it notifies the thread, and
@@ -164,7 +163,7 @@ static long syslet_call(struct syslet_uatom __user *uatom,
 	 * away, as the freezer's trap does: look at the mark again after
 	 * it, or a cancelled call would be made again.
 	 */
-	while (unlikely(syslet_is_restart(ret)) && !syslet_cancelled(run) &&
+	while (syslet_is_restart(ret) && !syslet_cancelled(run) &&
 	       !syslet_interrupted(ka->nr, ret, (long)(unsigned long)uatom) &&
 	       !syslet_cancelled(run)) {
 		if (ret == -ERESTART_RESTARTBLOCK)
@@ -176,7 +175,21 @@ static long syslet_call(struct syslet_uatom __user *uatom,
 	return ret;
 }
 
-static bool syslet_stop_condition(u64 flags, long ret)
+/* Run an atom's system call; inlined for the chain's common case. */
+static __always_inline long syslet_call(struct syslet_uatom __user *uatom,
+					const struct syslet_katom *ka,
+					struct syslet_run *run,
+					bool may_hand_off)
+{
+	long ret = arch_syslet_syscall(ka->nr, ka->args, &run->frame,
+				       may_hand_off);
+
+	if (unlikely(syslet_is_restart(ret)))
+		ret = syslet_call_again(uatom, ka, run, ret, may_hand_off);
+	return ret;
+}
+
+static __always_inline bool syslet_stop_condition(u64 flags, long ret)
 {
 	if (likely(!(flags & SYSLET_STOP_MASK)))
 		return false;
@@ -187,7 +200,7 @@ static bool syslet_stop_condition(u64 flags, long ret)
 }
 
 /**
- * syslet_run_chain - run a chain of atoms to its end
+ * __syslet_run_chain - run a chain of atoms to its end
  * @uatom:	first atom
  * @ka:		@uatom, already fetched; on return, the last atom run
  * @run:	execution context; whether a blocking call may hand off
@@ -203,9 +216,10 @@ static bool syslet_stop_condition(u64 flags, long ret)
  * flags in a later atom abort it with res->err set; the atoms before
  * have run.  A stop, a tracer or task work does neither (signal.c).
  */
-void syslet_run_chain(struct syslet_uatom __user *uatom,
-		      struct syslet_katom *ka, struct syslet_run *run,
-		      struct syslet_chain_result *res)
+static __always_inline void __syslet_run_chain(struct syslet_uatom __user *uatom,
+					       struct syslet_katom *ka,
+					       struct syslet_run *run,
+					       struct syslet_chain_result *res)
 {
 	long ret;
 	int err;
@@ -295,6 +309,13 @@ void syslet_run_chain(struct syslet_uatom __user *uatom,
 			return;
 		}
 	}
+}
+
+void syslet_run_chain(struct syslet_uatom __user *uatom,
+		      struct syslet_katom *ka, struct syslet_run *run,
+		      struct syslet_chain_result *res)
+{
+	__syslet_run_chain(uatom, ka, run, res);
 }
 
 /*
@@ -404,7 +425,8 @@ SYSCALL_DEFINE3(async_exec, struct syslet_uatom __user *, atom,
 		atomic_inc(&head->running);
 	}
 	syslet_trace_chain_begin();
-	syslet_run_chain(atom, &ka, &run, &res);
+	/* Inlined here: the caller's context runs nearly every chain. */
+	__syslet_run_chain(atom, &ka, &run, &res);
 	current->syslet = NULL;
 	/* Handed off: inflight counts it from the hand-off on. */
 	if (head)

@@ -60,24 +60,6 @@ struct syslet_process *syslet_process(void)
 	return sp;
 }
 
-static int syslet_check_uhead(struct async_head_user __user *uhead, size_t size)
-{
-	if (!IS_ALIGNED((unsigned long)uhead, sizeof(u64)))
-		return -EINVAL;
-	if (size < SYSLET_HEAD_SIZE_VER0)
-		return -EINVAL;
-	if (size > PAGE_SIZE)
-		return -E2BIG;
-	/*
-	 * A ring is named by a user address; a kernel address never names
-	 * one, not even for async_wait() or async_unregister(), which only
-	 * look the name up.
-	 */
-	if (!access_ok(uhead, size))
-		return -EFAULT;
-	return 0;
-}
-
 /*
  * What syslet_head_alloc() read from user memory that syslet_head_insert()
  * can only judge under sp->lock.
@@ -162,17 +144,11 @@ static void syslet_head_free_rcu(struct rcu_head *rcu)
 }
 
 /* The last reference is gone; lookups under RCU may still see @head. */
-static void syslet_head_free(struct syslet_head *head)
+void syslet_head_free(struct syslet_head *head)
 {
 	syslet_head_release_overflow(head);
 	dec_ucount(head->ucounts, UCOUNT_SYSLET_HEADS);
 	call_rcu(&head->rcu, syslet_head_free_rcu);
-}
-
-void syslet_head_put(struct syslet_head *head)
-{
-	if (refcount_dec_and_test(&head->ref))
-		syslet_head_free(head);
 }
 
 /*
@@ -262,15 +238,15 @@ static int syslet_head_insert(struct syslet_process *sp,
 }
 
 /**
- * syslet_head_get - find (or set up) the ring named by @uhead
+ * syslet_head_lookup - syslet_head_get() past the last-used ring
  * @uhead:	user address of the struct async_head_user
  * @size:	its size as user space knows it
  * @create:	set it up if it is unknown
  *
  * Return: a referenced head, NULL if unknown and !@create, or ERR_PTR.
  */
-struct syslet_head *syslet_head_get(struct async_head_user __user *uhead,
-				    size_t size, bool create)
+struct syslet_head *syslet_head_lookup(struct async_head_user __user *uhead,
+				       size_t size, bool create)
 {
 	struct syslet_process *sp;
 	struct syslet_head *head;
@@ -282,18 +258,6 @@ struct syslet_head *syslet_head_get(struct async_head_user __user *uhead,
 	sp = syslet_process();
 	if (unlikely(!sp))
 		return ERR_PTR(-ENOMEM);
-
-	rcu_read_lock();
-	head = rcu_dereference(sp->hint);
-	if (head && (head->uhead != uhead || !refcount_inc_not_zero(&head->ref)))
-		head = NULL;
-	rcu_read_unlock();
-	if (likely(head)) {
-		/* Still in the table?  (A stale hint is merely useless.) */
-		if (likely(!READ_ONCE(head->unlinked)))
-			return head;
-		syslet_head_put(head);
-	}
 
 	rcu_read_lock();
 	head = xa_load(&sp->heads, syslet_head_key(uhead));
@@ -340,7 +304,7 @@ struct syslet_head *syslet_head_get(struct async_head_user __user *uhead,
 		if (err != -EEXIST)
 			return ERR_PTR(err);
 		/* Lost a race with another thread: use its head. */
-		head = syslet_head_get(uhead, size, false);
+		head = syslet_head_lookup(uhead, size, false);
 		if (head)
 			return head;
 	}

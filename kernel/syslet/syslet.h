@@ -19,9 +19,11 @@
 #include <linux/sched/signal.h>
 #include <linux/mutex.h>
 #include <linux/nospec.h>
+#include <linux/rcupdate.h>
 #include <linux/refcount.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
+#include <linux/uaccess.h>
 #include <linux/wait.h>
 #include <linux/xarray.h>
 #include <uapi/linux/syslet.h>
@@ -380,10 +382,71 @@ static __always_inline unsigned int syslet_nr_class(unsigned long nr)
 bool syslet_interrupted(unsigned long nr, long code, long end_ret);
 
 /* head.c */
-struct syslet_head *syslet_head_get(struct async_head_user __user *uhead,
-				    size_t size, bool create);
-void syslet_head_put(struct syslet_head *head);
+struct syslet_head *syslet_head_lookup(struct async_head_user __user *uhead,
+				       size_t size, bool create);
+void syslet_head_free(struct syslet_head *head);
 void syslet_run_abandon(struct syslet_run *run);
+
+/* A ring's name: aligned, of a known size, and a user address. */
+static inline int syslet_check_uhead(struct async_head_user __user *uhead,
+				     size_t size)
+{
+	if (!IS_ALIGNED((unsigned long)uhead, sizeof(u64)))
+		return -EINVAL;
+	if (size < SYSLET_HEAD_SIZE_VER0)
+		return -EINVAL;
+	if (size > PAGE_SIZE)
+		return -E2BIG;
+	/*
+	 * A ring is named by a user address; a kernel address never names
+	 * one, not even for async_wait() or async_unregister(), which only
+	 * look the name up.
+	 */
+	if (!access_ok(uhead, size))
+		return -EFAULT;
+	return 0;
+}
+
+static inline void syslet_head_put(struct syslet_head *head)
+{
+	if (refcount_dec_and_test(&head->ref))
+		syslet_head_free(head);
+}
+
+/**
+ * syslet_head_get - find (or set up) the ring named by @uhead
+ * @uhead:	user address of the struct async_head_user
+ * @size:	its size as user space knows it
+ * @create:	set it up if it is unknown
+ *
+ * The ring the process used last (syslet_process::hint) is found inline:
+ * it is the ring of nearly every async_exec().  Anything else, and every
+ * error, is syslet_head_lookup()'s.
+ *
+ * Return: a referenced head, NULL if unknown and !@create, or ERR_PTR.
+ */
+static __always_inline struct syslet_head *
+syslet_head_get(struct async_head_user __user *uhead, size_t size, bool create)
+{
+	/* Pairs with syslet_process()'s cmpxchg_release(). */
+	struct syslet_process *sp = smp_load_acquire(&current->signal->syslet);
+	struct syslet_head *head;
+
+	if (unlikely(!sp || syslet_check_uhead(uhead, size)))
+		return syslet_head_lookup(uhead, size, create);
+	rcu_read_lock();
+	head = rcu_dereference(sp->hint);
+	if (head && (head->uhead != uhead || !refcount_inc_not_zero(&head->ref)))
+		head = NULL;
+	rcu_read_unlock();
+	if (likely(head)) {
+		/* Still in the table?  (A stale hint is merely useless.) */
+		if (likely(!READ_ONCE(head->unlinked)))
+			return head;
+		syslet_head_put(head);
+	}
+	return syslet_head_lookup(uhead, size, create);
+}
 
 /* ring.c */
 void syslet_post_completion(struct syslet_head *head,

@@ -25,20 +25,6 @@
 #include <asm/syslet.h>
 #include "fpu/context.h"
 
-/* Put the async_exec() registers an atom's call overwrote into @regs. */
-static __always_inline void syslet_frame_to_regs(struct pt_regs *regs,
-				const struct arch_syslet_frame *frame)
-{
-	regs->orig_ax = frame->orig_ax;
-	regs->ax = frame->ax;
-	regs->di = frame->di;
-	regs->si = frame->si;
-	regs->dx = frame->dx;
-	regs->r10 = frame->r10;
-	regs->r8 = frame->r8;
-	regs->r9 = frame->r9;
-}
-
 /*
  * What a tracer or seccomp left in @regs at the entry stop, checked again.
  * Out of line: only a traced atom or one of a process with a seccomp
@@ -61,8 +47,13 @@ static noinline int syslet_entry_recheck(long call_nr, unsigned long nr,
 				      current->flags & PF_USER_WORKER);
 }
 
-long arch_syslet_syscall(unsigned long nr, const u64 *args,
-			 struct arch_syslet_frame *frame, bool may_hand_off)
+/*
+ * arch_syslet_syscall() of a thread with entry or exit work: traced,
+ * filtered, audited or with syscall tracepoints on.
+ */
+long arch_syslet_syscall_work(unsigned long nr, const u64 *args,
+			      struct arch_syslet_frame *frame,
+			      bool may_hand_off)
 {
 	struct pt_regs *regs = current_pt_regs();
 	unsigned long work = READ_ONCE(current_thread_info()->syscall_work);
@@ -77,30 +68,14 @@ long arch_syslet_syscall(unsigned long nr, const u64 *args,
 	 */
 	work &= ~SYSCALL_WORK_SYSCALL_USER_DISPATCH;
 
-	frame->orig_ax = regs->orig_ax;
-	frame->ax = regs->ax;
-	frame->di = regs->di;
-	frame->si = regs->si;
-	frame->dx = regs->dx;
-	frame->r10 = regs->r10;
-	frame->r8 = regs->r8;
-	frame->r9 = regs->r9;
-
+	arch_syslet_frame_save(frame, regs);
 	/*
 	 * Audit keeps one record per system call: close the one still open
 	 * for async_exec() (or the previous atom) so the atom gets its own.
 	 */
 	if (unlikely(work & SYSCALL_WORK_SYSCALL_AUDIT))
 		audit_syscall_exit(regs);
-
-	regs->orig_ax = nr;
-	regs->ax = -ENOSYS;
-	regs->di = args[0];
-	regs->si = args[1];
-	regs->dx = args[2];
-	regs->r10 = args[3];
-	regs->r8 = args[4];
-	regs->r9 = args[5];
+	arch_syslet_load_call(regs, nr, args);
 
 	if (unlikely(work & SYSCALL_WORK_ENTER)) {
 		/*
@@ -122,26 +97,10 @@ long arch_syslet_syscall(unsigned long nr, const u64 *args,
 			}
 		}
 	}
-	if (likely(call_nr != -1)) {
-		/*
-		 * Only the call itself may hand off when it blocks: ptrace
-		 * stops and audit above and below must not.  The hook in
-		 * the scheduler clears the flag when it fires.
-		 */
-		if (may_hand_off) {
-			current->flags |= PF_SYSLET;
-			regs->ax = x64_sys_call(regs, call_nr);
-			current->flags &= ~PF_SYSLET;
-		} else {
-			regs->ax = x64_sys_call(regs, call_nr);
-		}
-	}
-
-	if (unlikely(READ_ONCE(current_thread_info()->syscall_work) &
-		     SYSCALL_WORK_EXIT))
-		syscall_exit_nested_work(regs);
-	ret = regs->ax;
-	syslet_frame_to_regs(regs, frame);
+	if (likely(call_nr != -1))
+		arch_syslet_dispatch(regs, call_nr, may_hand_off);
+	ret = arch_syslet_call_done(regs);
+	arch_syslet_frame_restore(regs, frame);
 	return ret;
 }
 
@@ -251,7 +210,7 @@ void arch_syslet_capture(struct arch_syslet_user_state *st,
 	struct pt_regs *regs = &st->regs;
 
 	*regs = *current_pt_regs();
-	syslet_frame_to_regs(regs, frame);
+	arch_syslet_frame_restore(regs, frame);
 
 	current_save_fsgs();
 	st->fsbase = current->thread.fsbase;
