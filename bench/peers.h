@@ -28,7 +28,7 @@
 
 #define BUF_SIZE 4096
 
-/* One result line; bench/mktable.py reads these. */
+/* One result line; scripts/bench-table.py reads these (make bench). */
 static inline void report(const char *group, const char *label, double ns)
 {
 	printf("BENCH\t%s\t%s\t%.1f\n", group, label, ns);

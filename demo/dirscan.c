@@ -8,6 +8,7 @@
  *   dirscan [-a] DIR      -a: submit with SYSLET_ASYNC
  */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,10 +54,11 @@ int main(int argc, char **argv)
 		init_atom(&x->atom, __NR_newfstatat, &x->dirfd, &x->name,
 			  &x->statp, &x->flags, NULL, NULL, &x->ret,
 			  force_async ? SYSLET_ASYNC : 0, NULL);
+		/* syscall(): -1 and errno on failure, else an atom or 0. */
 		done = async_exec(&x->atom, &head, sizeof(head));
-		if (done < 0)
+		if (done == -1)
 			return fprintf(stderr, "async_exec: %s\n",
-				       strerror(-done)), 1;
+				       strerror(errno)), 1;
 		x->async = !done;
 		nr_async += x->async;
 	}
@@ -64,19 +66,24 @@ int main(int argc, char **argv)
 	for (int reaped = 0; reaped < nr_async;) {
 		long ready = async_wait(nr_async - reaped, &head, NULL);
 
-		if (ready < 0)
+		if (ready == -1)
 			return fprintf(stderr, "async_wait: %s\n",
-				       strerror(-ready)), 1;
+				       strerror(errno)), 1;
 		while (ring[head.user_ring_idx % 1024]) {
 			ring[head.user_ring_idx % 1024] = 0;
 			head.user_ring_idx++;
 			reaped++;
 		}
 	}
-	for (int i = 0; i < n; i++)
-		printf("%-6s %8lld %s%s\n", e[i].async ? "async" : "cached",
-		       e[i].ret ? (long long)e[i].ret : (long long)e[i].st.st_size,
-		       e[i].path, e[i].ret ? " (error)" : "");
+	/* An atom's ret_ptr gets the raw result: -errno, not -1 and errno. */
+	for (int i = 0; i < n; i++) {
+		if (e[i].ret)
+			printf("%-6s %8s %s: %s\n", e[i].async ? "async" : "cached",
+			       "-", e[i].path, strerror(-e[i].ret));
+		else
+			printf("%-6s %8lld %s\n", e[i].async ? "async" : "cached",
+			       (long long)e[i].st.st_size, e[i].path);
+	}
 	printf("dirscan: %d entries, %d cached, %d async\n", n, n - nr_async,
 	       nr_async);
 	closedir(d);

@@ -43,6 +43,26 @@ if ./hello_syslet | grep -q "Hello Syslet World"; then
 else
 	echo "not ok 1 hello_syslet.prints_hello"; rc=1
 fi
+# The examples print the errno of a failed call (the wrappers return -1
+# and set errno): with no ring heads allowed per user, the lazy set-up of
+# their ring fails with ENOSPC, and that is what they must say.
+heads=$(cat /proc/sys/user/max_syslet_heads)
+echo 0 > /proc/sys/user/max_syslet_heads
+hello_err=$(./hello_syslet 2>&1 >/dev/null); hello_rc=$?
+dirscan_err=$(./dirscan /opt/syslet 2>&1 >/dev/null); dirscan_rc=$?
+echo "$heads" > /proc/sys/user/max_syslet_heads
+if [ $hello_rc -eq 1 ] && [ "$hello_err" = "async_exec: No space left on device" ]; then
+	echo "ok 2 hello_syslet.reports_errno"
+else
+	echo "not ok 2 hello_syslet.reports_errno"; rc=1
+	echo "# exit $hello_rc: $hello_err"
+fi
+if [ $dirscan_rc -eq 1 ] && [ "$dirscan_err" = "async_exec: No space left on device" ]; then
+	echo "ok 1 dirscan.reports_errno"
+else
+	echo "not ok 1 dirscan.reports_errno"; rc=1
+	echo "# exit $dirscan_rc: $dirscan_err"
+fi
 # strace -f must show the system calls atoms run: the SYSLET_ASYNC
 # write of hello_syslet in its pool thread, and dirscan's cached stats
 # between async_exec's (alternating) stops.  (exit_group may be shown

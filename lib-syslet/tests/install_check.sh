@@ -18,6 +18,26 @@ test -f "$prefix/lib/libsyslet-aio.so.0"
 readelf -d "$prefix/lib/libsyslet-aio.so.0" | grep -q 'SONAME.*\[libsyslet-aio.so.0\]'
 echo "ok   layout: include/syslet/uapi, no include/linux, SONAME libsyslet-aio.so.0"
 
+# Man pages: one per system call of the uapi header in man2, syslet.7,
+# each found by man(1) under the prefix and rendered with its NAME line.
+calls=$(sed -n 's/^#define __NR_\([a-z_]*\)[[:space:]].*/\1/p' "$lib/../include/uapi/linux/syslet.h")
+[ -n "$calls" ]
+for page in $(printf '%s:2 ' $calls) syslet:7; do
+	name=${page%:*} sect=${page#*:}
+	f="$prefix/share/man/man$sect/$name.$sect"
+	if [ ! -f "$f" ]; then echo "FAIL $f is not installed"; exit 1; fi
+	found=$(man -M "$prefix/share/man" -w "$sect" "$name" 2>/dev/null || true)
+	# (a page that is a link, async_unregister.2, is found as its target)
+	if [ -z "$found" ] || [ "$(readlink -f "$found")" != "$(readlink -f "$f")" ]; then
+		echo "FAIL man -M $prefix/share/man -w $sect $name gave '$found'"; exit 1
+	fi
+	if ! MANWIDTH=200 man -M "$prefix/share/man" "$sect" "$name" 2>/dev/null |
+		grep -Eq "^ +([a-z_]+, )*$name(, [a-z_]+)* - "; then
+		echo "FAIL man $sect $name does not render its NAME line"; exit 1
+	fi
+done
+echo "ok   man pages: $(echo $calls | wc -w) in man2, syslet.7, each found and rendered by man(1)"
+
 # CMake: only the prefix is known to the project.
 mkdir -p "$work/cmake-project"
 cp "$lib/examples/hello-syslet.cpp" "$lib/examples/sls.cpp" "$work/cmake-project/"

@@ -3,6 +3,7 @@
  * The "Hello Syslet World" of Documentation/syslet-design.txt: one atom
  * that writes a line, queued with SYSLET_ASYNC and reaped from the ring.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include "syslet.h"
@@ -22,13 +23,20 @@ int main(void)
 
 	init_atom(&atom, __NR_write, &fd, &buf, &len, NULL, NULL, NULL,
 		  &written, SYSLET_ASYNC, NULL);
+	/* The wrappers are syscall(): -1 and errno on failure. */
 	done = async_exec(&atom, &head, sizeof(head));
-	if (done < 0) {
-		fprintf(stderr, "async_exec: %s\n", strerror(-done));
+	if (done == -1) {
+		fprintf(stderr, "async_exec: %s\n", strerror(errno));
 		return 1;
 	}
 	if (done == 0) {
-		if (async_wait(1, &head, NULL) < 1 || ring[0] != (uintptr_t)&atom) {
+		long ready = async_wait(1, &head, NULL);
+
+		if (ready == -1) {
+			fprintf(stderr, "async_wait: %s\n", strerror(errno));
+			return 1;
+		}
+		if (ready < 1 || ring[0] != (uintptr_t)&atom) {
 			fprintf(stderr, "no completion in the ring\n");
 			return 1;
 		}
@@ -40,5 +48,8 @@ int main(void)
 		printf("completed a cached syslet atom (%lld bytes)\n",
 		       (long long)written);
 	}
+	/* ret_ptr holds the raw result: -errno when the write failed. */
+	if (written < 0)
+		fprintf(stderr, "write: %s\n", strerror(-written));
 	return written == (int64_t)len ? 0 : 1;
 }
