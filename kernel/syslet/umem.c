@@ -2,9 +2,9 @@
 /*
  * Syslets: umem_add(), an atomic add on a user-space word.
  *
- * Atoms can count with it (how many of a batch are done) without a
- * round trip to user space, and user space can use it to publish ring
- * indices that the kernel side also updates.
+ * User space can use it to publish ring indices that the kernel side
+ * also updates.  It is not an atom's call (allow.c): an atom gets
+ * -ENOSYS, as for any call outside the allowlist.
  */
 #include <linux/compat.h>
 #include <linux/mm.h>

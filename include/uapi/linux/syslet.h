@@ -157,9 +157,11 @@ struct syslet_uatom {
  *
  * The kernel identifies a ring by the address of its async_head_user.  It
  * reads the structure when the ring is first used (lazily by async_exec(),
- * or by async_register()) and keeps its own copy of the parameters; later
- * changes by user space to the parameter fields are ignored until the ring
- * is unregistered.  The structure must be 8-byte aligned.  Its size is
+ * or by async_register()) and keeps its own copy of the ring's parameters
+ * (@completion_ring, @ring_size_bytes, @max_nr_threads); later changes to
+ * them are ignored until the ring is unregistered.  The user-space
+ * context fields (@head_stack, @head_ip, @new_thread_stack,
+ * @new_thread_ip) are read each time a worker takes one up.  The structure must be 8-byte aligned.  Its size is
  * passed to the system calls so that it can grow: a larger structure is
  * accepted if the extra bytes are zero (-E2BIG otherwise), a smaller one
  * than SYSLET_HEAD_SIZE_VER0 gives -EINVAL.
@@ -297,8 +299,8 @@ struct async_head_user {
  *	keeps its own result.  No atom after that runs.  -EALREADY if the
  *	chain was asked already, -ENOENT if the ring has no such chain in
  *	flight (it completed or is completing, never went asynchronous, or
- *	is a chain of another process), -EINVAL for NULL pointers or flags,
- *	-EFAULT or -E2BIG for a ring pointer that is not a ring's.  The
+ *	is a chain of another process), -EINVAL for NULL pointers, flags or a
+ *	misaligned ring pointer, -EFAULT for one that is not a user address.  The
  *	same atom in flight twice on one ring names the older chain.
  */
 
