@@ -169,7 +169,7 @@ struct syslet_worker *syslet_pick_spare(struct syslet_process *sp,
 			continue;
 		}
 		list_del_init(&w->idle_node);
-		sp->nr_idle--;
+		WRITE_ONCE(sp->nr_idle, sp->nr_idle - 1);
 		/* Ours; it may not look at the record until it is filled. */
 		w->job = SYSLET_JOB_RESERVED;
 		spin_unlock(&sp->pool_lock);
@@ -267,7 +267,7 @@ struct task_struct *syslet_sched_block(struct task_struct *tsk)
 	if (!why) {
 		w = syslet_pick_spare(tsk->signal->syslet, tsk, &why);
 		if (!w) {
-			atomic_dec(&run->head->inflight);
+			syslet_head_end_async(run->head);
 			/* async_exec() makes one once this call is done. */
 			run->missed_spare = !READ_ONCE(tsk->signal->syslet->nr_idle);
 		}
@@ -334,6 +334,7 @@ static void syslet_take_leadership(struct task_struct *leader)
 {
 	struct task_struct *tsk = current, *t;
 
+	lockdep_assert_held_write(&tasklist_lock);
 	transfer_pid(leader, tsk, PIDTYPE_TGID);
 	transfer_pid(leader, tsk, PIDTYPE_PGID);
 	transfer_pid(leader, tsk, PIDTYPE_SID);
@@ -363,6 +364,7 @@ static bool syslet_other_user_threads(struct task_struct *from,
 {
 	struct task_struct *t;
 
+	lockdep_assert_held_write(&tasklist_lock);
 	/*
 	 * A pool thread entering a user-space cachemiss context drops
 	 * PF_USER_WORKER under siglock (syslet_enter_user_context()), so
@@ -382,6 +384,7 @@ static bool syslet_cpu_timers_queued(struct task_struct *tsk)
 	struct posix_cputimers *pct = &tsk->posix_cputimers;
 	int i;
 
+	lockdep_assert_held(&tsk->sighand->siglock);
 	if (pct->expiry_active)
 		return true;
 #ifdef CONFIG_POSIX_CPU_TIMERS_TASK_WORK
@@ -442,6 +445,7 @@ static const char *syslet_identity_unmovable(struct task_struct *from,
 {
 	struct signal_struct *sig = from->signal;
 
+	lockdep_assert_held_write(&tasklist_lock);
 	if ((sig->flags & SIGNAL_GROUP_EXIT) || sig->group_exec_task)
 		return "exiting";
 	if (from->ptrace || !list_empty(&from->ptraced) || to->ptrace)
@@ -463,6 +467,7 @@ static void syslet_take_children(struct task_struct *from)
 {
 	struct task_struct *tsk = current, *c;
 
+	lockdep_assert_held_write(&tasklist_lock);
 	list_for_each_entry(c, &from->children, sibling) {
 		rcu_assign_pointer(c->real_parent, tsk);
 		if (!c->ptrace)
@@ -486,7 +491,7 @@ static const char *syslet_take_identity(struct task_struct *from)
 	if (leader)
 		cgroup_threadgroup_change_begin(tsk);
 	write_lock_irq(&tasklist_lock);
-	spin_lock(&tsk->sighand->siglock);
+	spin_lock(&syslet_current_sighand()->siglock);
 	why = syslet_identity_unmovable(from, tsk);
 	if (!why) {
 		exchange_tids(tsk, from);
@@ -501,7 +506,7 @@ static const char *syslet_take_identity(struct task_struct *from)
 		syslet_take_children(from);
 		syslet_move_signals(from, tsk);
 	}
-	spin_unlock(&tsk->sighand->siglock);
+	spin_unlock(&syslet_current_sighand()->siglock);
 	write_unlock_irq(&tasklist_lock);
 	if (leader)
 		cgroup_threadgroup_change_end(tsk);
@@ -568,14 +573,16 @@ static void syslet_forward_stragglers(struct rcu_head *rcu)
 	struct syslet_handoff *ho = container_of(rcu, struct syslet_handoff,
 						 rcu);
 	struct task_struct *from = ho->from, *to = ho->to;
+	struct sighand_struct *sighand;
 	unsigned long flags;
 
 	/* @from waits for us in syslet_handoff_finish(): it is alive. */
-	if (lock_task_sighand(from, &flags)) {
+	sighand = lock_task_sighand(from, &flags);
+	if (sighand) {
 		if (to->sighand == from->sighand && !(to->flags & PF_EXITING) &&
 		    syslet_move_signals(from, to))
 			signal_wake_up(to, 0);
-		unlock_task_sighand(from, &flags);
+		spin_unlock_irqrestore(&sighand->siglock, flags);
 	}
 	ho->to = NULL;
 	put_task_struct(to);
@@ -683,9 +690,9 @@ bool syslet_take_over(struct syslet_worker *w)
 	return true;
 }
 
-/* Acquire: pairs with the release of the spare or of the RCU callback. */
 static inline bool syslet_flag_clear(bool *flag)
 {
+	/* Pairs with the release of the spare or of the RCU callback. */
 	return !smp_load_acquire(flag);
 }
 
@@ -726,7 +733,7 @@ static void syslet_reclaim(struct syslet_run *run)
 	arch_syslet_reclaim(&ho->arch);
 	tsk->flags &= ~PF_USER_WORKER;
 
-	spin_lock_irq(&tsk->sighand->siglock);
+	spin_lock_irq(&syslet_current_sighand()->siglock);
 	/*
 	 * As a pool thread we may have taken the group exit's SIGKILL in
 	 * syslet_worker_signalled(): queue it again, or this context would
@@ -736,7 +743,7 @@ static void syslet_reclaim(struct syslet_run *run)
 		sigaddset(&tsk->pending.signal, SIGKILL);
 		signal_wake_up(tsk, 1);
 	}
-	spin_unlock_irq(&tsk->sighand->siglock);
+	spin_unlock_irq(&syslet_current_sighand()->siglock);
 	set_current_blocked(&ho->blocked);
 
 	put_pid(run->submitter);
@@ -744,8 +751,7 @@ static void syslet_reclaim(struct syslet_run *run)
 	syslet_chain_untrack(sig->syslet, &run->own);
 	run->inflight = NULL;
 	/* Counted in flight by the hook; completes in the caller now. */
-	atomic_dec(&run->head->inflight);
-	wake_up_all(&run->head->wait);
+	syslet_head_end_async(run->head);
 	run->worker = NULL;
 }
 
@@ -828,13 +834,13 @@ static bool syslet_enter_user_context(struct syslet_worker *w,
 		return false;
 	}
 	w->in_user = true;
-	sp->nr_in_user++;
+	WRITE_ONCE(sp->nr_in_user, sp->nr_in_user + 1);
 	spin_unlock(&sp->pool_lock);
 
 	/* Under siglock: see syslet_other_user_threads(). */
-	spin_lock_irq(&current->sighand->siglock);
+	spin_lock_irq(&syslet_current_sighand()->siglock);
 	current->flags &= ~PF_USER_WORKER;
-	spin_unlock_irq(&current->sighand->siglock);
+	spin_unlock_irq(&syslet_current_sighand()->siglock);
 	arch_syslet_enter_user(ip, stack, (unsigned long)atom,
 			       (unsigned long)uhead);
 	return true;
@@ -859,8 +865,8 @@ void syslet_forget_user_worker(struct syslet_process *sp,
 	list_for_each_entry(w, &sp->workers, node) {
 		if (w->task == tsk && w->in_user) {
 			list_del(&w->node);
-			sp->nr_workers--;
-			sp->nr_in_user--;
+			WRITE_ONCE(sp->nr_workers, sp->nr_workers - 1);
+			WRITE_ONCE(sp->nr_in_user, sp->nr_in_user - 1);
 			found = w;
 			break;
 		}
@@ -900,7 +906,7 @@ SYSCALL_DEFINE2(async_thread, void __user *, event,
 	list_for_each_entry(w, &sp->workers, node) {
 		if (w->task == current && w->in_user) {
 			w->in_user = false;
-			sp->nr_in_user--;
+			WRITE_ONCE(sp->nr_in_user, sp->nr_in_user - 1);
 			found = w;
 			break;
 		}
@@ -945,12 +951,7 @@ long syslet_cachemiss_done(struct syslet_run *run,
 
 	syslet_chain_untrack(w->sp, &run->own);
 	run->inflight = NULL;
-	if (res->err != -EINTR && !(flags & SYSLET_NO_COMPLETE))
-		syslet_post_completion(head, res->last);
-	/* Posted first, then no longer in flight: see syslet_wait_done(). */
-	atomic_dec(&head->inflight);
-	wake_up_all(&head->wait);
-	syslet_head_put(head);
+	syslet_chain_complete(head, res, flags);
 
 	/*
 	 * A user-space context runs as this task, with its credentials:

@@ -51,7 +51,7 @@ void syslet_chain_track(struct syslet_process *sp, struct syslet_head *head,
 	lockdep_assert_held(&sp->pool_lock);
 	chain->atom = atom;
 	chain->task = task;
-	chain->cancelled = false;
+	WRITE_ONCE(chain->cancelled, false);
 	list_add_tail(&chain->node, &head->chains);
 }
 
@@ -118,7 +118,7 @@ SYSCALL_DEFINE3(async_cancel, struct syslet_uatom __user *, atom,
 			ret = -EALREADY;
 			break;
 		}
-		chain->cancelled = true;
+		WRITE_ONCE(chain->cancelled, true);
 		set_notify_signal(chain->task);
 		wake_up_state(chain->task, TASK_INTERRUPTIBLE);
 		ret = 0;

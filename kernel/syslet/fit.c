@@ -115,7 +115,8 @@ const char *syslet_unfit(struct task_struct *w, struct task_struct *tsk,
 	if (what & SYSLET_FIT_USER) {
 		if (w->ptrace)
 			return "ptrace";
-		if (rcu_access_pointer(tsk->cred) != tsk->real_cred)
+		if (rcu_access_pointer(tsk->cred) !=
+		    rcu_access_pointer(tsk->real_cred))
 			return "overridden credentials";
 #ifdef CONFIG_SCHED_CORE
 		if (w->core_cookie != tsk->core_cookie)

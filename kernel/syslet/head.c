@@ -12,6 +12,7 @@
 #include <linux/compat.h>
 #include <linux/cred.h>
 #include <linux/sched/signal.h>
+#include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/syscalls.h>
 #include <linux/syslet.h>
@@ -21,7 +22,7 @@
 
 #define SYSLET_DEFAULT_THREADS	64
 #define SYSLET_MAX_THREADS	4096
-#define SYSLET_MAX_RING_BYTES	(1UL << 24)
+#define SYSLET_MAX_RING_BYTES	SZ_16M
 /* Default of /proc/sys/user/max_syslet_heads: 8 processes at the limit. */
 #define SYSLET_DEFAULT_USER_HEADS	(8 * SYSLET_MAX_HEADS)
 
@@ -237,6 +238,29 @@ static int syslet_head_insert(struct syslet_process *sp,
 	return err;
 }
 
+/*
+ * The syslet state of current's process for a call that names the ring
+ * @uhead: ERR_PTR(-EINVAL, -E2BIG, -EFAULT) for a bad name, and if the
+ * process has none yet, a new one (@create) or ERR_PTR(-ENOENT).
+ */
+static struct syslet_process *
+syslet_uhead_process(struct async_head_user __user *uhead, size_t size,
+		     bool create)
+{
+	struct syslet_process *sp;
+	int err = syslet_check_uhead(uhead, size);
+
+	if (unlikely(err))
+		return ERR_PTR(err);
+	if (create) {
+		sp = syslet_process();
+		return likely(sp) ? sp : ERR_PTR(-ENOMEM);
+	}
+	/* Pairs with syslet_process()'s cmpxchg_release(). */
+	sp = smp_load_acquire(&current->signal->syslet);
+	return sp ? sp : ERR_PTR(-ENOENT);
+}
+
 /**
  * syslet_head_lookup - syslet_head_get() past the last-used ring
  * @uhead:	user address of the struct async_head_user
@@ -248,16 +272,12 @@ static int syslet_head_insert(struct syslet_process *sp,
 struct syslet_head *syslet_head_lookup(struct async_head_user __user *uhead,
 				       size_t size, bool create)
 {
-	struct syslet_process *sp;
+	struct syslet_process *sp = syslet_uhead_process(uhead, size, true);
 	struct syslet_head *head;
 	int err;
 
-	err = syslet_check_uhead(uhead, size);
-	if (unlikely(err))
-		return ERR_PTR(err);
-	sp = syslet_process();
-	if (unlikely(!sp))
-		return ERR_PTR(-ENOMEM);
+	if (IS_ERR(sp))
+		return ERR_CAST(sp);
 
 	rcu_read_lock();
 	head = xa_load(&sp->heads, syslet_head_key(uhead));
@@ -319,12 +339,9 @@ SYSCALL_DEFINE2(async_register, struct async_head_user __user *, uhead,
 
 	if (in_compat_syscall())
 		return -ENOSYS;
-	err = syslet_check_uhead(uhead, size);
-	if (err)
-		return err;
-	sp = syslet_process();
-	if (!sp)
-		return -ENOMEM;
+	sp = syslet_uhead_process(uhead, size, true);
+	if (IS_ERR(sp))
+		return PTR_ERR(sp);
 	do {
 		struct syslet_head_setup setup;
 
@@ -346,18 +363,15 @@ SYSCALL_DEFINE2(async_register, struct async_head_user __user *, uhead,
 SYSCALL_DEFINE2(async_unregister, struct async_head_user __user *, uhead,
 		size_t, size)
 {
-	struct syslet_process *sp;
+	/* Only a look: nothing is set up for a call that fails. */
+	struct syslet_process *sp = syslet_uhead_process(uhead, size, false);
 	struct syslet_head *head;
 	int err;
 
 	if (in_compat_syscall())
 		return -ENOSYS;
-	err = syslet_check_uhead(uhead, size);
-	if (err)
-		return err;
-	sp = smp_load_acquire(&current->signal->syslet);	/* see syslet_process() */
-	if (!sp)
-		return -ENOENT;
+	if (IS_ERR(sp))
+		return PTR_ERR(sp);
 
 	mutex_lock(&sp->lock);
 	head = xa_load(&sp->heads, syslet_head_key(uhead));

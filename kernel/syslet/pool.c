@@ -50,8 +50,9 @@
  */
 bool syslet_same_identity(struct task_struct *w, struct task_struct *tsk)
 {
-	return w->real_cred == tsk->real_cred &&
-	       w->cred == rcu_access_pointer(tsk->cred) &&
+	return rcu_access_pointer(w->real_cred) ==
+	       rcu_access_pointer(tsk->real_cred) &&
+	       rcu_access_pointer(w->cred) == rcu_access_pointer(tsk->cred) &&
 	       READ_ONCE(w->seccomp.filter) == tsk->seccomp.filter;
 }
 
@@ -85,7 +86,7 @@ bool syslet_pool_thread(struct task_struct *tsk)
  */
 void syslet_worker_pass_signals(void)
 {
-	struct sighand_struct *sighand = current->sighand;
+	struct sighand_struct *sighand = syslet_current_sighand();
 	kernel_siginfo_t info;
 	enum pid_type type;
 	sigset_t skip;
@@ -167,18 +168,7 @@ void syslet_worker_finish_chain(struct syslet_worker *w)
 	}
 	syslet_chain_untrack(w->sp, &w->chain);
 	syslet_worker_pass_signals();
-	/*
-	 * A chain cut short (-EINTR) because the process is dying has
-	 * nobody to complete to.  Otherwise the atom the chain ended on is
-	 * posted, also after a fault in a later atom (its ret_ptr tells).
-	 */
-	if (res.err != -EINTR && !(w->ka.flags & SYSLET_NO_COMPLETE))
-		syslet_post_completion(head, res.last);
-
-	/* Posted first, then no longer in flight: see syslet_wait_done(). */
-	atomic_dec(&head->inflight);
-	wake_up_all(&head->wait);
-	syslet_head_put(head);
+	syslet_chain_complete(head, &res, w->ka.flags);
 	put_pid(w->submitter);
 	w->submitter = NULL;
 	w->head = NULL;
@@ -208,7 +198,7 @@ static bool syslet_worker_park(struct syslet_worker *w)
 			if (sp->dying || sp->nr_idle > 1) {
 				if (!list_empty(&w->idle_node)) {
 					list_del_init(&w->idle_node);
-					sp->nr_idle--;
+					WRITE_ONCE(sp->nr_idle, sp->nr_idle - 1);
 				}
 				spin_unlock(&sp->pool_lock);
 				return false;
@@ -220,7 +210,7 @@ static bool syslet_worker_park(struct syslet_worker *w)
 		}
 		if (w->job == SYSLET_JOB_NONE && list_empty(&w->idle_node)) {
 			list_add(&w->idle_node, &sp->idle);
-			sp->nr_idle++;
+			WRITE_ONCE(sp->nr_idle, sp->nr_idle + 1);
 			trace_syslet_worker_park(current->pid, true);
 		}
 		set_current_state(TASK_INTERRUPTIBLE | TASK_FREEZABLE);
@@ -269,7 +259,7 @@ void __noreturn syslet_worker_exit(struct syslet_worker *w)
 
 	spin_lock(&sp->pool_lock);
 	list_del(&w->node);
-	sp->nr_workers--;
+	WRITE_ONCE(sp->nr_workers, sp->nr_workers - 1);
 	code = sp->dying ? sp->exit_code : 0;
 	spin_unlock(&sp->pool_lock);
 	kfree(w);
@@ -284,9 +274,9 @@ void __noreturn syslet_worker_exit(struct syslet_worker *w)
  */
 static void syslet_worker_start_traced(struct syslet_process *sp)
 {
-	spin_lock_irq(&current->sighand->siglock);
+	spin_lock_irq(&syslet_current_sighand()->siglock);
 	recalc_sigpending();
-	spin_unlock_irq(&current->sighand->siglock);
+	spin_unlock_irq(&syslet_current_sighand()->siglock);
 	syslet_worker_signalled(sp);
 }
 
@@ -358,11 +348,11 @@ static int syslet_worker_create(struct syslet_process *sp,
 	 * syslet_exit() takes live - nr_workers for the user threads left,
 	 * and a thread exiting in between must not find itself the last.
 	 */
-	sp->nr_workers++;
+	WRITE_ONCE(sp->nr_workers, sp->nr_workers + 1);
 	w->task = tsk;
 	if (w->job == SYSLET_JOB_NONE) {
 		list_add(&w->idle_node, &sp->idle);
-		sp->nr_idle++;
+		WRITE_ONCE(sp->nr_idle, sp->nr_idle + 1);
 	} else {
 		syslet_chain_track(sp, w->head, &w->chain, w->atom, tsk);
 	}
@@ -420,6 +410,24 @@ void syslet_pool_add_spare(struct syslet_process *sp, struct syslet_head *head)
 		kfree(w);
 }
 
+/*
+ * Make @w's job the chain at @atom, submitted by current now: its ring
+ * reference and in-flight count go with it, and its atoms run with
+ * current's protection keys (syslet_worker_finish_chain()).
+ */
+static void syslet_worker_give_chain(struct syslet_worker *w,
+				     struct syslet_head *head,
+				     struct syslet_uatom __user *atom,
+				     const struct syslet_katom *ka)
+{
+	w->job = SYSLET_JOB_CHAIN;
+	w->head = head;
+	w->atom = atom;
+	w->ka = *ka;
+	w->pkru = arch_syslet_pkru();
+	w->submitter = get_pid(task_pid(current));
+}
+
 /**
  * syslet_queue_async - hand a chain to a pool thread
  * @head:	ring to complete to; on success the pool thread owns the
@@ -436,7 +444,6 @@ int syslet_queue_async(struct syslet_head *head,
 {
 	struct syslet_process *sp = syslet_process();
 	struct syslet_worker *w;
-	u32 pkru = arch_syslet_pkru();
 	const char *why;
 
 	/*
@@ -462,13 +469,8 @@ int syslet_queue_async(struct syslet_head *head,
 		if (syslet_unfit(w->task, current, SYSLET_FIT_POOL))
 			continue;
 		list_del_init(&w->idle_node);
-		sp->nr_idle--;
-		w->job = SYSLET_JOB_CHAIN;
-		w->head = head;
-		w->atom = atom;
-		w->ka = *ka;
-		w->pkru = pkru;
-		w->submitter = get_pid(task_pid(current));
+		WRITE_ONCE(sp->nr_idle, sp->nr_idle - 1);
+		syslet_worker_give_chain(w, head, atom, ka);
 		syslet_chain_track(sp, head, &w->chain, atom, w->task);
 		spin_unlock(&sp->pool_lock);
 		wake_up_process(w->task);
@@ -478,19 +480,14 @@ int syslet_queue_async(struct syslet_head *head,
 
 	w = kzalloc(sizeof(*w), GFP_KERNEL_ACCOUNT);
 	if (w) {
-		w->job = SYSLET_JOB_CHAIN;
-		w->head = head;
-		w->atom = atom;
-		w->ka = *ka;
-		w->pkru = pkru;
-		w->submitter = get_pid(task_pid(current));
+		syslet_worker_give_chain(w, head, atom, ka);
 		if (!syslet_worker_create(sp, w))
 			return 0;
 		put_pid(w->submitter);
 		kfree(w);
 	}
 	trace_syslet_sync_fallback(atom, "no pool thread");
-	atomic_dec(&head->inflight);
+	syslet_head_end_async(head);
 	return -EAGAIN;
 }
 

@@ -16,6 +16,32 @@
  *
  * Waiters sleep on a kernel-side counter; user memory is read once per
  * async_wait() call, never polled.
+ *
+ * Memory ordering between the kernel and user space:
+ *
+ * - Before the kernel writes an atom's address into a slot, it has
+ *   written every result of the chain (each atom's ret_ptr) and the
+ *   atoms' system calls have written what they write.  The smp_wmb()
+ *   in syslet_ring_write() orders those stores before the slot's (on
+ *   x86-64, the only architecture syslets build for, stores are seen
+ *   in program order anyway; the barrier is for the compiler and says
+ *   what a port needs).  User space that reads a non-zero slot with an
+ *   acquire load (or a plain load on x86-64, kept by the compiler:
+ *   volatile or atomic) then sees the chain's results.
+ * - kernel_ring_idx and status are written after the slot, with plain
+ *   stores, and are only hints: the slots are the truth.  User space
+ *   may read kernel_ring_idx with an acquire load and then the slots
+ *   below it, which are written.
+ * - User space reaps a slot by storing 0 into it, after it is done with
+ *   the atom: the kernel reads the slot (get_user()) before it writes
+ *   it, never writes a non-zero slot, and never reads a chain's atoms
+ *   again once it was posted, so atom memory may be reused as soon as
+ *   its slot was seen.
+ * - user_ring_idx is read once per async_wait(), to count the unreaped
+ *   completions to wait for; it is never written by the kernel.
+ * - Every slot write and index update happens under head->lock, so two
+ *   completions of one ring never race for a slot; async_wait()'s
+ *   wake-up is ordered after the count (see syslet_head_end_async()).
  */
 #include <linux/compat.h>
 #include <linux/hrtimer.h>
@@ -44,6 +70,7 @@ static void syslet_publish(struct syslet_head *head)
 	struct async_head_user __user *uhead = head->uhead;
 	u64 status = head->overflowing ? SYSLET_HEAD_RING_OVERFLOW : 0;
 
+	lockdep_assert_held(&head->lock);
 	head->uhead_stale = put_user(head->posted, &uhead->kernel_ring_idx) ||
 			    put_user(status, &uhead->status);
 }
@@ -58,10 +85,13 @@ static int syslet_ring_write(struct syslet_head *head, u64 atom)
 	u64 __user *slot = head->ring + head->posted % head->nr_slots;
 	u64 cur;
 
+	lockdep_assert_held(&head->lock);
 	if (get_user(cur, slot))
 		return -EFAULT;
 	if (cur)
 		return -EOVERFLOW;
+	/* The chain's results before its slot: see the top of this file. */
+	smp_wmb();
 	if (put_user(atom, slot))
 		return -EFAULT;
 	WRITE_ONCE(head->posted, head->posted + 1);
@@ -72,6 +102,7 @@ static int syslet_ring_write(struct syslet_head *head, u64 atom)
 
 static void syslet_set_overflowing(struct syslet_head *head, bool on)
 {
+	lockdep_assert_held(&head->lock);
 	if (head->overflowing == on)
 		return;
 	WRITE_ONCE(head->overflowing, on);
@@ -84,6 +115,7 @@ static int syslet_flush_overflow(struct syslet_head *head)
 	struct syslet_overflow *ov, *tmp;
 	int err = 0;
 
+	lockdep_assert_held(&head->lock);
 	list_for_each_entry_safe(ov, tmp, &head->overflow, node) {
 		err = syslet_ring_write(head, ov->atom);
 		if (err)
@@ -118,6 +150,27 @@ void syslet_post_completion(struct syslet_head *head,
 	syslet_set_overflowing(head, true);
 out:
 	mutex_unlock(&head->lock);
+}
+
+/**
+ * syslet_chain_complete - an asynchronous chain is done
+ * @head:	the ring it completes to; the chain's reference is dropped
+ * @res:	how the chain ended
+ * @flags:	flags of the atom it ended on
+ *
+ * The one place a chain that went asynchronous ends, in a pool thread or
+ * a cachemiss worker.  A chain cut short (-EINTR) because its process is
+ * dying has nobody to complete to.  Otherwise the atom it ended on is
+ * posted, also after a fault in a later atom (its ret_ptr tells), unless
+ * it says SYSLET_NO_COMPLETE.  Posted first, then no longer in flight.
+ */
+void syslet_chain_complete(struct syslet_head *head,
+			   const struct syslet_chain_result *res, u64 flags)
+{
+	if (res->err != -EINTR && !(flags & SYSLET_NO_COMPLETE))
+		syslet_post_completion(head, res->last);
+	syslet_head_end_async(head);
+	syslet_head_put(head);
 }
 
 /* Free what can never be posted any more: the head is going away. */
@@ -194,14 +247,18 @@ SYSCALL_DEFINE3(async_wait, unsigned long, min_events,
 	}
 
 	if (timeout) {
+		ktime_t t = timespec64_to_ktime(ts);
+
 		ret = wait_event_interruptible_hrtimeout(head->wait,
-				syslet_wait_done(head, reaped, min_events),
-				timespec64_to_ktime(ts));
+							 syslet_wait_done(head, reaped,
+									  min_events),
+							 t);
 		if (ret == -ETIME)
 			ret = 0;
 	} else {
 		ret = wait_event_interruptible(head->wait,
-				syslet_wait_done(head, reaped, min_events));
+					       syslet_wait_done(head, reaped,
+								min_events));
 	}
 	if (ret) {
 		ret = -EINTR;

@@ -9,7 +9,53 @@
  * cachemiss.c	handing a blocked atom's user context to a spare
  * allow.c	which system calls an atom may run
  * fit.c	the one fit check: may a pool thread act for a task?
+ * signal.c	interrupted calls and restarts, signals of pool threads
+ * cancel.c	async_cancel()
  * umem.c	umem_add()
+ *
+ * Locking
+ *
+ * syslet_process::lock (mutex)
+ *	Creation and removal of heads: syslet_process::heads (writes),
+ *	::nr_heads, ::unregistered.  A leaf: nothing else of ours is taken
+ *	under it.  Lookups read ::heads under RCU (the xarray's own).
+ *
+ * syslet_head::lock (mutex)
+ *	Posting to one ring: its slots, ::posted, ::overflow,
+ *	::overflowing, ::uhead_stale, and the writes of kernel_ring_idx and
+ *	status in user memory (ring.c).  A leaf; taken in pool threads and
+ *	cachemiss workers, and by async_wait(), never in the caller's
+ *	cached path.  It is a mutex because posting writes user memory,
+ *	which may fault and sleep.
+ *
+ * syslet_process::pool_lock (spinlock)
+ *	The pool: ::idle, ::workers, ::nr_workers, ::nr_idle,
+ *	::nr_in_user, ::want_spare, ::dying, each worker's ::job and
+ *	::idle_node, and every head's ::chains with the syslet_inflight
+ *	entries on them.  A leaf: under it only list operations, counters,
+ *	get_pid() and wake-ups (wake_up_process(), set_notify_signal()).
+ *	It is taken from the scheduler hook (syslet_sched_block(), called
+ *	from sched_submit_work() before the task sleeps), where a
+ *	spinlock_t is allowed: sched_submit_work() declares an
+ *	LD_WAIT_CONFIG context.  It stays a spinlock_t rather than a
+ *	raw_spinlock_t because nothing under it needs one and SYSLET
+ *	depends on !PREEMPT_RT, where the hook would have to be written
+ *	differently anyway (the hand-off takes siglock and tasklist_lock).
+ *
+ * The hand-off (cachemiss.c): cgroup_threadgroup_rwsem (the leader's
+ *	hand-off only), then tasklist_lock for writing, then the process'
+ *	siglock; pool_lock is never held with them.
+ *
+ * Read without a lock, each with READ_ONCE() against WRITE_ONCE() under
+ * its lock, and safe because a stale value only costs a slower path:
+ * ::nr_workers, ::nr_idle, ::nr_in_user (a chain sent to the pool or
+ * run in the caller is right either way), ::dying, ::keep_spare,
+ * ::want_spare, syslet_head::overflowing and ::unlinked (the full
+ * barriers of syslet_head_start_async() and async_unregister() pair
+ * where it matters), ::posted (async_wait() re-reads it under the wait
+ * queue's ordering), and syslet_inflight::cancelled (seen late, it
+ * only lets one more atom run).  syslet_head::inflight and ::running
+ * are atomics; ::ref a refcount; syslet_process::hint RCU.
  */
 #ifndef _KERNEL_SYSLET_SYSLET_H
 #define _KERNEL_SYSLET_SYSLET_H
@@ -66,7 +112,7 @@ struct syslet_head {
 	unsigned int			max_threads;
 	atomic_t			inflight;
 	atomic_t			running;
-	struct mutex			lock;
+	struct mutex			lock;		/* posting; see Locking */
 	u64				posted;
 	struct list_head		overflow;
 	bool				overflowing;
@@ -128,10 +174,10 @@ struct syslet_inflight {
 struct syslet_process {
 	struct xarray		heads;
 	struct syslet_head __rcu *hint;
-	struct mutex		lock;
+	struct mutex		lock;		/* heads; see Locking */
 	unsigned int		nr_heads;
 	unsigned long		unregistered;
-	spinlock_t		pool_lock;
+	spinlock_t		pool_lock;	/* the pool; see Locking */
 	struct list_head	idle;
 	struct list_head	workers;
 	unsigned int		nr_workers;
@@ -298,19 +344,40 @@ struct syslet_run {
  *
  * Return: NULL if the chain may go asynchronous, else why not.
  */
+static inline void syslet_head_end_async(struct syslet_head *head);
+
 static inline const char *syslet_head_start_async(struct syslet_head *head)
 {
 	if (READ_ONCE(head->overflowing))
 		return "ring overflowing";
 	if (atomic_inc_return(&head->inflight) > head->max_threads) {
-		atomic_dec(&head->inflight);
+		syslet_head_end_async(head);
 		return "max_nr_threads";
 	}
 	if (unlikely(READ_ONCE(head->unlinked))) {
-		atomic_dec(&head->inflight);
+		syslet_head_end_async(head);
 		return "ring unregistered";
 	}
 	return NULL;
+}
+
+/**
+ * syslet_head_end_async - count one chain in flight less for @head
+ * @head:	the ring
+ *
+ * After its completion was posted, if it has one: async_wait() counts
+ * the posted ones before it looks at @head->inflight (syslet_wait_done()).
+ * Also for a count taken and given back at once: a waiter that saw it
+ * may have gone to sleep on it, and must see it gone.  The barrier of
+ * wq_has_sleeper() orders the decrement before the look at the queue,
+ * as prepare_to_wait() orders the waiter's queueing before its look at
+ * the count.
+ */
+static inline void syslet_head_end_async(struct syslet_head *head)
+{
+	atomic_dec(&head->inflight);
+	if (wq_has_sleeper(&head->wait))
+		wake_up_all(&head->wait);
 }
 
 /*
@@ -348,6 +415,15 @@ static inline bool syslet_leader_among_threads(struct task_struct *tsk)
 	sp = READ_ONCE(tsk->signal->syslet);
 	return nr > 1 + (int)(READ_ONCE(sp->nr_workers) -
 			      READ_ONCE(sp->nr_in_user));
+}
+
+/*
+ * current's own signal handlers: only exec's de_thread() replaces them,
+ * and current itself runs it, so they cannot change under current.
+ */
+static inline struct sighand_struct *syslet_current_sighand(void)
+{
+	return rcu_dereference_protected(current->sighand, true);
 }
 
 static inline bool syslet_in_worker(void)
@@ -451,6 +527,8 @@ syslet_head_get(struct async_head_user __user *uhead, size_t size, bool create)
 /* ring.c */
 void syslet_post_completion(struct syslet_head *head,
 			    struct syslet_uatom __user *atom);
+void syslet_chain_complete(struct syslet_head *head,
+			   const struct syslet_chain_result *res, u64 flags);
 void syslet_head_release_overflow(struct syslet_head *head);
 
 /* pool.c */

@@ -8,7 +8,7 @@ EDITS = [
 """,
 """config SYSLET
 	bool "Syslets: generic asynchronous system calls"
-	depends on X86_64 && GENERIC_ENTRY
+	depends on X86_64 && GENERIC_ENTRY && !PREEMPT_RT
 	help
 	  Syslets let user space run any allowed system call, or a short
 	  chain of them, asynchronously: the chain runs in the caller's
@@ -16,7 +16,12 @@ EDITS = [
 	  blocks, or in a pool thread of the process when asked to, and
 	  completes to a ring in user memory.  Adds the system calls
 	  async_register, async_unregister, async_exec, async_wait,
-	  async_thread and umem_add.  See Documentation/syslet-design.txt.
+	  async_thread, async_cancel and umem_add.  See
+	  Documentation/syslet-design.txt.
+
+	  Not with PREEMPT_RT: the scheduler hook that hands a blocked
+	  call's user context to a spare thread takes spinlock_t locks
+	  from sched_submit_work().
 
 	  If unsure, say N.
 
