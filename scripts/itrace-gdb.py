@@ -11,7 +11,9 @@ import os
 import gdb
 
 CALLS = ["getpid() direct", "getpid atom, no ring", "getpid atom, with ring",
-         "stat() direct", "stat atom, with ring"]
+         "stat() direct", "stat atom, with ring",
+         ] + ["cachemiss hand-off %d of 5 (read of an empty pipe, until the "
+              "spare is in user space)" % i for i in range(1, 6)]
 MARK = 0x17ace17ace
 DI = 14 * 8  # offsetof(struct pt_regs, di) on x86-64
 USER_TOP = 0xffff800000000000

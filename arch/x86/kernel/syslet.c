@@ -114,6 +114,20 @@ long arch_syslet_syscall_work(unsigned long nr, const u64 *args,
  * Per-thread CPU state that is not moved, in a task: NULL if it is all in
  * its default state.  @cur: @t is current (its selectors are in the CPU).
  */
+/* Any set_thread_area() descriptor?  Three words, OR-ed: no byte loop. */
+static bool syslet_tls_set(const struct thread_struct *th)
+{
+	u64 any = 0, d;
+	int i;
+
+	BUILD_BUG_ON(sizeof(th->tls_array[0]) != sizeof(d));
+	for (i = 0; i < GDT_ENTRY_TLS_ENTRIES; i++) {
+		memcpy(&d, &th->tls_array[i], sizeof(d));
+		any |= d;
+	}
+	return any;
+}
+
 static const char *syslet_x86_unmovable(struct task_struct *t, bool cur)
 {
 	struct thread_struct *th = &t->thread;
@@ -143,7 +157,7 @@ static const char *syslet_x86_unmovable(struct task_struct *t, bool cur)
 		if (sel)
 			return "ds selector";
 	}
-	if (memchr_inv(th->tls_array, 0, sizeof(th->tls_array)))
+	if (syslet_tls_set(th))
 		return "TLS descriptors";
 	if (th->fpu.fpstate != &th->fpu.__fpstate)
 		return "dynamic xstate";
