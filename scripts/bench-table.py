@@ -32,6 +32,7 @@ GROUPS = [
 PERCALL = {
     "futex wake + switch (one way)": ("handoff", "futex wake + switch to the woken thread (one way)"),
     "hand-off (block -> back in user)": ("handoff", "syslet cachemiss hand-off: atom blocks -> caller back in user space"),
+    "hand-off: release -> reaped": ("handoff", "then: the caller's write() releases the read -> async_wait() returns its completion"),
     "empty loop": ("loop", "empty loop (percall)"),
 }
 PERCALL_RE = re.compile(r"^(.*?)\s+([0-9.]+) ns/call$")

@@ -759,7 +759,9 @@ static void syslet_reclaim(struct syslet_run *run)
  * syslet_handoff_finish - the chain of a task that handed off has ended
  * @run:	the run, with @run->worker set
  *
- * Waits for the spare to be done with the hand-off record.
+ * Waits for the spare to be done with the hand-off record.  Not for the
+ * straggler callback, which runs a grace period after the hand-off:
+ * the chain's completion does not wait for it (syslet_handoff_settle()).
  *
  * Return: true if the spare took the user context over (this task is a
  * cachemiss worker now); false if it gave it back, and this task returns
@@ -776,11 +778,23 @@ bool syslet_handoff_finish(struct syslet_run *run)
 		syslet_reclaim(run);
 		return false;
 	}
-	syslet_worker_wait(&ho->forwarding, sp);
+	return true;
+}
+
+/*
+ * The straggler callback (syslet_forward_stragglers()) uses @run->ho, on
+ * this task's async_exec() frame: wait for it before this task leaves the
+ * frame, parks or runs anything else.  After the chain was posted, so
+ * that its completion is not a grace period late.
+ */
+static void syslet_handoff_settle(struct syslet_run *run)
+{
+	struct syslet_handoff *ho = &run->ho;
+
+	syslet_worker_wait(&ho->forwarding, current->signal->syslet);
 	destroy_rcu_head_on_stack(&ho->rcu);
 	/* What is pending on us now was sent to our new thread ID. */
 	syslet_worker_pass_signals();
-	return true;
 }
 
 /* Take a user word and leave 0 in its place, atomically. */
@@ -952,6 +966,7 @@ long syslet_cachemiss_done(struct syslet_run *run,
 	syslet_chain_untrack(w->sp, &run->own);
 	run->inflight = NULL;
 	syslet_chain_complete(head, res, flags);
+	syslet_handoff_settle(run);
 
 	/*
 	 * A user-space context runs as this task, with its credentials:
