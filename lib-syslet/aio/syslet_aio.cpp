@@ -390,6 +390,7 @@ public:
 		const bool independent = (op == operation::read || op == operation::write) &&
 					 runs_independently(cb->aio_fildes, op);
 		request* r = nullptr;
+		bool many = false, shared = false;
 		{
 			const std::lock_guard lock(mutex_);
 			try {
@@ -410,7 +411,7 @@ public:
 				const auto [slot, added] = requests_.try_emplace(cb, std::move(owned));
 				try {
 					if (!independent || op == operation::write)
-						queue_locked(r);
+						shared = queue_locked(r);
 				} catch (...) {
 					recycle_locked(std::move(slot->second));
 					requests_.erase(slot);
@@ -423,9 +424,14 @@ public:
 			}
 			if (r->notifies())
 				notifying_.fetch_add(1, std::memory_order_seq_cst);
+			many = requests_.size() > spare_requests / 2;
 			cb->__return_value = 0;
 			error_code_of(cb).store(EINPROGRESS, std::memory_order_release);
 		}
+		// More requests alive than spares kept: aio_error() may meet a
+		// completion it cannot recycle without freeing memory.
+		if ((many || shared) && kernel_)
+			start_reaper();
 		return r;
 	}
 
@@ -558,7 +564,7 @@ public:
 			// Whoever holds the ring now wakes this thread when it lets
 			// go of it; a mixed list needs the reaper.
 			if (how == wait_kind::mixed)
-				kick_reaper();
+				start_reaper();
 			long waited = 0;
 			if (how != wait_kind::ring || ring_owner_.load(std::memory_order_seq_cst) ||
 			    submitting_.load(std::memory_order_seq_cst) != 0)
@@ -812,18 +818,22 @@ private:
 
 	// Puts @r in its fd's queue (mutex_ held): an independent write is
 	// numbered, anything else waits in line; a sync waits for the writes
-	// submitted before it.
-	void queue_locked(request* r)
+	// submitted before it.  True if independent writes and waiting
+	// requests now share the fd: then the completion of such a write may
+	// have to start the queue's head, which aio_error() cannot do in a
+	// signal-safe way, and the reaper must be there.
+	bool queue_locked(request* r)
 	{
 		fd_queue& queue = queues_.try_emplace(r->fd, &pool_).first->second;
 		if (r->independent) {
 			r->sequence = queue.next_write++;
 			queue.writes.insert(r->sequence);
-			return;
+			return !queue.waiting.empty();
 		}
 		if (r->op == operation::sync || r->op == operation::data_sync)
 			r->sequence = queue.next_write;
 		queue.waiting.push_back(r);
+		return !queue.writes.empty();
 	}
 
 	// The decrement of submitting_ once a submission is over (its request
@@ -917,11 +927,18 @@ private:
 	// and recycled: it is not touched again.
 	long exec_in_kernel(request* r)
 	{
+		// Only these can need the reaper once in flight: a notification
+		// to make, or a completion that aio_error() cannot take in a
+		// signal-safe way.  A program of independent requests without
+		// notifications (fio) stays single-threaded, so that the kernel
+		// can hand its main thread's blocked chains off.
+		const bool needs_reaper = r->notifies() || !r->independent;
 		r->in_kernel.store(true, std::memory_order_seq_cst);
 		const long returned = syslet::backend::async_exec(r->atoms.data(), &head_, sizeof(head_));
 		if (returned == 0) {
 			ring_pending_.fetch_add(1, std::memory_order_seq_cst);
-			went_asynchronous();
+			if (needs_reaper)
+				start_reaper();
 		} else {
 			r->in_kernel.store(false, std::memory_order_seq_cst);
 		}
@@ -1181,14 +1198,18 @@ private:
 		return 1;
 	}
 
-	void went_asynchronous()
+	// Starts the reaper thread if it is not running (never from a signal
+	// handler: kick_reaper() only wakes it), then wakes it if wanted.
+	void start_reaper()
 	{
-		if (reaper_started_.load(std::memory_order_acquire))
-			return;
-		const std::lock_guard lock(reaper_mutex_);
-		if (!reaper_started_.load(std::memory_order_relaxed))
-			reaper_started_.store(start_helper_thread([this] { reap_forever(); }),
-					      std::memory_order_release);
+		reaper_requested_.store(true, std::memory_order_seq_cst);
+		if (!reaper_started_.load(std::memory_order_acquire)) {
+			const std::lock_guard lock(reaper_mutex_);
+			if (!reaper_started_.load(std::memory_order_relaxed))
+				reaper_started_.store(start_helper_thread([this] { reap_forever(); }),
+						      std::memory_order_release);
+		}
+		kick_reaper();
 	}
 
 	// Starts a helper for every posted queue without one and the reaper if
@@ -1205,9 +1226,9 @@ private:
 				}
 			}
 		}
-		if (ring_pending_.load(std::memory_order_relaxed) > 0 &&
+		if (reaper_requested_.load(std::memory_order_seq_cst) &&
 		    !reaper_started_.load(std::memory_order_acquire)) {
-			went_asynchronous();
+			start_reaper();
 			all = all && reaper_started_.load(std::memory_order_acquire);
 		}
 		return all;
@@ -1285,7 +1306,7 @@ private:
 			const auto* atom = syslet::abi::pointer_from<const syslet::abi::atom>(address);
 			const auto* r =
 				syslet::abi::pointer_from<const request>(syslet::abi::user_data(*atom));
-			auto queue = queues_.find(r->fd);
+			auto queue = r->op == operation::write ? queues_.find(r->fd) : queues_.end();
 			if (!r->independent || r->notifies() || spare_.size() >= spare_.capacity() ||
 			    (queue != queues_.end() && !queue->second.waiting.empty())) {
 				all = false;
@@ -1328,6 +1349,7 @@ private:
 	std::atomic<std::uint32_t> reaper_word_{0}; // futex the reaper sleeps on
 	std::mutex reaper_mutex_;                   // starting the reaper
 	std::atomic<bool> reaper_started_{false};
+	std::atomic<bool> reaper_requested_{false}; // to be started (again, if that failed)
 };
 
 int submit_one(aiocb* cb, operation op)
