@@ -1,31 +1,41 @@
 // libsyslet-aio.so: POSIX AIO (glibc's struct aiocb ABI) implemented on
 // syslets, for LD_PRELOAD under unmodified binaries.
 //
-// Model (the one glibc's own AIO has, so that programs see the same
-// ordering and cancellation behaviour):
-//  - requests on one file descriptor run one at a time, in submission
-//    order; the others wait in a per-fd queue in user space.  A waiting
-//    request has not started and aio_cancel() cancels it (ECANCELED); the
-//    running one is cancelled through the kernel (async_cancel()) when it
-//    runs as a syslet chain that went asynchronous: aio_cancel() waits up
-//    to a second for its completion, which says whether it stopped
-//    (AIO_CANCELED) or finished first (AIO_ALLDONE); a running one it
-//    cannot stop (a plain call on a helper, a call that does not wake
-//    up) is AIO_NOTCANCELED;
-//  - a request on an idle fd starts in the caller: a syslet chain
-//    (pread/pwrite that falls back to read/write on a file that cannot
-//    seek, as glibc does; or fsync/fdatasync).  If it does not block it
-//    completes right there ("cached"); if it blocks, the kernel continues
-//    it asynchronously and posts it to the shim's completion ring, which
-//    one reaper thread consumes (started when the first request goes
-//    asynchronous).  A request on a regular file that does not block thus
-//    costs what the system call costs and makes no thread;
-//  - waiting requests are run by a small pool of helper threads, with
-//    plain system calls, as glibc's helpers do (those on regular files and
-//    block devices by lio_listio(LIO_WAIT)'s caller, as syslet chains,
-//    since it waits anyway), so a queue of
-//    requests completes after the call that submitted it returned; the
-//    helpers go away after a second without work;
+// Model:
+//  - a read, or a write without O_APPEND, of a regular file or a block
+//    device is independent: POSIX orders nothing between such requests
+//    (pread/pwrite carry their own offset), so it starts at once, in the
+//    caller, as a syslet chain of its own: up to the program's queue
+//    depth run concurrently.  If it does not block it completes right
+//    there ("cached"); if it blocks, the kernel continues it and posts it
+//    to the shim's completion ring;
+//  - every other request (anything on a pipe, socket, tty, ...; appending
+//    writes, which land in submission order; aio_fsync()) waits in a
+//    per-fd queue and runs one at a time, in submission order, as glibc
+//    does: the one that finds its fd idle starts in the caller as a
+//    syslet chain, those queued behind it on a small pool of helper
+//    threads with plain system calls (those on regular files and block
+//    devices by lio_listio(LIO_WAIT)'s caller, as syslet chains, since it
+//    waits anyway); the helpers go away after a second without work.  An
+//    aio_fsync() also waits for the independent writes of its fd that were
+//    submitted before it (POSIX: it applies to all I/O queued at the time);
+//  - aio_cancel() cancels a queued request (ECANCELED) and stops a running
+//    syslet chain through the kernel (async_cancel()), waiting up to a
+//    second for its completion to say whether it stopped (AIO_CANCELED) or
+//    finished first (AIO_ALLDONE); a running request it cannot stop (a
+//    plain call on a helper, a call that does not wake up) is
+//    AIO_NOTCANCELED;
+//  - completions: one thread at a time holds the ring and reaps it.  A
+//    waiter (aio_suspend(), lio_listio(LIO_WAIT), aio_cancel()) whose
+//    requests all complete through the ring waits in async_wait() and
+//    reaps it itself (one wake-up per batch); aio_error() takes what the
+//    ring holds when it can do so without waiting for a lock; the reaper
+//    thread (started when the first chain goes asynchronous) only reaps
+//    when a completion must be noticed while nobody waits on the ring (a
+//    notification to make, a waiter for a mix of syslets and helper-run
+//    requests, a completion aio_error() could not take).  Requests and
+//    the shim's bookkeeping are recycled: no heap allocation per request
+//    in steady state;
 //  - without kernel syslets (or when the kernel refuses a chain) requests
 //    on regular files and block devices run in the caller, and requests on
 //    anything that can block (pipes, sockets, ttys, ...) run in the pool:
@@ -927,18 +937,19 @@ private:
 	// and recycled: it is not touched again.
 	long exec_in_kernel(request* r)
 	{
-		// Only these can need the reaper once in flight: a notification
-		// to make, or a completion that aio_error() cannot take in a
-		// signal-safe way.  A program of independent requests without
-		// notifications (fio) stays single-threaded, so that the kernel
-		// can hand its main thread's blocked chains off.
-		const bool needs_reaper = r->notifies() || !r->independent;
+		// The reaper thread starts with the first chain that goes
+		// asynchronous, whether or not a completion will need it: in a
+		// process of one thread the kernel hands a blocked chain off
+		// from the main thread by moving the group's leadership, which
+		// costs far more than the pool thread it gives the main
+		// thread's chains once another thread exists (fio, 4 KiB
+		// O_DIRECT random reads at depth 1 on the perf kernel: 55 IOPS
+		// with the process kept single-threaded, 699 with the reaper).
 		r->in_kernel.store(true, std::memory_order_seq_cst);
 		const long returned = syslet::backend::async_exec(r->atoms.data(), &head_, sizeof(head_));
 		if (returned == 0) {
 			ring_pending_.fetch_add(1, std::memory_order_seq_cst);
-			if (needs_reaper)
-				start_reaper();
+			start_reaper();
 		} else {
 			r->in_kernel.store(false, std::memory_order_seq_cst);
 		}
@@ -1005,7 +1016,8 @@ private:
 		if (r->notifies())
 			notifying_.fetch_sub(1, std::memory_order_seq_cst);
 		finished_request done{r->event, std::move(r->list)};
-		auto queue = queues_.find(r->fd);
+		// An independent read has nothing to do with its fd's queue.
+		auto queue = r->independent && r->op == operation::read ? queues_.end() : queues_.find(r->fd);
 		if (queue != queues_.end()) {
 			fd_queue& q = queue->second;
 			if (r->independent && r->op == operation::write)
