@@ -386,16 +386,21 @@ public:
 	// The engine if one was made (no allocation, no lock: aio_error()).
 	static aio_engine* existing() { return current_.load(std::memory_order_acquire); }
 
-	// Registers one request: nullptr with errno (and, for a bad priority,
+	// Registers one request: false with errno (and, for a bad priority,
 	// the aiocb's error status set, as glibc does).  The caller then
-	// starts it with start(), or its fd's queue with kick() or run_queue().
-	request* enqueue(aiocb* cb, operation op, std::shared_ptr<list_notification> list)
+	// starts it: @to_start, an independent request, with start(); an
+	// ordered one (@to_start nullptr) through its fd's queue, with kick()
+	// or run_queue().  (An ordered request may run and be gone as soon as
+	// the lock is dropped: only an independent one is handed back.)
+	[[nodiscard]] bool enqueue(aiocb* cb, operation op, std::shared_ptr<list_notification> list,
+				   request*& to_start)
 	{
+		to_start = nullptr;
 		if (cb->aio_reqprio < 0 || cb->aio_reqprio > max_reqprio) {
 			cb->__return_value = -1;
 			error_code_of(cb).store(EINVAL, std::memory_order_release);
 			errno = EINVAL;
-			return nullptr;
+			return false;
 		}
 		const bool independent = (op == operation::read || op == operation::write) &&
 					 runs_independently(cb->aio_fildes, op);
@@ -406,7 +411,7 @@ public:
 			try {
 				if (requests_.contains(cb)) { // the aiocb is still in use
 					errno = EINVAL;
-					return nullptr;
+					return false;
 				}
 				std::unique_ptr<request> owned;
 				if (!spare_.empty()) {
@@ -430,7 +435,7 @@ public:
 				(void)added;
 			} catch (const std::bad_alloc&) {
 				errno = EAGAIN;
-				return nullptr;
+				return false;
 			}
 			if (r->notifies())
 				notifying_.fetch_add(1, std::memory_order_seq_cst);
@@ -442,17 +447,17 @@ public:
 		// completion it cannot recycle without freeing memory.
 		if ((many || shared) && kernel_)
 			start_reaper();
-		return r;
+		if (independent)
+			to_start = r;
+		return true;
 	}
 
-	// Starts @r (from enqueue()) if it is independent: in the calling
+	// Starts the independent request @r (from enqueue()) in the calling
 	// thread, as a syslet chain (or a plain call without the kernel's
-	// syslets: it does not block for long).  Other requests start through
-	// their fd's queue.  @r may be gone when this returns.
+	// syslets: it does not block for long).  @r may be gone when this
+	// returns.
 	void start(request* r)
 	{
-		if (!r->independent)
-			return;
 		if (kernel_) {
 			const submission guard(*this);
 			const long returned = exec_in_kernel(r);
@@ -1367,12 +1372,12 @@ private:
 int submit_one(aiocb* cb, operation op)
 {
 	aio_engine& engine = aio_engine::instance();
-	request* r = engine.enqueue(cb, op, nullptr);
-	if (r == nullptr)
+	request* independent = nullptr;
+	if (!engine.enqueue(cb, op, nullptr, independent))
 		return -1;
 	const int saved_errno = errno; // a request run here leaves errno as it was
-	if (r->independent)
-		engine.start(r);
+	if (independent != nullptr)
+		engine.start(independent);
 	else
 		engine.kick(cb->aio_fildes);
 	errno = saved_errno;
@@ -1497,16 +1502,16 @@ SYSLET_AIO_EXPORT int lio_listio(int mode, aiocb* const list[], int count, sigev
 			continue;
 		if (notification)
 			notification->remaining.fetch_add(1);
-		request* r = engine.enqueue(cb, operation_of_opcode(cb->aio_lio_opcode), notification);
-		if (r == nullptr) {
+		request* to_start = nullptr;
+		if (!engine.enqueue(cb, operation_of_opcode(cb->aio_lio_opcode), notification, to_start)) {
 			error = errno;
 			if (notification)
 				notification->remaining.fetch_sub(1);
 			continue;
 		}
 		submitted.push_back(cb);
-		if (r->independent)
-			independent.push_back(r);
+		if (to_start != nullptr)
+			independent.push_back(to_start);
 		else if (std::find(fds.begin(), fds.end(), cb->aio_fildes) == fds.end())
 			fds.push_back(cb->aio_fildes);
 	}
