@@ -534,6 +534,29 @@ static int fsync_pipe_einval(void)
 	EXPECT(error_either_way(submit_fsync, &cb) == EINVAL);
 }
 
+/* "The aio_fsync() function shall asynchronously perform a file
+ * synchronization operation ... all currently queued I/O operations
+ * associated with the file indicated by ... aio_fildes shall be
+ * completed": writes submitted before it are complete when it is. */
+static int fsync_after_earlier_writes(void)
+{
+	enum { writes = 16, size = 4096 };
+	static char blocks[writes][size];
+	struct aiocb cbs[writes];
+	int fd = ten_byte_file(O_RDWR), all_done = 1;
+	for (int i = 0; i < writes; i++) {
+		memset(blocks[i], 'a' + i, size);
+		cbs[i] = request(fd, blocks[i], size, (off_t)i * size);
+		REQUIRE(aio_write(&cbs[i]) == 0);
+	}
+	struct aiocb sync = request(fd, NULL, 0, 0);
+	REQUIRE(aio_fsync(O_SYNC, &sync) == 0);
+	wait_done(&sync);
+	for (int i = 0; i < writes; i++)
+		all_done = all_done && aio_error(&cbs[i]) == 0 && aio_return(&cbs[i]) == size;
+	EXPECT(aio_error(&sync) == 0 && all_done);
+}
+
 /* ------------------------------------------------------------------ aio_error / aio_return */
 
 static int error_zero_after_success(void)
@@ -1667,6 +1690,7 @@ static const struct test tests[] = {
 	TEST(fsync_bad_op_einval),
 	TEST(fsync_bad_fd_ebadf),
 	TEST(fsync_pipe_einval),
+	TEST(fsync_after_earlier_writes),
 	TEST(error_zero_after_success),
 	TEST(error_never_submitted_is_zero),
 	TEST(return_minus_one_on_error),

@@ -1,31 +1,41 @@
 // libsyslet-aio.so: POSIX AIO (glibc's struct aiocb ABI) implemented on
 // syslets, for LD_PRELOAD under unmodified binaries.
 //
-// Model (the one glibc's own AIO has, so that programs see the same
-// ordering and cancellation behaviour):
-//  - requests on one file descriptor run one at a time, in submission
-//    order; the others wait in a per-fd queue in user space.  A waiting
-//    request has not started and aio_cancel() cancels it (ECANCELED); the
-//    running one is cancelled through the kernel (async_cancel()) when it
-//    runs as a syslet chain that went asynchronous: aio_cancel() waits up
-//    to a second for its completion, which says whether it stopped
-//    (AIO_CANCELED) or finished first (AIO_ALLDONE); a running one it
-//    cannot stop (a plain call on a helper, a call that does not wake
-//    up) is AIO_NOTCANCELED;
-//  - a request on an idle fd starts in the caller: a syslet chain
-//    (pread/pwrite that falls back to read/write on a file that cannot
-//    seek, as glibc does; or fsync/fdatasync).  If it does not block it
-//    completes right there ("cached"); if it blocks, the kernel continues
-//    it asynchronously and posts it to the shim's completion ring, which
-//    one reaper thread consumes (started when the first request goes
-//    asynchronous).  A request on a regular file that does not block thus
-//    costs what the system call costs and makes no thread;
-//  - waiting requests are run by a small pool of helper threads, with
-//    plain system calls, as glibc's helpers do (those on regular files and
-//    block devices by lio_listio(LIO_WAIT)'s caller, as syslet chains,
-//    since it waits anyway), so a queue of
-//    requests completes after the call that submitted it returned; the
-//    helpers go away after a second without work;
+// Model:
+//  - a read, or a write without O_APPEND, of a regular file or a block
+//    device is independent: POSIX orders nothing between such requests
+//    (pread/pwrite carry their own offset), so it starts at once, in the
+//    caller, as a syslet chain of its own: up to the program's queue
+//    depth run concurrently.  If it does not block it completes right
+//    there ("cached"); if it blocks, the kernel continues it and posts it
+//    to the shim's completion ring;
+//  - every other request (anything on a pipe, socket, tty, ...; appending
+//    writes, which land in submission order; aio_fsync()) waits in a
+//    per-fd queue and runs one at a time, in submission order, as glibc
+//    does: the one that finds its fd idle starts in the caller as a
+//    syslet chain, those queued behind it on a small pool of helper
+//    threads with plain system calls (those on regular files and block
+//    devices by lio_listio(LIO_WAIT)'s caller, as syslet chains, since it
+//    waits anyway); the helpers go away after a second without work.  An
+//    aio_fsync() also waits for the independent writes of its fd that were
+//    submitted before it (POSIX: it applies to all I/O queued at the time);
+//  - aio_cancel() cancels a queued request (ECANCELED) and stops a running
+//    syslet chain through the kernel (async_cancel()), waiting up to a
+//    second for its completion to say whether it stopped (AIO_CANCELED) or
+//    finished first (AIO_ALLDONE); a running request it cannot stop (a
+//    plain call on a helper, a call that does not wake up) is
+//    AIO_NOTCANCELED;
+//  - completions: one thread at a time holds the ring and reaps it.  A
+//    waiter (aio_suspend(), lio_listio(LIO_WAIT), aio_cancel()) whose
+//    requests all complete through the ring waits in async_wait() and
+//    reaps it itself (one wake-up per batch); aio_error() takes what the
+//    ring holds when it can do so without waiting for a lock; the reaper
+//    thread (started when the first chain goes asynchronous) only reaps
+//    when a completion must be noticed while nobody waits on the ring (a
+//    notification to make, a waiter for a mix of syslets and helper-run
+//    requests, a completion aio_error() could not take).  Requests and
+//    the shim's bookkeeping are recycled: no heap allocation per request
+//    in steady state;
 //  - without kernel syslets (or when the kernel refuses a chain) requests
 //    on regular files and block devices run in the caller, and requests on
 //    anything that can block (pipes, sockets, ttys, ...) run in the pool:
@@ -63,8 +73,10 @@
 #include <ctime>
 #include <deque>
 #include <memory>
+#include <memory_resource>
 #include <mutex>
 #include <new>
+#include <set>
 #include <unordered_map>
 #include <vector>
 
@@ -175,20 +187,47 @@ enum class operation { read, write, sync, data_sync, invalid };
 // If that fails, atom 1 asks whether the file can seek at all; if it can,
 // the chain ends there with atom 0's error, if not (ESPIPE), atom 2 reads
 // (writes) at the current position, as glibc does for pipes and sockets.
-// A sync is atom 0 alone.
+// A sync is atom 0 alone.  Requests are recycled (aio_engine::spare_), so
+// a steady stream of them allocates nothing.
 struct request {
 	aiocb* cb = nullptr;
 	int fd = -1;
 	operation op = operation::invalid;
 	sigevent event{};
 	std::shared_ptr<list_notification> list;
+	// Runs as soon as it is submitted, concurrently with the fd's other
+	// requests (a read or a non-appending write of a regular file or a
+	// block device); otherwise it waits its turn in the fd's queue.
+	bool independent = false;
+	// An independent write: its number among the fd's writes.  A sync:
+	// the writes numbered below it complete before it starts.
+	std::uint64_t sequence = 0;
 
-	bool in_kernel = false; // its chain is (or is about to be) a syslet in flight
+	std::atomic<bool> in_kernel{false};  // its chain is (or is about to be) a syslet in flight
 	std::atomic<bool> stop_asked{false}; // async_cancel() accepted for it
 	std::array<syslet::abi::atom, 3> atoms{};
 	std::array<std::int64_t, 3> results{};
 	std::array<std::uint64_t, 4> transfer_args{}; // fd, buffer, size, offset
 	std::array<std::uint64_t, 3> seek_args{};     // fd, 0, SEEK_CUR
+
+	[[nodiscard]] bool notifies() const { return event.sigev_notify != SIGEV_NONE || list != nullptr; }
+
+	// Makes a recycled request a fresh one for @new_cb.
+	void reset(aiocb* new_cb, operation new_op, std::shared_ptr<list_notification> new_list)
+	{
+		cb = new_cb;
+		fd = new_cb->aio_fildes;
+		op = new_op;
+		event = new_cb->aio_sigevent;
+		list = std::move(new_list);
+		independent = false;
+		sequence = 0;
+		in_kernel.store(false, std::memory_order_relaxed);
+		stop_asked.store(false, std::memory_order_relaxed);
+		atoms = {};
+		results = {};
+		build();
+	}
 
 	void build()
 	{
@@ -231,7 +270,7 @@ struct request {
 		return final_atom == 2 ? results[2] : results[0];
 	}
 
-	// The same chain with plain system calls, on a helper thread.
+	// The same chain with plain system calls.
 	[[nodiscard]] std::int64_t run_here() const
 	{
 		const auto call = [](auto&& function) -> std::int64_t {
@@ -268,14 +307,35 @@ struct request {
 	}
 };
 
-// Where a request is: waiting in its fd's queue (cancellable), or running
-// (started: in the kernel, on a helper thread or in a caller).
+// One file descriptor's requests that are ordered: those that wait in its
+// queue (cancellable) and the one running (in the kernel, on a helper
+// thread or in a caller); and its independent writes in flight, which a
+// sync queued after them waits for.
 struct fd_queue {
-	std::deque<request*> waiting;
-	request* running = nullptr;
-	bool serviced = false; // a helper (or a lio_listio(LIO_WAIT) caller) runs this queue
+	explicit fd_queue(std::pmr::memory_resource* memory) : waiting(memory), writes(memory) {}
 
-	[[nodiscard]] bool idle() const { return waiting.empty() && running == nullptr && !serviced; }
+	std::pmr::deque<request*> waiting;
+	request* running = nullptr;
+	bool serviced = false;               // a helper (or a lio_listio(LIO_WAIT) caller) runs this queue
+	std::pmr::set<std::uint64_t> writes; // independent writes in flight, by number
+	std::uint64_t next_write = 0;
+
+	[[nodiscard]] bool idle() const
+	{
+		return waiting.empty() && running == nullptr && !serviced && writes.empty();
+	}
+
+	// The head of the queue may start (nothing running): a sync only once
+	// the independent writes submitted before it completed.
+	[[nodiscard]] bool head_ready() const
+	{
+		if (waiting.empty() || running != nullptr)
+			return false;
+		const request* head = waiting.front();
+		if (head->op != operation::sync && head->op != operation::data_sync)
+			return true;
+		return writes.empty() || *writes.begin() >= head->sequence;
+	}
 };
 
 std::atomic_ref<int> error_code_of(aiocb* cb)
@@ -295,6 +355,19 @@ long futex(std::atomic<std::uint32_t>& word, int command, std::uint32_t value, c
 			 0);
 }
 
+// How a waiter can learn that the requests it waits for completed.
+enum class wait_kind {
+	ring,     // all of them are syslets in flight: their completions come through the ring
+	mixed,    // some are, the others complete on helper threads or in callers
+	off_ring, // none is
+};
+
+// What finish_locked() leaves for after the lock: the notification.
+struct finished_request {
+	sigevent event{};
+	std::shared_ptr<list_notification> list;
+};
+
 // ------------------------------------------------------------------ engine
 
 class aio_engine
@@ -304,57 +377,106 @@ public:
 	{
 		static std::once_flag created;
 		std::call_once(created, [] {
-			current_ = new aio_engine; // never destroyed: used until exit
+			current_.store(new aio_engine, std::memory_order_release); // never destroyed
 			::pthread_atfork(nullptr, nullptr, start_afresh_in_child);
 		});
-		return *current_;
+		return *current_.load(std::memory_order_acquire);
 	}
 
-	// Queues one request; 0, or -1 with errno (and, for a bad priority,
+	// The engine if one was made (no allocation, no lock: aio_error()).
+	static aio_engine* existing() { return current_.load(std::memory_order_acquire); }
+
+	// Registers one request: false with errno (and, for a bad priority,
 	// the aiocb's error status set, as glibc does).  The caller then
-	// starts it with kick() or run_queue().
-	int enqueue(aiocb* cb, operation op, std::shared_ptr<list_notification> list)
+	// starts it: @to_start, an independent request, with start(); an
+	// ordered one (@to_start nullptr) through its fd's queue, with kick()
+	// or run_queue().  (An ordered request may run and be gone as soon as
+	// the lock is dropped: only an independent one is handed back.)
+	[[nodiscard]] bool enqueue(aiocb* cb, operation op, std::shared_ptr<list_notification> list,
+				   request*& to_start)
 	{
+		to_start = nullptr;
 		if (cb->aio_reqprio < 0 || cb->aio_reqprio > max_reqprio) {
 			cb->__return_value = -1;
 			error_code_of(cb).store(EINVAL, std::memory_order_release);
 			errno = EINVAL;
-			return -1;
+			return false;
 		}
-		std::unique_ptr<request> owned(new (std::nothrow) request);
-		if (owned == nullptr) {
-			errno = EAGAIN;
-			return -1;
-		}
-		request* r = owned.get();
-		r->cb = cb;
-		r->fd = cb->aio_fildes;
-		r->op = op;
-		r->event = cb->aio_sigevent;
-		r->list = std::move(list);
-		r->build();
-
-		const std::lock_guard lock(mutex_);
-		try {
-			if (requests_.contains(cb)) { // the aiocb is still in use
-				errno = EINVAL;
-				return -1;
-			}
-			fd_queue& queue = queues_[r->fd];
-			queue.waiting.push_back(r);
+		const bool independent = (op == operation::read || op == operation::write) &&
+					 runs_independently(cb->aio_fildes, op);
+		request* r = nullptr;
+		bool many = false, shared = false;
+		{
+			const std::lock_guard lock(mutex_);
 			try {
-				requests_.emplace(cb, std::move(owned));
-			} catch (...) {
-				queue.waiting.pop_back();
-				throw;
+				if (requests_.contains(cb)) { // the aiocb is still in use
+					errno = EINVAL;
+					return false;
+				}
+				std::unique_ptr<request> owned;
+				if (!spare_.empty()) {
+					owned = std::move(spare_.back());
+					spare_.pop_back();
+				} else {
+					owned.reset(new request);
+				}
+				r = owned.get();
+				r->reset(cb, op, std::move(list));
+				r->independent = independent;
+				const auto [slot, added] = requests_.try_emplace(cb, std::move(owned));
+				try {
+					if (!independent || op == operation::write)
+						shared = queue_locked(r);
+				} catch (...) {
+					recycle_locked(std::move(slot->second));
+					requests_.erase(slot);
+					throw;
+				}
+				(void)added;
+			} catch (const std::bad_alloc&) {
+				errno = EAGAIN;
+				return false;
 			}
-		} catch (const std::bad_alloc&) {
-			errno = EAGAIN;
-			return -1;
+			if (r->notifies())
+				notifying_.fetch_add(1, std::memory_order_seq_cst);
+			many = requests_.size() > spare_requests / 2;
+			cb->__return_value = 0;
+			error_code_of(cb).store(EINPROGRESS, std::memory_order_release);
 		}
-		cb->__return_value = 0;
-		error_code_of(cb).store(EINPROGRESS, std::memory_order_release);
-		return 0;
+		// More requests alive than spares kept: aio_error() may meet a
+		// completion it cannot recycle without freeing memory.
+		if ((many || shared) && kernel_)
+			start_reaper();
+		if (independent)
+			to_start = r;
+		return true;
+	}
+
+	// Starts the independent request @r (from enqueue()) in the calling
+	// thread, as a syslet chain (or a plain call without the kernel's
+	// syslets: it does not block for long).  @r may be gone when this
+	// returns.
+	void start(request* r)
+	{
+		if (kernel_) {
+			const submission guard(*this);
+			const long returned = exec_in_kernel(r);
+			if (returned == 0)
+				return;
+			if (returned > 0) {
+				const std::int64_t value =
+					outcome_at(*r, static_cast<std::uint64_t>(returned));
+				// A signal for this thread ended the call: run it
+				// again, below, with EINTR retried.
+				if (value != -EINTR) {
+					finish(r, value);
+					return;
+				}
+			}
+			finish(r, r->run_here());
+			return;
+		}
+		finish(r, r->run_here());
 	}
 
 	// Starts the first waiting request of @fd in the calling thread if
@@ -368,7 +490,7 @@ public:
 			if (found == queues_.end())
 				return;
 			fd_queue& queue = found->second;
-			if (queue.running != nullptr || queue.serviced || queue.waiting.empty())
+			if (queue.serviced || !queue.head_ready())
 				return;
 			r = queue.waiting.front();
 			queue.waiting.pop_front();
@@ -389,8 +511,7 @@ public:
 		{
 			const std::lock_guard lock(mutex_);
 			auto found = queues_.find(fd);
-			if (found == queues_.end() || found->second.serviced ||
-			    found->second.running != nullptr || found->second.waiting.empty())
+			if (found == queues_.end() || found->second.serviced || !found->second.head_ready())
 				return;
 			found->second.serviced = true;
 			if (!here) {
@@ -402,12 +523,16 @@ public:
 	}
 
 	// Waits until @done() or a completion; false with errno EINTR (signal)
-	// or EAGAIN (@deadline passed).
-	template <class Done>
-	bool wait_until(Done done, const std::chrono::steady_clock::time_point* deadline)
+	// or EAGAIN (@deadline passed).  @kind() (mutex_ held) says how the
+	// requests waited for complete: when they all complete through the
+	// ring, the waiter reaps the ring itself (async_wait(), one wake-up
+	// per batch of completions); otherwise it sleeps on completions_,
+	// woken by whoever finishes a request.
+	template <class Done, class Kind>
+	bool wait_until(Done done, Kind kind, const std::chrono::steady_clock::time_point* deadline)
 	{
 		for (;;) {
-			const std::uint32_t seen = completions_.load(std::memory_order_acquire);
+			const std::uint32_t seen = completions_.load(std::memory_order_seq_cst);
 			if (done())
 				return true;
 			// A thread that could not be started (out of threads or
@@ -425,18 +550,70 @@ public:
 					left = std::min<std::chrono::steady_clock::duration>(left, retry);
 			}
 			const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+			const bool limited = deadline != nullptr || starved;
+			wait_kind how = wait_kind::off_ring;
+			if (kernel_) {
+				const std::lock_guard lock(mutex_);
+				how = kind();
+			}
+			if (how == wait_kind::ring) {
+				// Reap the ring here, if no other thread does and no
+				// submission is under way (a chain that completes at
+				// once in its submitter is never posted).
+				const int reaped = reap_as_waiter(done, limited ? ns : -1);
+				if (reaped < 0)
+					return false; // errno EINTR
+				if (reaped > 0)
+					continue;
+			}
 			timespec remaining{static_cast<time_t>(ns / 1000000000),
 					   static_cast<long>(ns % 1000000000)};
 			waiters_.fetch_add(1, std::memory_order_seq_cst);
-			const long waited = futex(completions_, FUTEX_WAIT_PRIVATE, seen,
-						  deadline != nullptr || starved ? &remaining : nullptr);
+			std::atomic<std::uint32_t>* extra = nullptr;
+			if (how == wait_kind::ring)
+				extra = &token_waiters_;
+			else if (how == wait_kind::mixed)
+				extra = &mixed_waiters_;
+			if (extra != nullptr)
+				extra->fetch_add(1, std::memory_order_seq_cst);
+			// Whoever holds the ring now wakes this thread when it lets
+			// go of it; a mixed list needs the reaper.
+			if (how == wait_kind::mixed)
+				start_reaper();
+			long waited = 0;
+			if (how != wait_kind::ring || ring_owner_.load(std::memory_order_seq_cst) ||
+			    submitting_.load(std::memory_order_seq_cst) != 0)
+				waited = futex(completions_, FUTEX_WAIT_PRIVATE, seen,
+					       limited ? &remaining : nullptr);
 			const int why = errno;
+			if (extra != nullptr)
+				extra->fetch_sub(1, std::memory_order_relaxed);
 			waiters_.fetch_sub(1, std::memory_order_relaxed);
 			if (waited < 0 && why == EINTR) {
 				errno = EINTR;
 				return false;
 			}
 		}
+	}
+
+	// What the requests on @list that are still in progress wait for
+	// (mutex_ held).
+	wait_kind kind_of_locked(const aiocb* const list[], int count)
+	{
+		bool ring = false, other = false;
+		for (int i = 0; i < count; ++i) {
+			const aiocb* cb = list[i];
+			if (cb == nullptr || error_of(cb) != EINPROGRESS)
+				continue;
+			auto found = requests_.find(const_cast<aiocb*>(cb));
+			if (found == requests_.end())
+				continue;
+			if (found->second->in_kernel.load(std::memory_order_acquire))
+				ring = true;
+			else
+				other = true;
+		}
+		return other ? (ring ? wait_kind::mixed : wait_kind::off_ring) : wait_kind::ring;
 	}
 
 	// aio_suspend(): 0, or -1 with EAGAIN, EINTR or EINVAL.
@@ -474,93 +651,133 @@ public:
 			deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds) +
 				   std::chrono::nanoseconds(timeout->tv_nsec);
 		}
-		return wait_until(nothing_to_wait_for, timeout != nullptr ? &deadline : nullptr) ? 0 : -1;
+		const auto kind = [&] { return kind_of_locked(list, count); };
+		return wait_until(nothing_to_wait_for, kind, timeout != nullptr ? &deadline : nullptr) ? 0
+												       : -1;
 	}
 
 	// aio_cancel() once @fd is known to be open.
 	int cancel(int fd, aiocb* cb)
 	{
-		std::vector<std::unique_ptr<request>> cancelled;
+		std::vector<finished_request> cancelled;
+		std::vector<const aiocb*> stopping; // running, asked to stop in the kernel
 		int result = AIO_ALLDONE;
-		aiocb* stopping = nullptr; // running, asked to stop in the kernel
-		{
+		try {
 			const std::lock_guard lock(mutex_);
 			auto queue = queues_.find(fd);
 			const auto take = [&](request* r) {
-				auto owned = requests_.find(r->cb);
-				cancelled.push_back(std::move(owned->second));
-				requests_.erase(owned);
-				r->cb->__return_value = -1;
-				error_code_of(r->cb).store(ECANCELED, std::memory_order_release);
+				cancelled.push_back(finish_locked(r, -ECANCELED));
 			};
-			try {
-				if (cb != nullptr) {
-					if (error_of(cb) != EINPROGRESS)
-						return AIO_ALLDONE;
-					auto found = requests_.find(cb);
-					if (found == requests_.end() || queue == queues_.end() ||
-					    found->second->fd != fd) {
-						errno = EINVAL; // not a request of ours on @fd
-						return -1;
-					}
-					request* r = found->second.get();
-					if (queue->second.running == r) {
-						if (!cancel_in_kernel(r))
-							return AIO_NOTCANCELED;
-						stopping = cb;
-					} else {
-						auto& waiting = queue->second.waiting;
-						waiting.erase(std::find(waiting.begin(), waiting.end(), r));
-						cancelled.reserve(1);
-						take(r);
-						result = AIO_CANCELED;
-					}
-				} else if (queue != queues_.end()) {
-					auto& waiting = queue->second.waiting;
+			// A running request: stopped through the kernel if it is a
+			// syslet in flight, else AIO_NOTCANCELED.
+			const auto stop = [&](request* r) {
+				if (cancel_in_kernel(r))
+					stopping.push_back(r->cb);
+				else
+					result = AIO_NOTCANCELED;
+			};
+			if (cb != nullptr) {
+				if (error_of(cb) != EINPROGRESS)
+					return AIO_ALLDONE;
+				auto found = requests_.find(cb);
+				if (found == requests_.end() || found->second->fd != fd) {
+					errno = EINVAL; // not a request of ours on @fd
+					return -1;
+				}
+				request* r = found->second.get();
+				const bool waiting = !r->independent && queue != queues_.end() &&
+						     queue->second.running != r;
+				if (!waiting) {
+					stop(r);
+				} else {
+					auto& list = queue->second.waiting;
+					list.erase(std::find(list.begin(), list.end(), r));
+					cancelled.reserve(1);
+					take(r);
+					result = AIO_CANCELED;
+				}
+			} else {
+				stopping.reserve(requests_.size());
+				for (auto& [key, owned] : requests_)
+					if (owned->fd == fd &&
+					    (owned->independent || (queue != queues_.end() &&
+								    queue->second.running == owned.get())))
+						stop(owned.get());
+				if (queue != queues_.end()) {
+					std::pmr::deque<request*> waiting(&pool_);
+					waiting.swap(queue->second.waiting);
 					cancelled.reserve(waiting.size());
 					for (request* r : waiting)
 						take(r);
-					if (!waiting.empty())
+					if (!waiting.empty() && result == AIO_ALLDONE)
 						result = AIO_CANCELED;
-					waiting.clear();
-					request* running = queue->second.running;
-					if (running != nullptr) {
-						if (cancel_in_kernel(running))
-							stopping = running->cb;
-						else
-							result = AIO_NOTCANCELED;
-					}
 				}
-			} catch (const std::bad_alloc&) {
-				errno = EAGAIN;
-				return -1;
 			}
+			queue = queues_.find(fd);
 			if (queue != queues_.end() && queue->second.idle())
 				queues_.erase(queue);
+		} catch (const std::bad_alloc&) {
+			errno = EAGAIN;
+			return -1;
 		}
 		if (!cancelled.empty())
 			wake_waiters();
-		for (const auto& r : cancelled)
-			notify_done(*r);
-		if (stopping != nullptr) {
-			// Its completion comes through the ring; an interrupted
-			// call ends at once, one that sleeps uninterruptibly ends
-			// when its I/O does.
-			const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-			const int saved = errno;
-			wait_until([stopping] { return error_of(stopping) != EINPROGRESS; }, &deadline);
-			errno = saved;
-			const int status = error_of(stopping);
+		for (auto& done : cancelled)
+			notify_done(done);
+		if (stopping.empty())
+			return result;
+		// Their completions come through the ring; an interrupted call
+		// ends at once, one that sleeps uninterruptibly when its I/O does.
+		const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+		const int saved = errno;
+		const auto all_done = [&] {
+			return std::all_of(stopping.begin(), stopping.end(),
+					   [](const aiocb* s) { return error_of(s) != EINPROGRESS; });
+		};
+		const auto kind = [&] {
+			return kind_of_locked(stopping.data(), static_cast<int>(stopping.size()));
+		};
+		wait_until(all_done, kind, &deadline);
+		errno = saved;
+		bool stopped = false;
+		for (const aiocb* s : stopping) {
+			const int status = error_of(s);
 			if (status == EINPROGRESS)
 				return AIO_NOTCANCELED;
-			if (status == ECANCELED)
-				return AIO_CANCELED;
+			stopped = stopped || status == ECANCELED;
 		}
-		return result;
+		if (result == AIO_NOTCANCELED)
+			return result;
+		return stopped ? AIO_CANCELED : result;
+	}
+
+	// aio_error() of a request in progress: takes what the ring holds if
+	// that can be done at once, or leaves it to the reaper.  May run in a
+	// signal handler (aio_error() is async-signal-safe): it only tries
+	// locks, finishes only requests that need no notification and start
+	// no other request, and makes no thread.
+	void reap_now()
+	{
+		if (!kernel_ || !ring_posted())
+			return;
+		if (!try_own_ring())
+			return; // its holder reaps it
+		bool left = false;
+		{
+			const std::unique_lock lock(mutex_, std::try_to_lock);
+			if (lock.owns_lock())
+				left = !consume_ring_plain_locked();
+			else
+				left = true;
+		}
+		if (left)
+			reaper_kicked_.store(true, std::memory_order_seq_cst);
+		release_ring();
 	}
 
 private:
 	static constexpr std::size_t ring_slots = 1024;
+	static constexpr std::size_t spare_requests = 1024;
 
 	// A child of fork() has none of the parent's helper threads, and its
 	// locks may be held by threads that do not exist there: it gets an
@@ -569,17 +786,19 @@ private:
 	// them).
 	static void start_afresh_in_child()
 	{
-		current_ = new (std::nothrow) aio_engine;
-		if (current_ == nullptr)
+		auto* fresh = new (std::nothrow) aio_engine;
+		if (fresh == nullptr)
 			std::abort(); // out of memory in a fresh child: no AIO to offer
+		current_.store(fresh, std::memory_order_release);
 	}
 
-	static inline aio_engine* current_ = nullptr;
+	static inline std::atomic<aio_engine*> current_{nullptr};
 
 	aio_engine() : kernel_(syslet::sys::kernel_has_syslets())
 	{
 		head_.completion_ring = syslet::abi::address_of(slots_.data());
 		head_.ring_size_bytes = sizeof(slots_);
+		spare_.reserve(spare_requests);
 		// POSIX AIO promises that no request blocks the caller, the first
 		// one included: set the ring up now, with a spare thread (a ring
 		// set up lazily lets a process' first block complete in the
@@ -597,6 +816,63 @@ private:
 		return !S_ISREG(status.st_mode) && !S_ISBLK(status.st_mode);
 	}
 
+	// A read or write of @fd that POSIX does not order against the fd's
+	// other requests: on a regular file or block device (pread/pwrite
+	// carry their own offset, and nothing there waits for another
+	// request), except appending writes, which land in submission order.
+	// A bad fd fails at once, independently.
+	static bool runs_independently(int fd, operation op)
+	{
+		if (can_block(fd))
+			return false;
+		if (op != operation::write)
+			return true;
+		const int flags = ::fcntl(fd, F_GETFL);
+		return flags < 0 || (flags & O_APPEND) == 0;
+	}
+
+	// Puts @r in its fd's queue (mutex_ held): an independent write is
+	// numbered, anything else waits in line; a sync waits for the writes
+	// submitted before it.  True if independent writes and waiting
+	// requests now share the fd: then the completion of such a write may
+	// have to start the queue's head, which aio_error() cannot do in a
+	// signal-safe way, and the reaper must be there.
+	bool queue_locked(request* r)
+	{
+		fd_queue& queue = queues_.try_emplace(r->fd, &pool_).first->second;
+		if (r->independent) {
+			r->sequence = queue.next_write++;
+			queue.writes.insert(r->sequence);
+			return !queue.waiting.empty();
+		}
+		if (r->op == operation::sync || r->op == operation::data_sync)
+			r->sequence = queue.next_write;
+		queue.waiting.push_back(r);
+		return !queue.writes.empty();
+	}
+
+	// The decrement of submitting_ once a submission is over (its request
+	// finished, or in flight as a syslet, or handed over): a waiter that
+	// would reap the ring but saw a submission under way looks again.
+	struct submission {
+		explicit submission(aio_engine& engine) : engine_(engine)
+		{
+			engine_.submitting_.fetch_add(1, std::memory_order_seq_cst);
+		}
+		~submission()
+		{
+			engine_.submitting_.fetch_sub(1, std::memory_order_seq_cst);
+			if (engine_.token_waiters_.load(std::memory_order_seq_cst) != 0)
+				engine_.wake_waiters();
+			engine_.kick_reaper();
+		}
+		submission(const submission&) = delete;
+		submission& operator=(const submission&) = delete;
+
+	private:
+		aio_engine& engine_;
+	};
+
 	// Starts @r (already marked running) in an application thread.
 	void start_in_caller(request* r)
 	{
@@ -605,6 +881,7 @@ private:
 			return;
 		}
 		if (kernel_) {
+			const submission guard(*this);
 			const long returned = exec_in_kernel(r);
 			if (returned > 0) {
 				const std::int64_t value =
@@ -625,7 +902,7 @@ private:
 			return;
 		}
 		const std::lock_guard lock(mutex_);
-		fd_queue& queue = queues_[r->fd];
+		fd_queue& queue = queues_.find(r->fd)->second;
 		queue.running = nullptr;
 		queue.waiting.push_front(r);
 		if (!queue.serviced) {
@@ -642,6 +919,7 @@ private:
 	void start_for_queue(request* r, bool on_helper)
 	{
 		if (!on_helper && kernel_ && r->op != operation::invalid) {
+			const submission guard(*this);
 			const long returned = exec_in_kernel(r);
 			if (returned == 0)
 				return;
@@ -653,33 +931,32 @@ private:
 					return;
 				}
 			}
+			finish(r, r->run_here());
+			return;
 		}
 		finish(r, r->run_here());
 	}
 
-	// async_exec() of @r's chain on the shim's ring; a chain that went
-	// asynchronous is counted before it can be posted, so that the
-	// reaper only waits while something is in flight.
+	// async_exec() of @r's chain on the shim's ring, under a submission
+	// guard.  When it went asynchronous (0), @r may already be finished
+	// and recycled: it is not touched again.
 	long exec_in_kernel(request* r)
 	{
-		{
-			const std::lock_guard lock(reaper_mutex_);
-			++asynchronous_;
-		}
-		{
-			const std::lock_guard lock(mutex_);
-			r->in_kernel = true;
-		}
+		// The reaper thread starts with the first chain that goes
+		// asynchronous, whether or not a completion will need it: in a
+		// process of one thread the kernel hands a blocked chain off
+		// from the main thread by moving the group's leadership, which
+		// costs far more than the pool thread it gives the main
+		// thread's chains once another thread exists (fio, 4 KiB
+		// O_DIRECT random reads at depth 1 on the perf kernel: 55 IOPS
+		// with the process kept single-threaded, 699 with the reaper).
+		r->in_kernel.store(true, std::memory_order_seq_cst);
 		const long returned = syslet::backend::async_exec(r->atoms.data(), &head_, sizeof(head_));
 		if (returned == 0) {
-			went_asynchronous();
+			ring_pending_.fetch_add(1, std::memory_order_seq_cst);
+			start_reaper();
 		} else {
-			{
-				const std::lock_guard lock(mutex_);
-				r->in_kernel = false;
-			}
-			const std::lock_guard lock(reaper_mutex_);
-			--asynchronous_;
+			r->in_kernel.store(false, std::memory_order_seq_cst);
 		}
 		return returned;
 	}
@@ -688,7 +965,7 @@ private:
 	// True if it will complete soon, cancelled or done.
 	bool cancel_in_kernel(request* r)
 	{
-		if (!r->in_kernel)
+		if (!r->in_kernel.load(std::memory_order_acquire))
 			return false;
 		const long cancelled = ::syscall(__NR_async_cancel, r->atoms.data(), &head_, 0);
 		if (cancelled != 0 && errno != EALREADY)
@@ -709,8 +986,9 @@ private:
 		return r.outcome(index);
 	}
 
-	// Runs @fd's queue (its `serviced` flag is ours) until it is empty or
-	// its head runs asynchronously; gives the flag back.
+	// Runs @fd's queue (its `serviced` flag is ours) until it is empty,
+	// its head runs asynchronously or waits for earlier writes; gives
+	// the flag back.
 	void service(int fd, bool on_helper)
 	{
 		for (;;) {
@@ -721,7 +999,7 @@ private:
 				if (found == queues_.end())
 					return;
 				fd_queue& queue = found->second;
-				if (queue.running != nullptr || queue.waiting.empty()) {
+				if (!queue.head_ready()) {
 					queue.serviced = false;
 					if (queue.idle())
 						queues_.erase(found);
@@ -735,38 +1013,64 @@ private:
 		}
 	}
 
-	// Publishes @r's outcome, starts what waits behind it on a helper,
-	// and notifies.
-	void finish(request* r, std::int64_t value)
+	// Publishes @r's outcome (mutex_ held): the aiocb is the application's
+	// again, @r goes back to the spares, the fd's queue goes on.  Returns
+	// the notification to make once the lock is dropped.
+	finished_request finish_locked(request* r, std::int64_t value)
 	{
-		std::unique_ptr<request> owned;
-		{
-			const std::lock_guard lock(mutex_);
-			auto found = requests_.find(r->cb);
-			owned = std::move(found->second);
-			requests_.erase(found);
-			auto queue = queues_.find(r->fd);
-			queue->second.running = nullptr;
-			if (!queue->second.serviced && !queue->second.waiting.empty()) {
-				queue->second.serviced = true;
+		if (r->notifies())
+			notifying_.fetch_sub(1, std::memory_order_seq_cst);
+		finished_request done{r->event, std::move(r->list)};
+		// An independent read has nothing to do with its fd's queue.
+		auto queue = r->independent && r->op == operation::read ? queues_.end() : queues_.find(r->fd);
+		if (queue != queues_.end()) {
+			fd_queue& q = queue->second;
+			if (r->independent && r->op == operation::write)
+				q.writes.erase(r->sequence);
+			else if (q.running == r)
+				q.running = nullptr;
+			if (!q.serviced && q.head_ready()) {
+				q.serviced = true;
 				post_locked(r->fd);
-			} else if (queue->second.idle()) {
+			} else if (q.idle()) {
 				queues_.erase(queue);
 			}
-			r->cb->__return_value = value < 0 ? -1 : value;
-			error_code_of(r->cb).store(value < 0 ? static_cast<int>(-value) : 0,
-						   std::memory_order_release);
 		}
-		// From here on the aiocb is the application's again.
-		wake_waiters();
-		notify_done(*owned);
+		r->cb->__return_value = value < 0 ? -1 : value;
+		error_code_of(r->cb).store(value < 0 ? static_cast<int>(-value) : 0,
+					   std::memory_order_release);
+		auto found = requests_.find(r->cb);
+		recycle_locked(std::move(found->second));
+		requests_.erase(found);
+		return done;
 	}
 
-	static void notify_done(request& r)
+	void recycle_locked(std::unique_ptr<request> r)
 	{
-		notify(r.event);
-		if (r.list)
-			r.list->release();
+		if (spare_.size() < spare_.capacity())
+			spare_.push_back(std::move(r));
+	}
+
+	// finish_locked() under the lock, then wakes waiters (unless the
+	// caller wakes them once for a batch) and notifies.
+	void finish(request* r, std::int64_t value, bool wake = true)
+	{
+		finished_request done;
+		{
+			const std::lock_guard lock(mutex_);
+			done = finish_locked(r, value);
+		}
+		if (wake)
+			wake_waiters();
+		notify_done(done);
+	}
+
+	static void notify_done(finished_request& done)
+	{
+		notify(done.event);
+		if (done.list)
+			done.list->release();
+		done.list.reset();
 	}
 
 	void wake_waiters()
@@ -831,7 +1135,99 @@ private:
 		}
 	}
 
-	// ------------------------------------------------------------- reaper
+	// ------------------------------------------------------------- the ring
+	//
+	// One thread at a time holds the ring (ring_owner_) and reaps it: a
+	// waiter whose requests all complete through the ring (aio_suspend()
+	// in fio, say) waits in async_wait() itself; aio_error() takes what is
+	// there; the reaper thread does it only when a completion must be
+	// noticed with nobody waiting on the ring (a notification to make, a
+	// waiter whose list mixes syslets and other requests, an aio_error()
+	// that could not reap).  Whoever lets go of the ring wakes the waiters
+	// that wanted it (token_waiters_) and, if needed, the reaper.
+
+	bool try_own_ring() { return !ring_owner_.exchange(true, std::memory_order_seq_cst); }
+
+	void release_ring()
+	{
+		ring_owner_.store(false, std::memory_order_seq_cst);
+		if (token_waiters_.load(std::memory_order_seq_cst) != 0)
+			wake_waiters();
+		kick_reaper();
+	}
+
+	[[nodiscard]] bool ring_posted()
+	{
+		const auto reaped = std::atomic_ref<syslet::abi::word>(head_.user_ring_idx)
+					    .load(std::memory_order_relaxed);
+		const auto posted = std::atomic_ref<syslet::abi::word>(head_.kernel_ring_idx)
+					    .load(std::memory_order_acquire);
+		return reaped != posted;
+	}
+
+	[[nodiscard]] bool reaper_wanted() const
+	{
+		return ring_pending_.load(std::memory_order_seq_cst) > 0 &&
+		       (mixed_waiters_.load(std::memory_order_seq_cst) != 0 ||
+			notifying_.load(std::memory_order_seq_cst) != 0 ||
+			reaper_kicked_.load(std::memory_order_seq_cst));
+	}
+
+	// Wakes the reaper if it is wanted and nobody holds the ring (no
+	// allocation, no lock: the reaper was started when the first chain
+	// went asynchronous).
+	void kick_reaper()
+	{
+		if (!reaper_wanted() || ring_owner_.load(std::memory_order_seq_cst))
+			return;
+		reaper_word_.fetch_add(1, std::memory_order_seq_cst);
+		futex(reaper_word_, FUTEX_WAKE_PRIVATE, 1, nullptr);
+	}
+
+	// The waiter's side of wait_until(): with the ring to itself and no
+	// submission under way, reaps and waits in async_wait() (at most
+	// @ns nanoseconds, -1: no limit) until @done() or a completion.
+	// 1: reaped or woke (look again), 0: could not hold the ring (sleep
+	// on completions_), -1: interrupted (errno EINTR).
+	template <class Done>
+	int reap_as_waiter(Done& done, long long ns)
+	{
+		if (submitting_.load(std::memory_order_seq_cst) != 0 || !try_own_ring())
+			return 0;
+		if (submitting_.load(std::memory_order_seq_cst) != 0) {
+			release_ring();
+			return 0;
+		}
+		consume_ring();
+		long waited = 0;
+		if (!done()) {
+			__kernel_timespec limit{ns / 1000000000, ns % 1000000000};
+			waited = syslet::backend::async_wait(1, &head_, ns < 0 ? nullptr : &limit);
+			consume_ring();
+		}
+		release_ring();
+		if (waited == -EINTR) {
+			errno = EINTR;
+			return -1;
+		}
+		if (waited < 0 && waited != -EOVERFLOW)
+			::usleep(1000); // not expected: do not spin
+		return 1;
+	}
+
+	// Starts the reaper thread if it is not running (never from a signal
+	// handler: kick_reaper() only wakes it), then wakes it if wanted.
+	void start_reaper()
+	{
+		reaper_requested_.store(true, std::memory_order_seq_cst);
+		if (!reaper_started_.load(std::memory_order_acquire)) {
+			const std::lock_guard lock(reaper_mutex_);
+			if (!reaper_started_.load(std::memory_order_relaxed))
+				reaper_started_.store(start_helper_thread([this] { reap_forever(); }),
+						      std::memory_order_release);
+		}
+		kick_reaper();
+	}
 
 	// Starts a helper for every posted queue without one and the reaper if
 	// a chain waits for it: false if one of them could not be started.
@@ -847,94 +1243,143 @@ private:
 				}
 			}
 		}
-		const std::lock_guard lock(reaper_mutex_);
-		if (asynchronous_ > 0 && !reaper_started_) {
-			reaper_started_ = start_helper_thread([this] { reap_forever(); });
-			all = all && reaper_started_;
+		if (reaper_requested_.load(std::memory_order_seq_cst) &&
+		    !reaper_started_.load(std::memory_order_acquire)) {
+			start_reaper();
+			all = all && reaper_started_.load(std::memory_order_acquire);
 		}
 		return all;
-	}
-
-	void went_asynchronous()
-	{
-		{
-			const std::lock_guard lock(reaper_mutex_);
-			if (!reaper_started_)
-				reaper_started_ = start_helper_thread([this] { reap_forever(); });
-		}
-		reaper_work_.notify_one();
 	}
 
 	void reap_forever()
 	{
 		for (;;) {
-			{
-				std::unique_lock lock(reaper_mutex_);
-				reaper_work_.wait(lock, [this] { return asynchronous_ > 0; });
+			const std::uint32_t seen = reaper_word_.load(std::memory_order_seq_cst);
+			if (!reaper_wanted() || !try_own_ring()) {
+				futex(reaper_word_, FUTEX_WAIT_PRIVATE, seen, nullptr);
+				continue;
 			}
-			const long waited = syslet::backend::async_wait(1, &head_, nullptr);
-			if (waited < 0 && waited != -EINTR && waited != -EOVERFLOW)
-				::usleep(1000);
-			consume_ring();
+			reaper_kicked_.store(false, std::memory_order_seq_cst);
+			for (;;) {
+				consume_ring();
+				if (!reaper_wanted())
+					break;
+				const long waited = syslet::backend::async_wait(1, &head_, nullptr);
+				if (waited < 0 && waited != -EINTR && waited != -EOVERFLOW)
+					::usleep(1000);
+			}
+			release_ring();
 		}
 	}
 
-	// The user side of the ring protocol: take each posted slot in order,
-	// write 0 back, advance user_ring_idx.
+	// The atom address in the ring's next posted slot, 0 if none.
+	std::uint64_t peek_slot()
+	{
+		auto user_index = std::atomic_ref<syslet::abi::word>(head_.user_ring_idx);
+		const std::uint64_t reaped = user_index.load(std::memory_order_relaxed);
+		const std::uint64_t posted = std::atomic_ref<syslet::abi::word>(head_.kernel_ring_idx)
+						     .load(std::memory_order_acquire);
+		if (reaped == posted)
+			return 0;
+		// 0: index published before the slot, seen next time
+		return std::atomic_ref<syslet::abi::word>(slots_[reaped % ring_slots])
+			.load(std::memory_order_acquire);
+	}
+
+	// Takes the slot peek_slot() read: writes 0 back, advances user_ring_idx.
+	request* take_slot(std::uint64_t atom_address)
+	{
+		auto user_index = std::atomic_ref<syslet::abi::word>(head_.user_ring_idx);
+		const std::uint64_t reaped = user_index.load(std::memory_order_relaxed);
+		std::atomic_ref<syslet::abi::word>(slots_[reaped % ring_slots])
+			.store(0, std::memory_order_release);
+		user_index.store(reaped + 1, std::memory_order_release);
+		ring_pending_.fetch_sub(1, std::memory_order_seq_cst);
+		const auto* atom = syslet::abi::pointer_from<const syslet::abi::atom>(atom_address);
+		return syslet::abi::pointer_from<request>(syslet::abi::user_data(*atom));
+	}
+
+	// The user side of the ring protocol (the ring held): every posted
+	// completion, finished in order, waiters woken once for the batch.
 	void consume_ring()
 	{
-		for (;;) {
-			auto user_index = std::atomic_ref<syslet::abi::word>(head_.user_ring_idx);
-			const std::uint64_t reaped = user_index.load(std::memory_order_relaxed);
-			const std::uint64_t posted = std::atomic_ref<syslet::abi::word>(head_.kernel_ring_idx)
-							     .load(std::memory_order_acquire);
-			if (reaped == posted)
-				return;
-			auto slot = std::atomic_ref<syslet::abi::word>(slots_[reaped % ring_slots]);
-			const std::uint64_t atom_address = slot.load(std::memory_order_acquire);
-			if (atom_address == 0)
-				return; // index published before the slot: seen next time
-			slot.store(0, std::memory_order_release);
-			user_index.store(reaped + 1, std::memory_order_release);
-			const auto* atom = syslet::abi::pointer_from<const syslet::abi::atom>(atom_address);
-			auto* r = syslet::abi::pointer_from<request>(syslet::abi::user_data(*atom));
-			{
-				const std::lock_guard lock(reaper_mutex_);
-				--asynchronous_;
-			}
-			finish(r, outcome_at(*r, atom_address));
+		bool any = false;
+		for (std::uint64_t address = peek_slot(); address != 0; address = peek_slot()) {
+			request* r = take_slot(address);
+			finish(r, outcome_at(*r, address), false);
+			any = true;
 		}
+		if (any)
+			wake_waiters();
+	}
+
+	// consume_ring() for reap_now() (the ring and mutex_ held): stops at
+	// the first completion that needs more than publishing its result.
+	// True if it took everything posted.
+	bool consume_ring_plain_locked()
+	{
+		bool any = false, all = true;
+		for (std::uint64_t address = peek_slot(); address != 0; address = peek_slot()) {
+			const auto* atom = syslet::abi::pointer_from<const syslet::abi::atom>(address);
+			const auto* r =
+				syslet::abi::pointer_from<const request>(syslet::abi::user_data(*atom));
+			auto queue = r->op == operation::write ? queues_.find(r->fd) : queues_.end();
+			if (!r->independent || r->notifies() || spare_.size() >= spare_.capacity() ||
+			    (queue != queues_.end() && !queue->second.waiting.empty())) {
+				all = false;
+				break;
+			}
+			request* taken = take_slot(address);
+			(void)finish_locked(taken, outcome_at(*taken, address));
+			any = true;
+		}
+		if (any)
+			wake_waiters();
+		return all;
 	}
 
 	const bool kernel_;
 	syslet::abi::head head_{};
 	std::array<syslet::abi::word, ring_slots> slots_{};
 
-	std::mutex mutex_; // requests_, queues_, jobs_, the worker counts
-	std::unordered_map<aiocb*, std::unique_ptr<request>> requests_;
-	std::unordered_map<int, fd_queue> queues_;
-	std::deque<int> jobs_;
+	std::mutex mutex_; // pool_ and all below up to the worker counts
+	std::pmr::unsynchronized_pool_resource pool_;
+	std::pmr::unordered_map<aiocb*, std::unique_ptr<request>> requests_{&pool_};
+	std::vector<std::unique_ptr<request>> spare_; // finished requests, for reuse
+	std::pmr::unordered_map<int, fd_queue> queues_{&pool_};
+	std::pmr::deque<int> jobs_{&pool_};
 	std::condition_variable work_posted_;
 	int workers_ = 0;
 	int idle_workers_ = 0;
 	int starting_workers_ = 0;
 
-	std::atomic<std::uint32_t> completions_{0}; // futex: bumped at every completion
-	std::atomic<std::uint32_t> waiters_{0};
+	std::atomic<std::uint32_t> completions_{0};   // futex: bumped at every batch of completions
+	std::atomic<std::uint32_t> waiters_{0};       // sleeping on completions_
+	std::atomic<std::uint32_t> token_waiters_{0}; // of which those waiting for the ring's holder
+	std::atomic<std::uint32_t> mixed_waiters_{0}; // of which those that need the reaper
+	std::atomic<std::uint32_t> submitting_{0};    // submissions under way
+	std::atomic<long> ring_pending_{0};           // chains gone asynchronous, not yet reaped
+	std::atomic<std::uint32_t> notifying_{0};     // requests with a notification to make
 
-	std::mutex reaper_mutex_;
-	std::condition_variable reaper_work_;
-	long asynchronous_ = 0;
-	bool reaper_started_ = false;
+	std::atomic<bool> ring_owner_{false};
+	std::atomic<bool> reaper_kicked_{false};
+	std::atomic<std::uint32_t> reaper_word_{0}; // futex the reaper sleeps on
+	std::mutex reaper_mutex_;                   // starting the reaper
+	std::atomic<bool> reaper_started_{false};
+	std::atomic<bool> reaper_requested_{false}; // to be started (again, if that failed)
 };
 
 int submit_one(aiocb* cb, operation op)
 {
 	aio_engine& engine = aio_engine::instance();
-	if (engine.enqueue(cb, op, nullptr) != 0)
+	request* independent = nullptr;
+	if (!engine.enqueue(cb, op, nullptr, independent))
 		return -1;
 	const int saved_errno = errno; // a request run here leaves errno as it was
-	engine.kick(cb->aio_fildes);
+	if (independent != nullptr)
+		engine.start(independent);
+	else
+		engine.kick(cb->aio_fildes);
 	errno = saved_errno;
 	return 0;
 }
@@ -980,8 +1425,18 @@ SYSLET_AIO_EXPORT int aio_fsync(int op, aiocb* cb) noexcept
 
 // As glibc: the aiocb's error status, whatever it holds (0 for one that
 // was zeroed and never submitted).
+// A request in progress whose completion the ring holds is finished here
+// when that can be done at once (no lock waited for: aio_error() is
+// async-signal-safe), so that a program that polls needs no other thread.
 SYSLET_AIO_EXPORT int aio_error(const aiocb* cb) noexcept
 {
+	const int error = error_of(cb);
+	if (error != EINPROGRESS)
+		return error;
+	aio_engine* engine = aio_engine::existing();
+	if (engine == nullptr)
+		return error;
+	engine->reap_now();
 	return error_of(cb);
 }
 
@@ -1025,15 +1480,18 @@ SYSLET_AIO_EXPORT int lio_listio(int mode, aiocb* const list[], int count, sigev
 		}
 		notification->event = *event;
 	}
-	// Queue everything first, then start: requests on one fd run in list
-	// order, and with LIO_NOWAIT only the first of each fd runs in this
-	// call (the rest on a helper, after it returned).
+	// Queue everything first, then start: requests on one fd that are
+	// ordered run in list order, and with LIO_NOWAIT only the first of each
+	// such fd runs in this call (the rest on a helper, after it returned);
+	// independent requests start in list order, here.
 	std::vector<int> fds;
 	std::vector<aiocb*> submitted;
+	std::vector<request*> independent;
 	int error = 0;
 	try {
 		fds.reserve(static_cast<std::size_t>(count));
 		submitted.reserve(static_cast<std::size_t>(count));
+		independent.reserve(static_cast<std::size_t>(count));
 	} catch (const std::bad_alloc&) {
 		errno = EAGAIN;
 		return -1;
@@ -1044,16 +1502,21 @@ SYSLET_AIO_EXPORT int lio_listio(int mode, aiocb* const list[], int count, sigev
 			continue;
 		if (notification)
 			notification->remaining.fetch_add(1);
-		if (engine.enqueue(cb, operation_of_opcode(cb->aio_lio_opcode), notification) != 0) {
+		request* to_start = nullptr;
+		if (!engine.enqueue(cb, operation_of_opcode(cb->aio_lio_opcode), notification, to_start)) {
 			error = errno;
 			if (notification)
 				notification->remaining.fetch_sub(1);
 			continue;
 		}
 		submitted.push_back(cb);
-		if (std::find(fds.begin(), fds.end(), cb->aio_fildes) == fds.end())
+		if (to_start != nullptr)
+			independent.push_back(to_start);
+		else if (std::find(fds.begin(), fds.end(), cb->aio_fildes) == fds.end())
 			fds.push_back(cb->aio_fildes);
 	}
+	for (request* r : independent)
+		engine.start(r);
 	for (const int fd : fds) {
 		if (mode == LIO_WAIT)
 			engine.run_queue(fd);
@@ -1073,7 +1536,10 @@ SYSLET_AIO_EXPORT int lio_listio(int mode, aiocb* const list[], int count, sigev
 		return std::all_of(submitted.begin(), submitted.end(),
 				   [](const aiocb* cb) { return error_of(cb) != EINPROGRESS; });
 	};
-	if (!engine.wait_until(all_done, nullptr))
+	const auto kind = [&] {
+		return engine.kind_of_locked(submitted.data(), static_cast<int>(submitted.size()));
+	};
+	if (!engine.wait_until(all_done, kind, nullptr))
 		return -1; // EINTR, as glibc
 	if (error != 0 || std::any_of(submitted.begin(), submitted.end(),
 				      [](const aiocb* cb) { return error_of(cb) != 0; })) {
