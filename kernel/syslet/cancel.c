@@ -102,13 +102,11 @@ SYSCALL_DEFINE3(async_cancel, struct syslet_uatom __user *, atom,
 		return -ENOSYS;
 	if (flags || !atom || !uhead)
 		return -EINVAL;
-	/* Pairs with syslet_process()'s cmpxchg_release(). */
-	sp = smp_load_acquire(&current->signal->syslet);
-	if (!sp)
-		return -ENOENT;
+	/* A bad ring name is told apart whether or not the process has rings. */
 	head = syslet_head_get(uhead, SYSLET_HEAD_SIZE_VER0, false);
 	if (IS_ERR_OR_NULL(head))
 		return head ? PTR_ERR(head) : -ENOENT;
+	sp = READ_ONCE(current->signal->syslet);	/* set: it has a ring */
 
 	spin_lock(&sp->pool_lock);
 	list_for_each_entry(chain, &head->chains, node) {

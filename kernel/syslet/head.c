@@ -272,10 +272,13 @@ syslet_uhead_process(struct async_head_user __user *uhead, size_t size,
 struct syslet_head *syslet_head_lookup(struct async_head_user __user *uhead,
 				       size_t size, bool create)
 {
-	struct syslet_process *sp = syslet_uhead_process(uhead, size, true);
+	struct syslet_process *sp = syslet_uhead_process(uhead, size, create);
 	struct syslet_head *head;
 	int err;
 
+	/* A look for a ring of a process that has none sets nothing up. */
+	if (sp == ERR_PTR(-ENOENT))
+		return NULL;
 	if (IS_ERR(sp))
 		return ERR_CAST(sp);
 

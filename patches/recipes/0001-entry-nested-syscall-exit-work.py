@@ -21,12 +21,15 @@ EDITS = [
  * For system calls that the kernel runs from within another system call
  * (syslet atoms), with the nested call's number, arguments and return
  * value in @regs: runs audit, the sys_exit tracepoint and ptrace's
- * syscall-exit stop, as on the way back to user space.
+ * syscall-exit stop, as on the way back to user space.  Not the
+ * single-step trap: the instruction user space stepped over is the
+ * outer system call, whose own exit reports it once.
  */
 void syscall_exit_nested_work(struct pt_regs *regs)
 {
 	unsigned long work = READ_ONCE(current_thread_info()->syscall_work);
 
+	work &= ~SYSCALL_WORK_SYSCALL_EXIT_TRAP;
 	if (work & SYSCALL_WORK_EXIT)
 		syscall_exit_work(regs, work);
 }

@@ -161,8 +161,9 @@ struct syslet_uatom {
  * (@completion_ring, @ring_size_bytes, @max_nr_threads); later changes to
  * them are ignored until the ring is unregistered.  The user-space
  * context fields (@head_stack, @head_ip, @new_thread_stack,
- * @new_thread_ip) are read each time a worker takes one up.  The structure must be 8-byte aligned.  Its size is
- * passed to the system calls so that it can grow: a larger structure is
+ * @new_thread_ip) are read each time a worker takes one up.  The
+ * structure must be 8-byte aligned.  Its size is passed to the system
+ * calls so that it can grow: a larger structure is
  * accepted if the extra bytes are zero (-E2BIG otherwise), a smaller one
  * than SYSLET_HEAD_SIZE_VER0 gives -EINVAL.
  *
@@ -277,7 +278,9 @@ struct async_head_user {
  *	above), -EINVAL if user_ring_idx is ahead of kernel_ring_idx or
  *	more than the ring's slots behind it (modulo 2^64).  While they are,
  *	async_exec() runs new chains for the ring to their end in the
- *	caller (cached completion), even SYSLET_ASYNC ones.
+ *	caller (cached completion), even SYSLET_ASYNC ones.  A ring the
+ *	kernel does not know (never used, or unregistered) has nothing in
+ *	flight: 0 at once, and nothing is set up for it.
  * long async_thread(void *event, struct async_head_user *ahu);
  *	Return a user-space cachemiss thread to the pool (@event must be
  *	NULL).  Returns 0 when the thread has taken over the context of
@@ -299,9 +302,10 @@ struct async_head_user {
  *	keeps its own result.  No atom after that runs.  -EALREADY if the
  *	chain was asked already, -ENOENT if the ring has no such chain in
  *	flight (it completed or is completing, never went asynchronous, or
- *	is a chain of another process), -EINVAL for NULL pointers, flags or a
- *	misaligned ring pointer, -EFAULT for one that is not a user address.  The
- *	same atom in flight twice on one ring names the older chain.
+ *	is a chain of another process, or the ring is unknown), -EINVAL for
+ *	NULL pointers, flags or a misaligned ring pointer, -EFAULT for one
+ *	that is not a user address.  The same atom in flight twice on one
+ *	ring names the older chain.
  */
 
 #endif /* _UAPI_LINUX_SYSLET_H */

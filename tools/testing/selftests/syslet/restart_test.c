@@ -440,13 +440,16 @@ static void nanosleep_across_stop(struct __test_metadata *_metadata,
 	struct __kernel_timespec req = { .tv_sec = 1 };
 	uint64_t reqp = PTR(&req), zero = 0;
 	int64_t t0, elapsed;
+	int started[2];
 	pid_t pid;
+	char c;
 
 	out = mmap(NULL, sizeof(*out), PROT_READ | PROT_WRITE,
 		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, out);
 	out->read_ret = UNTOUCHED;
 	out->pid_ret = UNTOUCHED;
+	ASSERT_EQ(0, pipe(started));
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
@@ -459,6 +462,9 @@ static void nanosleep_across_stop(struct __test_metadata *_metadata,
 		init_atom(&a[1], __NR_getpid, NULL, NULL, NULL, NULL, NULL,
 			  NULL, &out->pid_ret, 0, NULL);
 		t0 = now_ms();
+		/* The stop must come while the sleep runs, not before it. */
+		if (write(started[1], "s", 1) != 1)
+			_exit(3);
 		ret = async_exec(&a[0], &r.head, HSZ);
 		/* async_wait() itself fails with EINTR after a stop. */
 		while (ret == 0 && (ret = async_wait(1, &r.head, NULL)) < 0 &&
@@ -469,6 +475,9 @@ static void nanosleep_across_stop(struct __test_metadata *_metadata,
 		out->exec_ret = now_ms() - t0;
 		_exit(0);
 	}
+	ASSERT_EQ(1, read(started[0], &c, 1));
+	close(started[0]);
+	close(started[1]);
 	usleep(200000);
 	ASSERT_EQ(0, kill(pid, SIGSTOP));
 	ASSERT_LT(0, wait_stopped(pid, WUNTRACED));
@@ -1249,6 +1258,64 @@ TEST_F_TIMEOUT(chain_child, handoff_signal_storm, 120)
 		TH_LOG("check %d failed: %#lx", seen->bad, seen->bad_val);
 	}
 	munmap(seen, sizeof(*seen));
+}
+
+/*
+ * A tracer single-stepping over async_exec() (gdb's stepi, PTRACE_SINGLESTEP)
+ * stepped one instruction: it gets one trap for it, after the whole chain,
+ * not one more for each atom's exit in between (each of those was a
+ * SIGTRAP at the same user address while the chain still ran, which a
+ * tracer that passes signals on cut the chain with).
+ */
+TEST(single_step_over_a_chain_traps_once)
+{
+	static struct syslet_uatom a[3];
+	static int64_t r[3];
+	int st, traps_in_call = 0, steps = 0;
+	unsigned long long call_ip = 0;
+	pid_t pid;
+
+	init_atom(&a[0], __NR_getpid, NULL, NULL, NULL, NULL, NULL, NULL,
+		  &r[0], SYSLET_SYNC, &a[1]);
+	init_atom(&a[1], __NR_getppid, NULL, NULL, NULL, NULL, NULL, NULL,
+		  &r[1], 0, &a[2]);
+	init_atom(&a[2], __NR_getuid, NULL, NULL, NULL, NULL, NULL, NULL,
+		  &r[2], 0, NULL);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		long ret;
+
+		ptrace(PTRACE_TRACEME, 0, 0, 0);
+		raise(SIGSTOP);
+		ret = async_exec(a, NULL, 0);
+		_exit(ret == (long)&a[2] && r[0] == getpid() &&
+		      r[1] == getppid() && r[2] == getuid() ? 0 : 1);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	ASSERT_TRUE(WIFSTOPPED(st));
+	ASSERT_EQ(0, ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_EXITKILL));
+	for (;;) {
+		struct user_regs_struct regs;
+
+		ASSERT_EQ(0, ptrace(PTRACE_SINGLESTEP, pid, 0, 0));
+		ASSERT_EQ(pid, waitpid(pid, &st, 0));
+		if (!WIFSTOPPED(st))
+			break;
+		ASSERT_EQ(SIGTRAP, WSTOPSIG(st));
+		ASSERT_GT(200000, ++steps);
+		ASSERT_EQ(0, ptrace(PTRACE_GETREGS, pid, 0, &regs));
+		/* Stopped right after async_exec()'s syscall instruction. */
+		if (regs.orig_rax == __NR_async_exec) {
+			if (!call_ip)
+				call_ip = regs.rip;
+			if (regs.rip == call_ip)
+				traps_in_call++;
+		}
+	}
+	ASSERT_TRUE(WIFEXITED(st));
+	EXPECT_EQ(0, WEXITSTATUS(st));
+	EXPECT_EQ(1, traps_in_call);
 }
 
 TEST_HARNESS_MAIN
