@@ -583,10 +583,18 @@ public:
 
 private:
 	enum class source_kind : std::uint8_t { none, value, atom_result, variable };
+	// (8 bytes: an atom_extra stays small, and so does a chain_state, which
+	// keeps a one-shot's first allocation in malloc's small-bin range.)
 	struct source_ref {
 		source_kind kind = source_kind::none;
-		std::size_t index = 0;
+		std::uint32_t index = 0; // an index past 2^32 - 1 is stored as that: invalid
 	};
+	static std::uint32_t narrow_index(std::size_t index) noexcept
+	{
+		return index > std::numeric_limits<std::uint32_t>::max()
+			       ? std::numeric_limits<std::uint32_t>::max()
+			       : static_cast<std::uint32_t>(index);
+	}
 	struct atom_extra {
 		std::array<source_ref, abi::max_args> sources{};
 		std::array<std::uint64_t, abi::max_args> values{};
@@ -609,11 +617,11 @@ private:
 			}
 			source_ref operator()(atom_ref ref) const
 			{
-				return {source_kind::atom_result, ref.index};
+				return {source_kind::atom_result, narrow_index(ref.index)};
 			}
 			source_ref operator()(var_ref ref) const
 			{
-				return {source_kind::variable, ref.index};
+				return {source_kind::variable, narrow_index(ref.index)};
 			}
 			source_ref operator()(const owned_string& text) const
 			{
