@@ -30,10 +30,17 @@
 //    requests all complete through the ring waits in async_wait() and
 //    reaps it itself (one wake-up per batch); aio_error() takes what the
 //    ring holds when it can do so without waiting for a lock; the reaper
-//    thread (started when the first chain goes asynchronous) only reaps
-//    when a completion must be noticed while nobody waits on the ring (a
-//    notification to make, a waiter for a mix of syslets and helper-run
-//    requests, a completion aio_error() could not take).  Requests and
+//    thread only reaps when a completion must be noticed while nobody
+//    waits on the ring (a notification to make, a waiter for a mix of
+//    syslets and helper-run requests, a completion aio_error() could not
+//    take), and starts only when such a completion may come (a
+//    notification, an ordered request, independent writes sharing an fd
+//    with waiting requests, many requests alive) or when more than 4
+//    chains are asynchronous at once: a program of independent requests
+//    without notifications at a low queue depth (fio at depth 1) stays
+//    single-threaded, so that the kernel runs its chains in the caller
+//    and hands off only those that block; at a higher depth the kernel's
+//    pool threads run the main thread's chains.  Requests and
 //    the shim's bookkeeping are recycled: no heap allocation per request
 //    in steady state;
 //  - without kernel syslets (or when the kernel refuses a chain) requests
@@ -778,6 +785,10 @@ public:
 private:
 	static constexpr std::size_t ring_slots = 1024;
 	static constexpr std::size_t spare_requests = 1024;
+	// Chains asynchronous at once beyond which the reaper starts, so that
+	// the kernel runs the main thread's chains on pool threads instead of
+	// handing them off one by one (exec_in_kernel()).
+	static constexpr long async_single_threaded = 4;
 
 	// A child of fork() has none of the parent's helper threads, and its
 	// locks may be held by threads that do not exist there: it gets an
@@ -942,19 +953,28 @@ private:
 	// and recycled: it is not touched again.
 	long exec_in_kernel(request* r)
 	{
-		// The reaper thread starts with the first chain that goes
-		// asynchronous, whether or not a completion will need it: in a
-		// process of one thread the kernel hands a blocked chain off
-		// from the main thread by moving the group's leadership, which
-		// costs far more than the pool thread it gives the main
-		// thread's chains once another thread exists (fio, 4 KiB
-		// O_DIRECT random reads at depth 1 on the perf kernel: 55 IOPS
-		// with the process kept single-threaded, 699 with the reaper).
+		// Only these can need the reaper once in flight: a notification
+		// to make, or a completion that aio_error() cannot take in a
+		// signal-safe way.  Otherwise the reaper starts only when more
+		// than async_single_threaded chains are asynchronous at once.
+		// While the process has one thread its chains run in the main
+		// thread and only one that blocks is handed off; once another
+		// thread exists, the kernel sends every chain of the main
+		// thread to a pool thread instead, blocking or not.  Measured
+		// with fio (4 KiB random reads, perf kernel with the hand-off's
+		// completion no longer a grace period late, kernel ab04600, one
+		// boot per comparison, medians of 4-6 runs): at depth 1 the
+		// hand-off is the faster (O_DIRECT ~900 against ~520 IOPS, cold
+		// buffered ~1,000 against ~560), at depth 16 the pool (O_DIRECT
+		// ~2,400 against ~1,600, and hand-offs alone once fell to 23
+		// IOPS for a whole run).  The reaper, once started, stays.
+		const bool needs_reaper = r->notifies() || !r->independent;
 		r->in_kernel.store(true, std::memory_order_seq_cst);
 		const long returned = syslet::backend::async_exec(r->atoms.data(), &head_, sizeof(head_));
 		if (returned == 0) {
-			ring_pending_.fetch_add(1, std::memory_order_seq_cst);
-			start_reaper();
+			const long pending = ring_pending_.fetch_add(1, std::memory_order_seq_cst) + 1;
+			if (needs_reaper || pending > async_single_threaded)
+				start_reaper();
 		} else {
 			r->in_kernel.store(false, std::memory_order_seq_cst);
 		}
