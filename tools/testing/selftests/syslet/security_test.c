@@ -347,185 +347,171 @@ static int seccomp_child(void *arg)
 	return 0;
 }
 
-static void seccomp_case(struct __test_metadata *_metadata, uint32_t action,
-			 enum mode m)
-{
-	const char *mn = mode_name[m];
+/*
+ * The seccomp grid: a filter answers getppid() with one action (one test
+ * each), the chain runs in one mode (one variant each).  The set-up makes
+ * the shared record; each test runs the child with its action.
+ */
+FIXTURE(seccomp) {
 	int status;
+};
 
+FIXTURE_VARIANT(seccomp) {
+	enum mode mode;
+};
+
+FIXTURE_VARIANT_ADD(seccomp, cached) {
+	.mode = CACHED,
+};
+
+FIXTURE_VARIANT_ADD(seccomp, pool_thread) {
+	.mode = POOL,
+};
+
+FIXTURE_VARIANT_ADD(seccomp, cachemiss_worker) {
+	.mode = WORKER,
+};
+
+FIXTURE_SETUP(seccomp)
+{
 	sc = shared_alloc(sizeof(*sc));
 	ASSERT_NE(NULL, sc);
 	memset(sc, 0, sizeof(*sc));
-	sc->action = action;
-	sc->mode = m;
-	status = run_child(seccomp_child, NULL, 30000);
-	TH_LOG("%s: status %d, stage %d, async_exec %ld, chain ended on %#lx (atoms %p %p), denied atom %lld, next atom %lld, SIGSYS x%d",
-	       mn, status, sc->stage, sc->exec_ret, sc->end, &sc->atoms[0],
-	       &sc->atoms[1], (long long)sc->ret_denied,
-	       (long long)sc->ret_next, sc->sigsys);
+	sc->mode = variant->mode;
+	self->status = -1;
+}
 
-	switch (action) {
-	case SECCOMP_RET_KILL_PROCESS:
-	case SECCOMP_RET_KILL_THREAD:
-		/*
-		 * Direct call in a single-threaded process: killed by
-		 * SIGSYS.  A pool thread or cachemiss worker cannot die
-		 * alone without losing the chain: the process dies.
-		 */
-		ASSERT_EQ(128 + SIGSYS, status)
-			TH_LOG("%s: the process was not killed by SIGSYS", mn);
-		ASSERT_EQ(1, sc->stage)
-			TH_LOG("%s: async_exec()'s chain ended before the kill", mn);
-		ASSERT_EQ(SENTINEL, sc->ret_next)
-			TH_LOG("%s: the atom after the killing call ran", mn);
-		break;
-	case SECCOMP_RET_TRAP:
-		ASSERT_EQ(0, status);
-		ASSERT_EQ(3, sc->stage);
-		ASSERT_TRUE(sc->handler_kept)
-			TH_LOG("%s: the process' SIGSYS handler was changed", mn);
-		if (m == CACHED) {
-			/*
-			 * As for a direct call: SIGSYS, delivered on the way
-			 * out of async_exec(); the pending signal ends the
-			 * chain between atoms (-EINTR).
-			 */
-			ASSERT_EQ(1, sc->sigsys);
-			ASSERT_EQ(__NR_getppid, sc->sigsys_nr);
-			ASSERT_EQ(1 /* SYS_SECCOMP */, sc->sigsys_code);
-			ASSERT_EQ(-EINTR, sc->exec_ret);
-			/* What rax would hold: the number (rolled back). */
-			ASSERT_EQ(__NR_getppid, sc->ret_denied);
-			ASSERT_EQ(SENTINEL, sc->ret_next);
-		} else {
-			/* Fail closed: no signal, -ENOSYS, as documented. */
-			ASSERT_EQ(0, sc->sigsys)
-				TH_LOG("%s: SIGSYS reached a handler", mn);
-			ASSERT_EQ(-ENOSYS, sc->ret_denied);
-			ASSERT_EQ(PTR(&sc->atoms[1]), sc->end);
-			ASSERT_EQ(sc->pid, sc->ret_next);
-		}
-		ASSERT_EQ(PTR(&sc->atoms[2]), sc->later_end)
-			TH_LOG("%s: a later SYSLET_ASYNC chain did not complete through the ring",
-			       mn);
-		ASSERT_EQ(sc->pid, sc->later_ret);
-		break;
-	default:
-		ASSERT_EQ(0, status);
-		ASSERT_EQ(3, sc->stage);
+FIXTURE_TEARDOWN(seccomp)
+{
+	if (sc)
+		munmap(sc, sizeof(*sc));
+	sc = NULL;
+}
+
+/* Run the chain under a filter that answers getppid() with @action. */
+static void seccomp_run(struct __test_metadata *_metadata,
+			FIXTURE_DATA(seccomp) *self, uint32_t action)
+{
+	sc->action = action;
+	self->status = run_child(seccomp_child, NULL, 30000);
+	TH_LOG("%s: status %d, stage %d, async_exec %ld, chain ended on %#lx (atoms %p %p), denied atom %lld, next atom %lld, SIGSYS x%d",
+	       mode_name[sc->mode], self->status, sc->stage, sc->exec_ret,
+	       sc->end, &sc->atoms[0], &sc->atoms[1],
+	       (long long)sc->ret_denied, (long long)sc->ret_next,
+	       sc->sigsys);
+}
+
+/*
+ * The chain went on past the denied atom, and a SYSLET_ASYNC chain
+ * submitted afterwards still completes through the ring.
+ */
+static void seccomp_chain_went_on(struct __test_metadata *_metadata)
+{
+	ASSERT_EQ(PTR(&sc->atoms[1]), sc->end);
+	ASSERT_EQ(sc->pid, sc->ret_next);
+	ASSERT_EQ(0, sc->sigsys);
+	ASSERT_EQ(PTR(&sc->atoms[2]), sc->later_end);
+	ASSERT_EQ(sc->pid, sc->later_ret);
+}
+
+TEST_F(seccomp, errno_answers_the_atom_as_a_direct_call)
+{
+	seccomp_run(_metadata, self, SECCOMP_RET_ERRNO | DENY_ERRNO);
+	ASSERT_EQ(0, self->status);
+	ASSERT_EQ(3, sc->stage);
+	ASSERT_EQ(-DENY_ERRNO, sc->ret_denied);
+	ASSERT_EQ(-1, sc->direct);
+	ASSERT_EQ(DENY_ERRNO, sc->direct_errno);
+	seccomp_chain_went_on(_metadata);
+}
+
+/* No tracer: the atom fails as a direct call does, the chain goes on. */
+TEST_F(seccomp, trace_without_tracer_fails_the_atom_as_a_direct_call)
+{
+	seccomp_run(_metadata, self, SECCOMP_RET_TRACE);
+	ASSERT_EQ(0, self->status);
+	ASSERT_EQ(3, sc->stage);
+	ASSERT_EQ(-ENOSYS, sc->ret_denied);
+	ASSERT_EQ(-1, sc->direct);
+	ASSERT_EQ(ENOSYS, sc->direct_errno);
+	seccomp_chain_went_on(_metadata);
+}
+
+TEST_F(seccomp, user_notif_supervisor_answers_the_atom)
+{
+	seccomp_run(_metadata, self, SECCOMP_RET_USER_NOTIF);
+	ASSERT_EQ(0, self->status);
+	ASSERT_EQ(3, sc->stage);
+	ASSERT_EQ(4242, sc->ret_denied);
+	ASSERT_EQ(1, sc->notif_after_chain);
+	ASSERT_EQ(__NR_getppid, sc->notif_nr);
+	ASSERT_EQ(4242, sc->direct);
+	seccomp_chain_went_on(_metadata);
+}
+
+/*
+ * In the caller's context, as for a direct call: SIGSYS, delivered on
+ * the way out of async_exec(); the pending signal ends the chain between
+ * atoms (-EINTR).  In a pool thread or cachemiss worker no handler of
+ * the process may run: fail closed, no signal, -ENOSYS, as documented.
+ */
+TEST_F(seccomp, trap_raises_sigsys_only_in_the_callers_context)
+{
+	const char *mn = mode_name[variant->mode];
+
+	seccomp_run(_metadata, self, SECCOMP_RET_TRAP);
+	ASSERT_EQ(0, self->status);
+	ASSERT_EQ(3, sc->stage);
+	ASSERT_TRUE(sc->handler_kept)
+		TH_LOG("%s: the process' SIGSYS handler was changed", mn);
+	if (variant->mode == CACHED) {
+		ASSERT_EQ(1, sc->sigsys);
+		ASSERT_EQ(__NR_getppid, sc->sigsys_nr);
+		ASSERT_EQ(1 /* SYS_SECCOMP */, sc->sigsys_code);
+		ASSERT_EQ(-EINTR, sc->exec_ret);
+		/* What rax would hold: the number (rolled back). */
+		ASSERT_EQ(__NR_getppid, sc->ret_denied);
+		ASSERT_EQ(SENTINEL, sc->ret_next);
+	} else {
+		ASSERT_EQ(0, sc->sigsys)
+			TH_LOG("%s: SIGSYS reached a handler", mn);
+		ASSERT_EQ(-ENOSYS, sc->ret_denied);
 		ASSERT_EQ(PTR(&sc->atoms[1]), sc->end);
 		ASSERT_EQ(sc->pid, sc->ret_next);
-		ASSERT_EQ(0, sc->sigsys);
-		if (action == SECCOMP_RET_USER_NOTIF) {
-			ASSERT_EQ(4242, sc->ret_denied);
-			ASSERT_EQ(1, sc->notif_after_chain);
-			ASSERT_EQ(__NR_getppid, sc->notif_nr);
-			ASSERT_EQ(4242, sc->direct);
-		} else if (action == SECCOMP_RET_TRACE) {
-			/* No tracer: -ENOSYS, as for a direct call. */
-			ASSERT_EQ(-ENOSYS, sc->ret_denied);
-			ASSERT_EQ(-1, sc->direct);
-			ASSERT_EQ(ENOSYS, sc->direct_errno);
-		} else {
-			ASSERT_EQ(-DENY_ERRNO, sc->ret_denied);
-			ASSERT_EQ(-1, sc->direct);
-			ASSERT_EQ(DENY_ERRNO, sc->direct_errno);
-		}
-		ASSERT_EQ(PTR(&sc->atoms[2]), sc->later_end);
-		ASSERT_EQ(sc->pid, sc->later_ret);
-		break;
 	}
-	munmap(sc, sizeof(*sc));
+	ASSERT_EQ(PTR(&sc->atoms[2]), sc->later_end)
+		TH_LOG("%s: a later SYSLET_ASYNC chain did not complete through the ring",
+		       mn);
+	ASSERT_EQ(sc->pid, sc->later_ret);
 }
 
-TEST(seccomp_errno_cached)
+/*
+ * A kill: the chain ends there.  (A direct call in a single-threaded
+ * process is killed by SIGSYS; a pool thread or cachemiss worker cannot
+ * die alone without losing the chain: the process dies.)
+ */
+static void seccomp_killed(struct __test_metadata *_metadata, int status)
 {
-	seccomp_case(_metadata, SECCOMP_RET_ERRNO | DENY_ERRNO, CACHED);
+	const char *mn = mode_name[sc->mode];
+
+	ASSERT_EQ(128 + SIGSYS, status)
+		TH_LOG("%s: the process was not killed by SIGSYS", mn);
+	ASSERT_EQ(1, sc->stage)
+		TH_LOG("%s: async_exec()'s chain ended before the kill", mn);
+	ASSERT_EQ(SENTINEL, sc->ret_next)
+		TH_LOG("%s: the atom after the killing call ran", mn);
 }
 
-TEST(seccomp_errno_pool_thread)
+TEST_F(seccomp, kill_process_kills_the_process)
 {
-	seccomp_case(_metadata, SECCOMP_RET_ERRNO | DENY_ERRNO, POOL);
+	seccomp_run(_metadata, self, SECCOMP_RET_KILL_PROCESS);
+	seccomp_killed(_metadata, self->status);
 }
 
-TEST(seccomp_errno_cachemiss_worker)
+TEST_F(seccomp, kill_thread_kills_the_process)
 {
-	seccomp_case(_metadata, SECCOMP_RET_ERRNO | DENY_ERRNO, WORKER);
-}
-
-TEST(seccomp_trace_without_tracer_cached)
-{
-	seccomp_case(_metadata, SECCOMP_RET_TRACE, CACHED);
-}
-
-TEST(seccomp_trace_without_tracer_pool_thread)
-{
-	seccomp_case(_metadata, SECCOMP_RET_TRACE, POOL);
-}
-
-TEST(seccomp_trace_without_tracer_cachemiss_worker)
-{
-	seccomp_case(_metadata, SECCOMP_RET_TRACE, WORKER);
-}
-
-TEST(seccomp_user_notif_cached)
-{
-	seccomp_case(_metadata, SECCOMP_RET_USER_NOTIF, CACHED);
-}
-
-TEST(seccomp_user_notif_pool_thread)
-{
-	seccomp_case(_metadata, SECCOMP_RET_USER_NOTIF, POOL);
-}
-
-TEST(seccomp_user_notif_cachemiss_worker)
-{
-	seccomp_case(_metadata, SECCOMP_RET_USER_NOTIF, WORKER);
-}
-
-TEST(seccomp_trap_cached)
-{
-	seccomp_case(_metadata, SECCOMP_RET_TRAP, CACHED);
-}
-
-TEST(seccomp_trap_pool_thread)
-{
-	seccomp_case(_metadata, SECCOMP_RET_TRAP, POOL);
-}
-
-TEST(seccomp_trap_cachemiss_worker)
-{
-	seccomp_case(_metadata, SECCOMP_RET_TRAP, WORKER);
-}
-
-TEST(seccomp_kill_process_cached)
-{
-	seccomp_case(_metadata, SECCOMP_RET_KILL_PROCESS, CACHED);
-}
-
-TEST(seccomp_kill_process_pool_thread)
-{
-	seccomp_case(_metadata, SECCOMP_RET_KILL_PROCESS, POOL);
-}
-
-TEST(seccomp_kill_process_cachemiss_worker)
-{
-	seccomp_case(_metadata, SECCOMP_RET_KILL_PROCESS, WORKER);
-}
-
-TEST(seccomp_kill_thread_cached)
-{
-	seccomp_case(_metadata, SECCOMP_RET_KILL_THREAD, CACHED);
-}
-
-TEST(seccomp_kill_thread_pool_thread)
-{
-	seccomp_case(_metadata, SECCOMP_RET_KILL_THREAD, POOL);
-}
-
-TEST(seccomp_kill_thread_cachemiss_worker)
-{
-	seccomp_case(_metadata, SECCOMP_RET_KILL_THREAD, WORKER);
+	seccomp_run(_metadata, self, SECCOMP_RET_KILL_THREAD);
+	seccomp_killed(_metadata, self->status);
 }
 
 /* KILL_THREAD in the caller's context kills the calling thread only. */
