@@ -433,6 +433,7 @@ static int64_t now_ms(void)
  * Making the call again would sleep a full second more.
  */
 static void nanosleep_across_stop(struct __test_metadata *_metadata,
+				  FIXTURE_DATA(chain_child) *self,
 				  uint64_t flags)
 {
 	static struct test_ring r;
@@ -440,13 +441,9 @@ static void nanosleep_across_stop(struct __test_metadata *_metadata,
 	struct __kernel_timespec req = { .tv_sec = 1 };
 	uint64_t reqp = PTR(&req), zero = 0;
 	int64_t t0, elapsed;
+	int status;
 	pid_t pid;
 
-	out = mmap(NULL, sizeof(*out), PROT_READ | PROT_WRITE,
-		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, out);
-	out->read_ret = UNTOUCHED;
-	out->pid_ret = UNTOUCHED;
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
@@ -469,12 +466,15 @@ static void nanosleep_across_stop(struct __test_metadata *_metadata,
 		out->exec_ret = now_ms() - t0;
 		_exit(0);
 	}
+	self->child = pid;
 	usleep(200000);
 	ASSERT_EQ(0, kill(pid, SIGSTOP));
 	ASSERT_LT(0, wait_stopped(pid, WUNTRACED));
 	usleep(2000000);
 	ASSERT_EQ(0, kill(pid, SIGCONT));
-	ASSERT_EQ(0, wait_exit(pid, 20000));
+	status = wait_exit(pid, 20000);
+	self->child = -1;
+	ASSERT_EQ(0, status);
 	elapsed = out->exec_ret;
 	ASSERT_EQ(0, out->read_ret);
 	ASSERT_EQ(pid, out->pid_ret);
@@ -484,17 +484,16 @@ static void nanosleep_across_stop(struct __test_metadata *_metadata,
 		TH_LOG("nanosleep took %lld ms: slept again in full?",
 		       (long long)elapsed);
 	}
-	munmap(out, sizeof(*out));
 }
 
-TEST(caller_nanosleep_resumes_after_stop)
+TEST_F(chain_child, caller_nanosleep_resumes_after_stop)
 {
-	nanosleep_across_stop(_metadata, SYSLET_SYNC);
+	nanosleep_across_stop(_metadata, self, SYSLET_SYNC);
 }
 
-TEST(pool_nanosleep_resumes_after_stop)
+TEST_F(chain_child, pool_nanosleep_resumes_after_stop)
 {
-	nanosleep_across_stop(_metadata, SYSLET_ASYNC);
+	nanosleep_across_stop(_metadata, self, SYSLET_ASYNC);
 }
 
 static struct syslet_uatom loop[3];
@@ -527,25 +526,21 @@ static void init_poll_loop(int rfd)
  * getpid], is stopped or gets task work while it loops.  Neither runs
  * a handler, so the loop goes on until the byte comes.
  */
-static void loop_across(struct __test_metadata *_metadata, bool task_work)
+static void loop_across(struct __test_metadata *_metadata,
+			FIXTURE_DATA(chain_child) *self, bool task_work)
 {
 	struct syslet_uatom *a = loop;
 	struct uring u = { .fd = -1 };
-	int data[2];
+	int status;
 	pid_t pid;
 
-	out = mmap(NULL, sizeof(*out), PROT_READ | PROT_WRITE,
-		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, out);
-	out->read_ret = UNTOUCHED;
-	out->pid_ret = UNTOUCHED;
-	ASSERT_EQ(0, pipe2(data, O_NONBLOCK));
+	ASSERT_EQ(0, fcntl(self->data[0], F_SETFL, O_NONBLOCK));
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
 		if (task_work && uring_timeout(&u, 200))
 			_exit(1);
-		init_poll_loop(data[0]);
+		init_poll_loop(self->data[0]);
 		out->exec_ret = async_exec(&a[0], NULL, 0);
 		out->exec_errno = errno;
 		if (u.fd >= 0)
@@ -553,6 +548,7 @@ static void loop_across(struct __test_metadata *_metadata, bool task_work)
 						    __ATOMIC_ACQUIRE);
 		_exit(0);
 	}
+	self->child = pid;
 	usleep(100000);
 	if (!task_work) {
 		ASSERT_EQ(0, kill(pid, SIGSTOP));
@@ -566,8 +562,10 @@ static void loop_across(struct __test_metadata *_metadata, bool task_work)
 	 * guest on a loaded host fires timers late.
 	 */
 	usleep(task_work ? 1500000 : 400000);
-	ASSERT_EQ(1, write(data[1], "x", 1));
-	ASSERT_EQ(0, wait_exit(pid, 20000));
+	ASSERT_EQ(1, write(self->data[1], "x", 1));
+	status = wait_exit(pid, 20000);
+	self->child = -1;
+	ASSERT_EQ(0, status);
 	ASSERT_EQ((long)PTR(&a[2]), out->exec_ret) {
 		TH_LOG("async_exec: %ld (errno %ld)", out->exec_ret,
 		       out->exec_errno);
@@ -576,36 +574,29 @@ static void loop_across(struct __test_metadata *_metadata, bool task_work)
 	ASSERT_EQ(pid, out->pid_ret);
 	if (task_work)
 		ASSERT_EQ(1, out->cqes);
-	close(data[0]);
-	close(data[1]);
-	munmap(out, sizeof(*out));
 }
 
-TEST(caller_chain_loop_goes_on_across_stop)
+TEST_F(chain_child, caller_chain_loop_goes_on_across_stop)
 {
-	loop_across(_metadata, false);
+	loop_across(_metadata, self, false);
 }
 
-TEST(caller_chain_loop_goes_on_across_task_work)
+TEST_F(chain_child, caller_chain_loop_goes_on_across_task_work)
 {
-	loop_across(_metadata, true);
+	loop_across(_metadata, self, true);
 }
 
 /*
  * A handler due between two atoms still ends the chain (-EINTR from
  * async_exec(), the next atom not run), as documented.
  */
-TEST(caller_chain_loop_ends_for_a_handler)
+TEST_F(chain_child, caller_chain_loop_ends_for_a_handler)
 {
 	struct syslet_uatom *a = loop;
-	int data[2];
+	int status;
 	pid_t pid;
 
-	out = mmap(NULL, sizeof(*out), PROT_READ | PROT_WRITE,
-		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, out);
-	out->pid_ret = UNTOUCHED;
-	ASSERT_EQ(0, pipe2(data, O_NONBLOCK));
+	ASSERT_EQ(0, fcntl(self->data[0], F_SETFL, O_NONBLOCK));
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
@@ -613,22 +604,22 @@ TEST(caller_chain_loop_ends_for_a_handler)
 					.sa_flags = SA_RESTART };
 
 		sigaction(SIGUSR1, &sa, NULL);
-		init_poll_loop(data[0]);
+		init_poll_loop(self->data[0]);
 		errno = 0;
 		out->exec_ret = async_exec(&a[0], NULL, 0);
 		out->exec_errno = errno;
 		_exit(0);
 	}
+	self->child = pid;
 	usleep(200000);
 	ASSERT_EQ(0, kill(pid, SIGUSR1));
-	ASSERT_EQ(0, wait_exit(pid, 20000));
+	status = wait_exit(pid, 20000);
+	self->child = -1;
+	ASSERT_EQ(0, status);
 	ASSERT_EQ(-1, out->exec_ret);
 	ASSERT_EQ(EINTR, out->exec_errno);
 	ASSERT_EQ(1, out->handlers);
 	ASSERT_EQ(UNTOUCHED, out->pid_ret);
-	close(data[0]);
-	close(data[1]);
-	munmap(out, sizeof(*out));
 }
 
 /* ------------------------------------------------- review-19: attacks */

@@ -1762,13 +1762,6 @@ enum { BM_CACHED, BM_WORKER, BM_POOL, BM_UCTX };
 enum { BC_CREDS, BC_FILES, BC_SETNS, BC_SUD, BC_SECCOMP, BC_NNP,
        BC_PDEATHSIG, BC_CPUTIMER };
 
-#ifndef PR_SET_SYSCALL_USER_DISPATCH
-#define PR_SET_SYSCALL_USER_DISPATCH	59
-#define PR_SYS_DISPATCH_OFF		0
-#define PR_SYS_DISPATCH_ON		1
-#define SYSCALL_DISPATCH_FILTER_ALLOW	0
-#define SYSCALL_DISPATCH_FILTER_BLOCK	1
-#endif
 #define BFD 77		/* an fd that the change closes */
 
 /* What a probe chain saw; SENTINEL where an atom did not run. */

@@ -1001,14 +1001,6 @@ TEST(unregister_busy_while_cached_chain_runs)
 
 /* --------------------------------------------------------- 7: SUD */
 
-#ifndef PR_SET_SYSCALL_USER_DISPATCH
-#define PR_SET_SYSCALL_USER_DISPATCH 59
-#define PR_SYS_DISPATCH_OFF 0
-#define PR_SYS_DISPATCH_ON 1
-#define SYSCALL_DISPATCH_FILTER_ALLOW 0
-#define SYSCALL_DISPATCH_FILTER_BLOCK 1
-#endif
-
 static volatile char sud_selector;
 static volatile int sud_sigsys;
 

@@ -23,6 +23,15 @@
 #include <linux/syslet.h>
 #include <linux/time_types.h>
 
+/* Syscall user dispatch, for C libraries whose headers lack it. */
+#ifndef PR_SET_SYSCALL_USER_DISPATCH
+#define PR_SET_SYSCALL_USER_DISPATCH	59
+#define PR_SYS_DISPATCH_OFF		0
+#define PR_SYS_DISPATCH_ON		1
+#define SYSCALL_DISPATCH_FILTER_ALLOW	0
+#define SYSCALL_DISPATCH_FILTER_BLOCK	1
+#endif
+
 /* An address in the kernel half: never a valid user pointer. */
 #define KERNEL_ADDR ((void *)0xffffffff81000000UL)
 
