@@ -944,7 +944,7 @@ TEST(hand_offs_resume_after_setresuid)
  * the process' to take, as after a direct call: at once, not when the
  * pool thread that ran the atom later takes over a caller's context.
  */
-static volatile int sigpipes;
+static atomic_int sigpipes;
 
 static void on_sigpipe(int sig)
 {
@@ -1002,7 +1002,7 @@ TEST(signal_raised_by_pool_thread_atom_reaches_the_process)
  * caller blocks SIGUSR1 and a second thread does not: the signal must
  * reach the second thread once the spare took over the caller.
  */
-static volatile pid_t usr1_taken_by;
+static atomic_int usr1_taken_by;
 
 static void on_usr1(int sig)
 {
@@ -1017,7 +1017,7 @@ static void *usr1_taker(void *arg)
 	sigemptyset(&usr1);
 	sigaddset(&usr1, SIGUSR1);
 	pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
-	*(volatile pid_t *)arg = gettid();
+	*(atomic_int *)arg = gettid();
 	for (int i = 0; i < 1000 && !usr1_taken_by; i++)
 		usleep(10000);
 	return NULL;
@@ -1027,7 +1027,7 @@ static int tid_signal_child(void *arg)
 {
 	static struct test_ring r;
 	struct sigaction sa = { .sa_handler = on_usr1 };
-	volatile pid_t taker = 0;
+	atomic_int taker = 0;
 	struct syslet_uatom a;
 	int64_t ret = SENTINEL;
 	sigset_t usr1;
@@ -1268,8 +1268,8 @@ TEST(kernel_addresses_in_atoms_every_mode)
  */
 static int kernel_ip_child(void *arg)
 {
+	static _Alignas(16) char stack[16384];
 	static struct test_ring r;
-	static char stack[16384] __attribute__((aligned(16)));
 	struct syslet_uatom a;
 	int64_t ret = SENTINEL;
 
@@ -1759,8 +1759,10 @@ TEST(file_closed_by_an_atom_is_closed_for_the_next)
  *		context (head_ip): only with the owner's current state
  */
 enum { BM_CACHED, BM_WORKER, BM_POOL, BM_UCTX };
-enum { BC_CREDS, BC_FILES, BC_SETNS, BC_SUD, BC_SECCOMP, BC_NNP,
-       BC_PDEATHSIG, BC_CPUTIMER };
+enum {
+	BC_CREDS, BC_FILES, BC_SETNS, BC_SUD, BC_SECCOMP, BC_NNP,
+	BC_PDEATHSIG, BC_CPUTIMER,
+};
 
 #define BFD 77		/* an fd that the change closes */
 
@@ -1778,29 +1780,29 @@ struct bshared {
 	struct bprobe inflight, fresh, ctx;
 	int ctx_runs;
 	char secret[64], dir[64], marker[80];
-	volatile uint8_t sud_sel;
+	atomic_uchar sud_sel;
 	int sigsys;
 };
 
 static struct bshared *bs;
 
-static __attribute__((always_inline)) inline long
-rawsc(long n, long a, long b, long c, long d, long e)
-{
-	register long r10 asm("r10") = d;
-	register long r8 asm("r8") = e;
-	long ret;
+/* A raw system call, expanded in place: no call into libc, no TLS. */
+#define rawsc(n, a, b, c, d, e) ({					\
+	register long __r10 asm("r10") = (long)(d);			\
+	register long __r8 asm("r8") = (long)(e);			\
+	long __ret;							\
+									\
+	asm volatile("syscall" : "=a"(__ret)				\
+		     : "a"((long)(n)), "D"((long)(a)), "S"((long)(b)),	\
+		       "d"((long)(c)), "r"(__r10), "r"(__r8)		\
+		     : "rcx", "r11", "memory");				\
+	__ret;								\
+})
 
-	asm volatile("syscall" : "=a"(ret)
-		     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8)
-		     : "rcx", "r11", "memory");
-	return ret;
-}
-
-static char bctx_stack[65536] __attribute__((aligned(16)));
+static _Alignas(16) char bctx_stack[65536];
 
 /* The user-space context: no TLS, no libc; raw calls only. */
-__attribute__((noreturn, optimize("no-stack-protector")))
+__noreturn __attribute__((optimize("no-stack-protector")))
 static void bctx_entry(uint64_t atom, uint64_t head)
 {
 	struct bprobe *p = &bs->ctx;
@@ -1975,35 +1977,40 @@ static int b_saw_change(int what, const struct bprobe *p, int inflight)
 	int eperm = inflight;
 
 #define RAN(x) ((x) != SENTINEL)
-#define OLD(cond, n) do { if (cond) return n; } while (0)
 	/* The first atom refused, so none of the others ran. */
 	if (p->euid == -EPERM)
 		return eperm ? 0 : 8;
 	switch (what) {
 	case BC_CREDS:
-		OLD(p->euid == 0, 1);
-		OLD(p->secret >= 0 && RAN(p->secret), 2);
+		if (p->euid == 0)
+			return 1;
+		if (p->secret >= 0 && RAN(p->secret))
+			return 2;
 		break;
 	case BC_FILES:
-		OLD(p->fdflags >= 0 && RAN(p->fdflags), 3);
-		OLD(p->cwd > 0 && RAN(p->cwd) && strcmp(p->cwdbuf, "/proc"), 4);
+		if (p->fdflags >= 0 && RAN(p->fdflags))
+			return 3;
+		if (p->cwd > 0 && RAN(p->cwd) && strcmp(p->cwdbuf, "/proc"))
+			return 4;
 		break;
 	case BC_SETNS:
-		OLD(p->marker == 0, 5);
+		if (p->marker == 0)
+			return 5;
 		break;
 	case BC_SECCOMP:
-		OLD(p->ppid > 0 && RAN(p->ppid), 6);
+		if (p->ppid > 0 && RAN(p->ppid))
+			return 6;
 		break;
 	case BC_NNP:
-		OLD(p->status_len > 0 && RAN(p->status_len) &&
-		    status_nnp(p) != 1, 7);
+		if (p->status_len > 0 && RAN(p->status_len) &&
+		    status_nnp(p) != 1)
+			return 7;
 		break;
 	}
 	/* Nothing ran at all where something had to? */
 	if (!eperm && p->euid == SENTINEL && what != BC_SUD)
 		return 9;
 	return 0;
-#undef OLD
 #undef RAN
 }
 
@@ -2092,8 +2099,11 @@ static int bounds_child(void *arg)
 			return 13;
 		close(fd);
 	}
-	if (what == BC_PDEATHSIG && (pd = make_pdeath_child()) < 0)
-		return 14;
+	if (what == BC_PDEATHSIG) {
+		pd = make_pdeath_child();
+		if (pd < 0)
+			return 14;
+	}
 	test_ring_init(&r, 16, 0);
 	if (m == BM_UCTX) {
 		/* The owner's and every other worker's: the same context. */
@@ -2252,12 +2262,32 @@ static int bounds_child(void *arg)
 	return 0;
 }
 
+/*
+ * The boundary grid: where the probe chain runs (one variant each), what
+ * the submitter changes while it is in flight (one test each).
+ */
 FIXTURE(bounds) {
 	int unused;
 };
 
 FIXTURE_VARIANT(bounds) {
-	int mode, what;
+	int mode;
+};
+
+FIXTURE_VARIANT_ADD(bounds, cached) {
+	.mode = BM_CACHED,
+};
+
+FIXTURE_VARIANT_ADD(bounds, worker) {
+	.mode = BM_WORKER,
+};
+
+FIXTURE_VARIANT_ADD(bounds, pool) {
+	.mode = BM_POOL,
+};
+
+FIXTURE_VARIANT_ADD(bounds, uctx) {
+	.mode = BM_UCTX,
 };
 
 FIXTURE_SETUP(bounds)
@@ -2270,22 +2300,8 @@ FIXTURE_TEARDOWN(bounds)
 	(void)self;
 }
 
-#define BOUNDS(c, C)							\
-FIXTURE_VARIANT_ADD(bounds, c##_cached) { .mode = BM_CACHED, .what = C }; \
-FIXTURE_VARIANT_ADD(bounds, c##_worker) { .mode = BM_WORKER, .what = C }; \
-FIXTURE_VARIANT_ADD(bounds, c##_pool) { .mode = BM_POOL, .what = C };	\
-FIXTURE_VARIANT_ADD(bounds, c##_uctx) { .mode = BM_UCTX, .what = C }
-
-BOUNDS(creds_drop, BC_CREDS);
-BOUNDS(unshare_files_fs, BC_FILES);
-BOUNDS(setns, BC_SETNS);
-BOUNDS(sud, BC_SUD);
-BOUNDS(seccomp, BC_SECCOMP);
-BOUNDS(nnp, BC_NNP);
-BOUNDS(pdeathsig, BC_PDEATHSIG);
-BOUNDS(cpu_timer, BC_CPUTIMER);
-
-TEST_F_TIMEOUT(bounds, submitter_boundary, 120)
+/* The submitter changes @what while a chain runs in @mode. */
+static void bounds_run(struct __test_metadata *_metadata, int mode, int what)
 {
 	int status;
 
@@ -2294,8 +2310,8 @@ TEST_F_TIMEOUT(bounds, submitter_boundary, 120)
 	bs = shared_alloc(sizeof(*bs));
 	ASSERT_NE(NULL, bs);
 	memset(bs, 0, sizeof(*bs));
-	bs->mode = variant->mode;
-	bs->what = variant->what;
+	bs->mode = mode;
+	bs->what = what;
 	status = run_child(bounds_child, NULL, 60000);
 	unlink(bs->secret);
 	umount2(bs->dir, MNT_DETACH);
@@ -2314,6 +2330,46 @@ TEST_F_TIMEOUT(bounds, submitter_boundary, 120)
 	ASSERT_EQ(0, status)
 		TH_LOG("1x: set-up; 18: did not go async; 3x: an in-flight atom ran with the old state (field); 40: a user-space context was entered with the old state; 5x: SUD / 5[4-7]: CPU timer; 60: PR_SET_PDEATHSIG fired; 7x: a fresh chain saw the old state");
 	munmap(bs, sizeof(*bs));
+}
+
+TEST_F_TIMEOUT(bounds, creds_drop_is_a_boundary, 120)
+{
+	bounds_run(_metadata, variant->mode, BC_CREDS);
+}
+
+TEST_F_TIMEOUT(bounds, unshare_files_fs_is_a_boundary, 120)
+{
+	bounds_run(_metadata, variant->mode, BC_FILES);
+}
+
+TEST_F_TIMEOUT(bounds, setns_is_a_boundary, 120)
+{
+	bounds_run(_metadata, variant->mode, BC_SETNS);
+}
+
+TEST_F_TIMEOUT(bounds, sud_is_a_boundary, 120)
+{
+	bounds_run(_metadata, variant->mode, BC_SUD);
+}
+
+TEST_F_TIMEOUT(bounds, seccomp_is_a_boundary, 120)
+{
+	bounds_run(_metadata, variant->mode, BC_SECCOMP);
+}
+
+TEST_F_TIMEOUT(bounds, nnp_is_a_boundary, 120)
+{
+	bounds_run(_metadata, variant->mode, BC_NNP);
+}
+
+TEST_F_TIMEOUT(bounds, pdeathsig_is_a_boundary, 120)
+{
+	bounds_run(_metadata, variant->mode, BC_PDEATHSIG);
+}
+
+TEST_F_TIMEOUT(bounds, cpu_timer_is_a_boundary, 120)
+{
+	bounds_run(_metadata, variant->mode, BC_CPUTIMER);
 }
 
 TEST_HARNESS_MAIN

@@ -74,10 +74,10 @@ static pthread_mutex_t ring_lock = PTHREAD_MUTEX_INITIALIZER;
 #define SCRIBBLE_ATOMS	(4096 / sizeof(struct syslet_uatom))
 static struct syslet_uatom *scribble;
 static uint64_t *scribble_vals;		/* argument values, a page apart */
-static volatile int scribbling;
+static atomic_int scribbling;
 
 /* -r: racing the hand-off (see the top of the file). */
-static volatile int race_stop, race_raw_exit, race_err, threads_done;
+static atomic_int race_stop, race_raw_exit, race_err, threads_done;
 static unsigned long race_ops;
 
 static uint64_t next_rand(uint64_t *s)
@@ -382,8 +382,10 @@ static void fork_during_chains(struct fuzz_thread *ft)
 
 static void one_chain(struct fuzz_thread *ft)
 {
-	/* Atoms and arguments live as long as the process: workers may
-	 * still run them after async_exec() returned. */
+	/*
+	 * Atoms and arguments live as long as the process: workers may
+	 * still run them after async_exec() returned.
+	 */
 	struct syslet_uatom *atoms = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
 					  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	struct atom_args *args = malloc(MAX_ATOMS * sizeof(*args));

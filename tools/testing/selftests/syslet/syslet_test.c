@@ -364,7 +364,7 @@ TEST(pi_futex_refused)
 
 TEST(bad_atom_pointers)
 {
-	char buf[2 * sizeof(struct syslet_uatom)] __attribute__((aligned(8)));
+	_Alignas(8) char buf[2 * sizeof(struct syslet_uatom)];
 	struct syslet_uatom *mis = (void *)(buf + 4);
 
 	ASSERT_EQ(-1, async_exec(NULL, NULL, 0));
@@ -435,9 +435,9 @@ TEST(bad_ret_and_arg_pointers)
 
 TEST(bad_heads)
 {
+	_Alignas(8) char big[8192];
 	struct test_ring r;
 	struct syslet_uatom atom;
-	char big[8192] __attribute__((aligned(8)));
 	int64_t ret;
 
 	init_atom(&atom, __NR_getpid, NULL, NULL, NULL, NULL, NULL, NULL,
