@@ -86,7 +86,7 @@ fi
 # ...and an atom's call that a seccomp filter denies, with the filter's
 # errno, in the pool thread that ran it (a thread that never called
 # async_exec, i.e. syscall_0x1d1 to this strace).
-pool_pids=$(strace -f -o /tmp/sec.strace ./security_test -t seccomp_errno_pool_thread >/tmp/sec.out 2>&1 &&
+pool_pids=$(strace -f -o /tmp/sec.strace ./security_test -r seccomp.pool_thread.errno_answers_the_atom_as_a_direct_call >/tmp/sec.out 2>&1 &&
 	for p in $(grep 'getppid.*= -1 EXFULL' /tmp/sec.strace | awk '{ print $1 }' | sort -u); do
 		grep -qE "^$p .*syscall_0x1d1" /tmp/sec.strace || echo "$p"
 	done)

@@ -336,7 +336,7 @@ static int cpu_has_avx(void)
 	return (lo & 6) == 6;
 }
 
-static volatile pid_t signalled_tid;
+static atomic_int signalled_tid;
 
 static void on_usr1(int sig)
 {
@@ -503,8 +503,8 @@ static struct {
 	int64_t ret[2];
 	char data[4];
 	uint8_t in[16 * 32], out[16 * 32];
-	volatile int go;
-	volatile pid_t tid;
+	atomic_int go;
+	atomic_int tid;
 	long exec_ret;
 } mv;
 
@@ -628,15 +628,15 @@ TEST(traced_caller_never_hands_off)
 /* ------------------------------------ user-space cachemiss contexts */
 
 static struct test_ring ucm_ring;
-static volatile uint64_t ucm_atom, ucm_head, ucm_runs;
-static volatile long ucm_thread_ret = 1;
+static atomic_ulong ucm_atom, ucm_head, ucm_runs;
+static atomic_long ucm_thread_ret = 1;
 
 /*
  * Entered by a cachemiss worker after its chain completed: no TLS (so no
  * libc, no stack protector), rdi = the atom, rsi = the head.  It records
  * what it got and goes back into the pool with async_thread().
  */
-__attribute__((noreturn, optimize("no-stack-protector")))
+__noreturn __attribute__((optimize("no-stack-protector")))
 static void ucm_entry(uint64_t atom, uint64_t head)
 {
 	long ret;
@@ -665,7 +665,7 @@ TEST(async_thread_outside_a_cachemiss_context)
 
 TEST(worker_runs_a_user_context_then_returns_to_the_pool)
 {
-	static char stack[65536] __attribute__((aligned(16)));
+	static _Alignas(16) char stack[65536];
 	struct pipe_read pr;
 	int pool_before;
 
@@ -707,7 +707,7 @@ TEST(worker_runs_a_user_context_then_returns_to_the_pool)
 struct many {
 	struct pipe_read *pr;
 	int n;
-	volatile int done;
+	atomic_int done;
 	int max_pool;
 };
 

@@ -283,7 +283,7 @@ TEST_F(cancel, chain_not_started_never_starts)
  */
 struct racer {
 	int fd;
-	volatile int go, stop;
+	atomic_int go, stop;
 };
 
 static void *race_writer(void *arg)

@@ -15,6 +15,8 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include "kselftest.h"
+
 /*
  * "PROG --handoff-exec-check PID": what a thread exec()s.  The new
  * program must be process PID, with gettid() == getpid(), and exits 0
@@ -46,7 +48,7 @@ static inline pid_t raw_gettid(void)
 }
 
 /* Leave this thread only, behind glibc's back (no exit_group at the end). */
-static inline void __attribute__((noreturn)) raw_thread_exit(int code)
+static inline void __noreturn raw_thread_exit(int code)
 {
 	for (;;)
 		syscall(SYS_exit, code);
@@ -116,8 +118,9 @@ static inline void burn_cpu_ms(int ms)
 
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
 	do {
-		for (volatile int i = 0; i < 10000; i++)
-			;
+		/* An empty asm the compiler cannot see through. */
+		for (int i = 0; i < 10000; i++)
+			asm volatile("" : : "r"(i));
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
 	} while ((b.tv_sec - a.tv_sec) * 1000 +
 		 (b.tv_nsec - a.tv_nsec) / 1000000 < ms);

@@ -61,7 +61,7 @@ static struct stats *st;
 #define STAT(f) __atomic_add_fetch(&st->f, 1, __ATOMIC_RELAXED)
 
 static void fail(int code, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+	__printf(2, 3);
 
 static void fail(int code, const char *fmt, ...)
 {
@@ -94,11 +94,11 @@ static unsigned int pick(uint64_t *s, unsigned int n)
 enum world_end { END_EXEC, END_EXIT_GROUP, END_RAW_EXITS };
 
 static pid_t world_pid;
-static volatile int stop, exec_req, raw_end;
-static volatile int handoff_alive;
+static atomic_int stop, exec_req, raw_end;
+static atomic_int handoff_alive;
 static uint64_t world_seed;
 static timer_t timer_slot[TIMER_SLOTS];
-static volatile int timer_full[TIMER_SLOTS];
+static atomic_int timer_full[TIMER_SLOTS];
 
 struct ho_thread {
 	struct test_ring ring;
@@ -329,12 +329,12 @@ static void *racer(void *arg)
 		case 12:
 			if (prlimit(world_pid, RLIMIT_NOFILE, NULL, &rl) ||
 			    prlimit(0, RLIMIT_NOFILE, &rl, NULL))
-				fail(44, "racer: prlimit: %m");
+				fail(44, "racing thread: prlimit: %m");
 			STAT(prlimits);
 			break;
 		case 13:
 			if (setpgid(0, 0))
-				fail(42, "racer: setpgid(0, 0): %m");
+				fail(42, "racing thread: setpgid(0, 0): %m");
 			STAT(setpgids);
 			break;
 		default:

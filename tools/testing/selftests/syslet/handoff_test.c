@@ -50,7 +50,7 @@ static int run_child(int (*fn)(void *), void *arg, int ms)
 }
 
 /* Wait up to @ms for *@p to become non-zero. */
-static int wait_flag(volatile int *p, int ms)
+static int wait_flag(atomic_int *p, int ms)
 {
 	for (int i = 0; i < ms && !*p; i++)
 		usleep(1000);
@@ -126,11 +126,11 @@ static void reap_counting(struct test_ring *r, int want, int ms,
  */
 static struct test_ring dh_ring;
 static struct pipe_read dh_a, dh_b;
-static volatile long dh_exec_ret = 1, dh_thread_ret = 1;
-static volatile int dh_entered, dh_exec_done, dh_bystander_go;
-static volatile int dh_first_done, dh_owner_go;
-static volatile long dh_first_ret = 1;
-static char dh_stack[65536] __attribute__((aligned(16)));
+static atomic_long dh_exec_ret = 1, dh_thread_ret = 1;
+static atomic_int dh_entered, dh_exec_done, dh_bystander_go;
+static atomic_int dh_first_done, dh_owner_go;
+static atomic_long dh_first_ret = 1;
+static _Alignas(16) char dh_stack[65536];
 
 #define RAW_SYSCALL3(nr, a, b, c) ({					\
 	long __ret;							\
@@ -141,7 +141,7 @@ static char dh_stack[65536] __attribute__((aligned(16)));
 	__ret; })
 
 /* No TLS, no libc: rdi = the completed atom, rsi = the head. */
-__attribute__((noreturn, optimize("no-stack-protector")))
+__noreturn __attribute__((optimize("no-stack-protector")))
 static void dh_entry(uint64_t atom, uint64_t head)
 {
 	long ret;
@@ -165,7 +165,7 @@ static void dh_entry(uint64_t atom, uint64_t head)
 
 static void *dh_bystander(void *arg)
 {
-	*(volatile pid_t *)arg = raw_gettid();
+	*(atomic_int *)arg = raw_gettid();
 	while (!dh_bystander_go)
 		usleep(1000);
 	raw_thread_exit(0);
@@ -178,7 +178,7 @@ static void *dh_bystander(void *arg)
  */
 static void *dh_owner(void *arg)
 {
-	*(volatile pid_t *)arg = raw_gettid();
+	*(atomic_int *)arg = raw_gettid();
 	if (async_register(&dh_ring.head, HSZ)) {
 		dh_first_ret = -1000;
 		dh_first_done = 1;
@@ -196,7 +196,7 @@ static int double_handoff_child(void *arg)
 {
 	struct syslet_uatom g;
 	int64_t gret = 12345;
-	volatile pid_t bystander = 0, owner = 0;
+	atomic_int bystander = 0, owner = 0;
 	uint64_t atoms[3];
 	int seen[3] = { 0 }, other = 0;
 	pthread_t t;
@@ -298,7 +298,7 @@ TEST(double_handoff_from_user_cachemiss_context)
  */
 struct lc_state {
 	pid_t pid;
-	volatile int stop, err, exec_now, created;
+	atomic_int stop, err, exec_now, created;
 };
 
 static void lc_fail(struct lc_state *s, int code)
@@ -463,8 +463,8 @@ struct ct_state {
 	struct test_ring *r;
 	struct pipe_read pr;
 	timer_t timer;
-	volatile int armed, exec_done, go_exit, err;
-	volatile long exec_ret;
+	atomic_int armed, exec_done, go_exit, err;
+	atomic_long exec_ret;
 	struct itimerspec left;
 };
 
@@ -678,7 +678,7 @@ FIXTURE_SETUP(exit_race) { }
 FIXTURE_TEARDOWN(exit_race) { }
 
 #define EXIT_THREADS 2
-static volatile int ex_go;
+static atomic_int ex_go;
 
 static void *ex_leaver(void *arg)
 {
@@ -781,8 +781,8 @@ TEST_F(exit_race, process_exits)
  * uninterruptibly for it until the thaw, and the group never freezes.)
  */
 struct fz_shared {
-	volatile int stop;
-	volatile long submitted, async, reaped, err;
+	atomic_int stop;
+	atomic_long submitted, async, reaped, err;
 };
 
 static void *fz_loop(void *arg)
@@ -892,8 +892,8 @@ TEST(freezer_freezes_a_process_that_hands_off)
  * between traces the pool thread while the TID goes untraced.)
  */
 struct pt_shared {
-	volatile pid_t tid;
-	volatile long handoffs;
+	atomic_int tid;
+	atomic_long handoffs;
 };
 
 static void *pt_handoff_loop(void *arg)
@@ -967,8 +967,8 @@ TEST(ptrace_attach_during_handoff_traces_the_tid)
  * document): it must reach a thread that does not block it, not be
  * forwarded into the caller's context under the caller's mask.
  */
-static volatile pid_t usr1_taker;
-static volatile int usr1_taken;
+static atomic_int usr1_taker;
+static atomic_int usr1_taken;
 
 static void on_usr1(int sig)
 {
@@ -983,7 +983,7 @@ static void on_usr1(int sig)
  * refuse the leader's hand-off).  Returns 0 or a failure code.
  */
 static int ws_delay_us;
-static volatile int ws_went_to_caller;
+static atomic_int ws_went_to_caller;
 
 static void *ws_caller(void *arg)
 {

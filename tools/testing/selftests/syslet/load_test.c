@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kselftest.h"
 #include "syslet.h"
 
 #define HSZ		sizeof(struct async_head_user)
@@ -55,7 +56,7 @@ static atomic_int submitting, submitters_done, reapers_paused = 1;
 static void fail(const char *what, long chain, long value)
 {
 	atomic_fetch_add(&errors, 1);
-	fprintf(stderr, "# chain %ld: %s (%ld)\n", chain, what, value);
+	ksft_print_msg("chain %ld: %s (%ld)\n", chain, what, value);
 }
 
 /* A finished chain: check it once, count it once. */
@@ -209,26 +210,28 @@ int main(int argc, char **argv)
 	if (nr_rings < 1 || nr_rings > MAX_RINGS || nr_threads < 1 ||
 	    nr_chains < 1)
 		return 2;
-	printf("TAP version 13\n1..4\n");
-	printf("# %ld chains, %d submitting threads, %d rings of %d slots\n",
-	       nr_chains, nr_threads, nr_rings, RING_SLOTS);
+	ksft_print_header();
+	ksft_set_plan(4);
+	ksft_print_msg("%ld chains, %d submitting threads, %d rings of %d slots\n",
+		       nr_chains, nr_threads, nr_rings, RING_SLOTS);
 	chains = calloc(nr_chains, sizeof(*chains));
 	sub = calloc(nr_threads, sizeof(*sub));
 	if (!chains || !sub)
-		return 1;
+		ksft_exit_fail_msg("out of memory\n");
 	alarm(seconds * 6 + 60);	/* a hang fails, it does not wait for CI */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	atomic_store(&submitting, 1);
 	for (int i = 0; i < nr_rings; i++) {
 		test_ring_init((struct test_ring *)&rings[i], RING_SLOTS, 64);
 		/* Registered: a spare from the start, the first block hands off. */
-		if (async_register(&rings[i].head, HSZ) ||
-		    pthread_create(&rings[i].reaper, NULL, reaper, &rings[i]))
-			return 1;
+		if (async_register(&rings[i].head, HSZ))
+			ksft_exit_fail_perror("async_register");
+		if (pthread_create(&rings[i].reaper, NULL, reaper, &rings[i]))
+			ksft_exit_fail_msg("pthread_create: reaper\n");
 	}
 	for (long t = 0; t < nr_threads; t++)
 		if (pthread_create(&sub[t], NULL, submitter, (void *)t))
-			return 1;
+			ksft_exit_fail_msg("pthread_create: submitter\n");
 	/*
 	 * Nobody reaps until every ring has run full and the kernel holds
 	 * completions back (taking no new asynchronous work on that ring
@@ -260,21 +263,22 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < nr_rings; i++)
 		reaped += atomic_load(&rings[i].reaped);
-	printf("# submitted %ld: %ld completed in the caller, %ld went asynchronous, %ld reaped from the rings\n",
-	       atomic_load(&submitted), atomic_load(&cached),
-	       atomic_load(&went_async), reaped);
-	printf("# async_wait said EOVERFLOW %ld times; %.1f s\n",
-	       atomic_load(&held_back),
-	       t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9);
-	printf("%sok 1 load.every_chain_completed_exactly_once # lost %ld, twice %ld\n",
-	       lost || twice ? "not " : "", lost, twice);
-	printf("%sok 2 load.ring_completions_match_async_submissions # %ld reaped, %ld async\n",
-	       reaped != atomic_load(&went_async) ? "not " : "", reaped,
-	       atomic_load(&went_async));
-	printf("%sok 3 load.no_wrong_results # %ld errors\n",
-	       atomic_load(&errors) ? "not " : "", atomic_load(&errors));
-	printf("%sok 4 load.every_ring_ran_full # %d of %d rings held completions back\n",
-	       full < nr_rings ? "not " : "", full, nr_rings);
-	return lost || twice || errors || reaped != atomic_load(&went_async) ||
-	       full < nr_rings;
+	ksft_print_msg("submitted %ld: %ld completed in the caller, %ld went asynchronous, %ld reaped from the rings\n",
+		       atomic_load(&submitted), atomic_load(&cached),
+		       atomic_load(&went_async), reaped);
+	ksft_print_msg("async_wait said EOVERFLOW %ld times; %.1f s\n",
+		       atomic_load(&held_back),
+		       t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+	ksft_test_result(!lost && !twice,
+			 "load.every_chain_completed_exactly_once # lost %ld, twice %ld\n",
+			 lost, twice);
+	ksft_test_result(reaped == atomic_load(&went_async),
+			 "load.ring_completions_match_async_submissions # %ld reaped, %ld async\n",
+			 reaped, atomic_load(&went_async));
+	ksft_test_result(!atomic_load(&errors), "load.no_wrong_results # %ld errors\n",
+			 atomic_load(&errors));
+	ksft_test_result(full == nr_rings,
+			 "load.every_ring_ran_full # %d of %d rings held completions back\n",
+			 full, nr_rings);
+	ksft_finished();
 }

@@ -104,7 +104,7 @@ static int uring_timeout(struct uring *u, long ms)
 }
 
 /* The child: run the chain where @where says, record what happened. */
-static void __attribute__((noreturn))
+static void __noreturn
 run_child(enum where where, enum event ev, int rfd, int sfd)
 {
 	static struct test_ring r;
@@ -333,6 +333,7 @@ TEST_F_TIMEOUT(restart, read_then_getpid, 60)
 	bool traced = false;
 	char c;
 	pid_t pid;
+	uint64_t ended;
 	int st;
 
 	pid = fork();
@@ -409,11 +410,10 @@ TEST_F_TIMEOUT(restart, read_then_getpid, 60)
 	/* As the direct read(): the byte, and the chain went on. */
 	ASSERT_EQ(1, out->read_ret);
 	ASSERT_EQ(pid, out->pid_ret);
-	if (variant->where == IN_CALLER) {
-		ASSERT_EQ((long)PTR(&chain[1]), out->exec_ret);
-	} else {
-		ASSERT_EQ(PTR(&chain[1]), out->completed);
-	}
+	/* In the caller, async_exec() says where it ended; else the ring. */
+	ended = variant->where == IN_CALLER ? (uint64_t)out->exec_ret :
+					      out->completed;
+	ASSERT_EQ(PTR(&chain[1]), ended);
 }
 
 /* ------------------------------------------- restart_block, boundaries */
@@ -433,6 +433,7 @@ static int64_t now_ms(void)
  * Making the call again would sleep a full second more.
  */
 static void nanosleep_across_stop(struct __test_metadata *_metadata,
+				  FIXTURE_DATA(chain_child) *self,
 				  uint64_t flags)
 {
 	static struct test_ring r;
@@ -441,14 +442,10 @@ static void nanosleep_across_stop(struct __test_metadata *_metadata,
 	uint64_t reqp = PTR(&req), zero = 0;
 	int64_t t0, elapsed;
 	int started[2];
+	int status;
 	pid_t pid;
 	char c;
 
-	out = mmap(NULL, sizeof(*out), PROT_READ | PROT_WRITE,
-		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, out);
-	out->read_ret = UNTOUCHED;
-	out->pid_ret = UNTOUCHED;
 	ASSERT_EQ(0, pipe(started));
 	pid = fork();
 	ASSERT_LE(0, pid);
@@ -475,6 +472,7 @@ static void nanosleep_across_stop(struct __test_metadata *_metadata,
 		out->exec_ret = now_ms() - t0;
 		_exit(0);
 	}
+	self->child = pid;
 	ASSERT_EQ(1, read(started[0], &c, 1));
 	close(started[0]);
 	close(started[1]);
@@ -483,7 +481,9 @@ static void nanosleep_across_stop(struct __test_metadata *_metadata,
 	ASSERT_LT(0, wait_stopped(pid, WUNTRACED));
 	usleep(2000000);
 	ASSERT_EQ(0, kill(pid, SIGCONT));
-	ASSERT_EQ(0, wait_exit(pid, 20000));
+	status = wait_exit(pid, 20000);
+	self->child = -1;
+	ASSERT_EQ(0, status);
 	elapsed = out->exec_ret;
 	ASSERT_EQ(0, out->read_ret);
 	ASSERT_EQ(pid, out->pid_ret);
@@ -493,17 +493,16 @@ static void nanosleep_across_stop(struct __test_metadata *_metadata,
 		TH_LOG("nanosleep took %lld ms: slept again in full?",
 		       (long long)elapsed);
 	}
-	munmap(out, sizeof(*out));
 }
 
-TEST(caller_nanosleep_resumes_after_stop)
+TEST_F(chain_child, caller_nanosleep_resumes_after_stop)
 {
-	nanosleep_across_stop(_metadata, SYSLET_SYNC);
+	nanosleep_across_stop(_metadata, self, SYSLET_SYNC);
 }
 
-TEST(pool_nanosleep_resumes_after_stop)
+TEST_F(chain_child, pool_nanosleep_resumes_after_stop)
 {
-	nanosleep_across_stop(_metadata, SYSLET_ASYNC);
+	nanosleep_across_stop(_metadata, self, SYSLET_ASYNC);
 }
 
 static struct syslet_uatom loop[3];
@@ -536,25 +535,21 @@ static void init_poll_loop(int rfd)
  * getpid], is stopped or gets task work while it loops.  Neither runs
  * a handler, so the loop goes on until the byte comes.
  */
-static void loop_across(struct __test_metadata *_metadata, bool task_work)
+static void loop_across(struct __test_metadata *_metadata,
+			FIXTURE_DATA(chain_child) *self, bool task_work)
 {
 	struct syslet_uatom *a = loop;
 	struct uring u = { .fd = -1 };
-	int data[2];
+	int status;
 	pid_t pid;
 
-	out = mmap(NULL, sizeof(*out), PROT_READ | PROT_WRITE,
-		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, out);
-	out->read_ret = UNTOUCHED;
-	out->pid_ret = UNTOUCHED;
-	ASSERT_EQ(0, pipe2(data, O_NONBLOCK));
+	ASSERT_EQ(0, fcntl(self->data[0], F_SETFL, O_NONBLOCK));
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
 		if (task_work && uring_timeout(&u, 200))
 			_exit(1);
-		init_poll_loop(data[0]);
+		init_poll_loop(self->data[0]);
 		out->exec_ret = async_exec(&a[0], NULL, 0);
 		out->exec_errno = errno;
 		if (u.fd >= 0)
@@ -562,6 +557,7 @@ static void loop_across(struct __test_metadata *_metadata, bool task_work)
 						    __ATOMIC_ACQUIRE);
 		_exit(0);
 	}
+	self->child = pid;
 	usleep(100000);
 	if (!task_work) {
 		ASSERT_EQ(0, kill(pid, SIGSTOP));
@@ -575,8 +571,10 @@ static void loop_across(struct __test_metadata *_metadata, bool task_work)
 	 * guest on a loaded host fires timers late.
 	 */
 	usleep(task_work ? 1500000 : 400000);
-	ASSERT_EQ(1, write(data[1], "x", 1));
-	ASSERT_EQ(0, wait_exit(pid, 20000));
+	ASSERT_EQ(1, write(self->data[1], "x", 1));
+	status = wait_exit(pid, 20000);
+	self->child = -1;
+	ASSERT_EQ(0, status);
 	ASSERT_EQ((long)PTR(&a[2]), out->exec_ret) {
 		TH_LOG("async_exec: %ld (errno %ld)", out->exec_ret,
 		       out->exec_errno);
@@ -585,36 +583,29 @@ static void loop_across(struct __test_metadata *_metadata, bool task_work)
 	ASSERT_EQ(pid, out->pid_ret);
 	if (task_work)
 		ASSERT_EQ(1, out->cqes);
-	close(data[0]);
-	close(data[1]);
-	munmap(out, sizeof(*out));
 }
 
-TEST(caller_chain_loop_goes_on_across_stop)
+TEST_F(chain_child, caller_chain_loop_goes_on_across_stop)
 {
-	loop_across(_metadata, false);
+	loop_across(_metadata, self, false);
 }
 
-TEST(caller_chain_loop_goes_on_across_task_work)
+TEST_F(chain_child, caller_chain_loop_goes_on_across_task_work)
 {
-	loop_across(_metadata, true);
+	loop_across(_metadata, self, true);
 }
 
 /*
  * A handler due between two atoms still ends the chain (-EINTR from
  * async_exec(), the next atom not run), as documented.
  */
-TEST(caller_chain_loop_ends_for_a_handler)
+TEST_F(chain_child, caller_chain_loop_ends_for_a_handler)
 {
 	struct syslet_uatom *a = loop;
-	int data[2];
+	int status;
 	pid_t pid;
 
-	out = mmap(NULL, sizeof(*out), PROT_READ | PROT_WRITE,
-		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, out);
-	out->pid_ret = UNTOUCHED;
-	ASSERT_EQ(0, pipe2(data, O_NONBLOCK));
+	ASSERT_EQ(0, fcntl(self->data[0], F_SETFL, O_NONBLOCK));
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
@@ -622,22 +613,22 @@ TEST(caller_chain_loop_ends_for_a_handler)
 					.sa_flags = SA_RESTART };
 
 		sigaction(SIGUSR1, &sa, NULL);
-		init_poll_loop(data[0]);
+		init_poll_loop(self->data[0]);
 		errno = 0;
 		out->exec_ret = async_exec(&a[0], NULL, 0);
 		out->exec_errno = errno;
 		_exit(0);
 	}
+	self->child = pid;
 	usleep(200000);
 	ASSERT_EQ(0, kill(pid, SIGUSR1));
-	ASSERT_EQ(0, wait_exit(pid, 20000));
+	status = wait_exit(pid, 20000);
+	self->child = -1;
+	ASSERT_EQ(0, status);
 	ASSERT_EQ(-1, out->exec_ret);
 	ASSERT_EQ(EINTR, out->exec_errno);
 	ASSERT_EQ(1, out->handlers);
 	ASSERT_EQ(UNTOUCHED, out->pid_ret);
-	close(data[0]);
-	close(data[1]);
-	munmap(out, sizeof(*out));
 }
 
 /* ------------------------------------------------- review-19: attacks */
@@ -689,7 +680,7 @@ static uint64_t current_mask(void)
  * byte from @rfd, either directly or as the first atom of a SYNC chain
  * [read -> getpid] in its own context, then records its blocked mask.
  */
-static void __attribute__((noreturn))
+static void __noreturn
 mask_child(int rfd, int sfd, bool syslet)
 {
 	static struct syslet_uatom a[2];
@@ -975,7 +966,7 @@ TEST_F_TIMEOUT(chain_child, caller_exec_while_stopped_in_kernel, 60)
  * restart code or unexpected value reached memory, and the process
  * neither hangs nor dies.
  */
-static volatile int storm_stop;
+static atomic_int storm_stop;
 
 static void storm_handler(int sig)
 {
@@ -1059,7 +1050,7 @@ static bool storm_bad(long ret, struct syslet_uatom *a, int64_t r0,
 	return true;
 }
 
-static void __attribute__((noreturn)) storm_child(int ms)
+static void __noreturn storm_child(int ms)
 {
 	static struct syslet_uatom a[2];
 	static struct __kernel_timespec req = { .tv_nsec = 1000000 };
@@ -1157,7 +1148,7 @@ TEST_F_TIMEOUT(chain_child, caller_signal_storm, 120)
  * completed atom says 0 (a worker runs no handler), the caller's TID
  * and mask are its own after every async_exec().
  */
-static void __attribute__((noreturn)) handoff_storm_child(int ms)
+static void __noreturn handoff_storm_child(int ms)
 {
 	static struct test_ring r;
 	static struct syslet_uatom a[2];

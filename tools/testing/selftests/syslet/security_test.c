@@ -347,185 +347,171 @@ static int seccomp_child(void *arg)
 	return 0;
 }
 
-static void seccomp_case(struct __test_metadata *_metadata, uint32_t action,
-			 enum mode m)
-{
-	const char *mn = mode_name[m];
+/*
+ * The seccomp grid: a filter answers getppid() with one action (one test
+ * each), the chain runs in one mode (one variant each).  The set-up makes
+ * the shared record; each test runs the child with its action.
+ */
+FIXTURE(seccomp) {
 	int status;
+};
 
+FIXTURE_VARIANT(seccomp) {
+	enum mode mode;
+};
+
+FIXTURE_VARIANT_ADD(seccomp, cached) {
+	.mode = CACHED,
+};
+
+FIXTURE_VARIANT_ADD(seccomp, pool_thread) {
+	.mode = POOL,
+};
+
+FIXTURE_VARIANT_ADD(seccomp, cachemiss_worker) {
+	.mode = WORKER,
+};
+
+FIXTURE_SETUP(seccomp)
+{
 	sc = shared_alloc(sizeof(*sc));
 	ASSERT_NE(NULL, sc);
 	memset(sc, 0, sizeof(*sc));
-	sc->action = action;
-	sc->mode = m;
-	status = run_child(seccomp_child, NULL, 30000);
-	TH_LOG("%s: status %d, stage %d, async_exec %ld, chain ended on %#lx (atoms %p %p), denied atom %lld, next atom %lld, SIGSYS x%d",
-	       mn, status, sc->stage, sc->exec_ret, sc->end, &sc->atoms[0],
-	       &sc->atoms[1], (long long)sc->ret_denied,
-	       (long long)sc->ret_next, sc->sigsys);
+	sc->mode = variant->mode;
+	self->status = -1;
+}
 
-	switch (action) {
-	case SECCOMP_RET_KILL_PROCESS:
-	case SECCOMP_RET_KILL_THREAD:
-		/*
-		 * Direct call in a single-threaded process: killed by
-		 * SIGSYS.  A pool thread or cachemiss worker cannot die
-		 * alone without losing the chain: the process dies.
-		 */
-		ASSERT_EQ(128 + SIGSYS, status)
-			TH_LOG("%s: the process was not killed by SIGSYS", mn);
-		ASSERT_EQ(1, sc->stage)
-			TH_LOG("%s: async_exec()'s chain ended before the kill", mn);
-		ASSERT_EQ(SENTINEL, sc->ret_next)
-			TH_LOG("%s: the atom after the killing call ran", mn);
-		break;
-	case SECCOMP_RET_TRAP:
-		ASSERT_EQ(0, status);
-		ASSERT_EQ(3, sc->stage);
-		ASSERT_TRUE(sc->handler_kept)
-			TH_LOG("%s: the process' SIGSYS handler was changed", mn);
-		if (m == CACHED) {
-			/*
-			 * As for a direct call: SIGSYS, delivered on the way
-			 * out of async_exec(); the pending signal ends the
-			 * chain between atoms (-EINTR).
-			 */
-			ASSERT_EQ(1, sc->sigsys);
-			ASSERT_EQ(__NR_getppid, sc->sigsys_nr);
-			ASSERT_EQ(1 /* SYS_SECCOMP */, sc->sigsys_code);
-			ASSERT_EQ(-EINTR, sc->exec_ret);
-			/* What rax would hold: the number (rolled back). */
-			ASSERT_EQ(__NR_getppid, sc->ret_denied);
-			ASSERT_EQ(SENTINEL, sc->ret_next);
-		} else {
-			/* Fail closed: no signal, -ENOSYS, as documented. */
-			ASSERT_EQ(0, sc->sigsys)
-				TH_LOG("%s: SIGSYS reached a handler", mn);
-			ASSERT_EQ(-ENOSYS, sc->ret_denied);
-			ASSERT_EQ(PTR(&sc->atoms[1]), sc->end);
-			ASSERT_EQ(sc->pid, sc->ret_next);
-		}
-		ASSERT_EQ(PTR(&sc->atoms[2]), sc->later_end)
-			TH_LOG("%s: a later SYSLET_ASYNC chain did not complete through the ring",
-			       mn);
-		ASSERT_EQ(sc->pid, sc->later_ret);
-		break;
-	default:
-		ASSERT_EQ(0, status);
-		ASSERT_EQ(3, sc->stage);
+FIXTURE_TEARDOWN(seccomp)
+{
+	if (sc)
+		munmap(sc, sizeof(*sc));
+	sc = NULL;
+}
+
+/* Run the chain under a filter that answers getppid() with @action. */
+static void seccomp_run(struct __test_metadata *_metadata,
+			FIXTURE_DATA(seccomp) *self, uint32_t action)
+{
+	sc->action = action;
+	self->status = run_child(seccomp_child, NULL, 30000);
+	TH_LOG("%s: status %d, stage %d, async_exec %ld, chain ended on %#lx (atoms %p %p), denied atom %lld, next atom %lld, SIGSYS x%d",
+	       mode_name[sc->mode], self->status, sc->stage, sc->exec_ret,
+	       sc->end, &sc->atoms[0], &sc->atoms[1],
+	       (long long)sc->ret_denied, (long long)sc->ret_next,
+	       sc->sigsys);
+}
+
+/*
+ * The chain went on past the denied atom, and a SYSLET_ASYNC chain
+ * submitted afterwards still completes through the ring.
+ */
+static void seccomp_chain_went_on(struct __test_metadata *_metadata)
+{
+	ASSERT_EQ(PTR(&sc->atoms[1]), sc->end);
+	ASSERT_EQ(sc->pid, sc->ret_next);
+	ASSERT_EQ(0, sc->sigsys);
+	ASSERT_EQ(PTR(&sc->atoms[2]), sc->later_end);
+	ASSERT_EQ(sc->pid, sc->later_ret);
+}
+
+TEST_F(seccomp, errno_answers_the_atom_as_a_direct_call)
+{
+	seccomp_run(_metadata, self, SECCOMP_RET_ERRNO | DENY_ERRNO);
+	ASSERT_EQ(0, self->status);
+	ASSERT_EQ(3, sc->stage);
+	ASSERT_EQ(-DENY_ERRNO, sc->ret_denied);
+	ASSERT_EQ(-1, sc->direct);
+	ASSERT_EQ(DENY_ERRNO, sc->direct_errno);
+	seccomp_chain_went_on(_metadata);
+}
+
+/* No tracer: the atom fails as a direct call does, the chain goes on. */
+TEST_F(seccomp, trace_without_tracer_fails_the_atom_as_a_direct_call)
+{
+	seccomp_run(_metadata, self, SECCOMP_RET_TRACE);
+	ASSERT_EQ(0, self->status);
+	ASSERT_EQ(3, sc->stage);
+	ASSERT_EQ(-ENOSYS, sc->ret_denied);
+	ASSERT_EQ(-1, sc->direct);
+	ASSERT_EQ(ENOSYS, sc->direct_errno);
+	seccomp_chain_went_on(_metadata);
+}
+
+TEST_F(seccomp, user_notif_supervisor_answers_the_atom)
+{
+	seccomp_run(_metadata, self, SECCOMP_RET_USER_NOTIF);
+	ASSERT_EQ(0, self->status);
+	ASSERT_EQ(3, sc->stage);
+	ASSERT_EQ(4242, sc->ret_denied);
+	ASSERT_EQ(1, sc->notif_after_chain);
+	ASSERT_EQ(__NR_getppid, sc->notif_nr);
+	ASSERT_EQ(4242, sc->direct);
+	seccomp_chain_went_on(_metadata);
+}
+
+/*
+ * In the caller's context, as for a direct call: SIGSYS, delivered on
+ * the way out of async_exec(); the pending signal ends the chain between
+ * atoms (-EINTR).  In a pool thread or cachemiss worker no handler of
+ * the process may run: fail closed, no signal, -ENOSYS, as documented.
+ */
+TEST_F(seccomp, trap_raises_sigsys_only_in_the_callers_context)
+{
+	const char *mn = mode_name[variant->mode];
+
+	seccomp_run(_metadata, self, SECCOMP_RET_TRAP);
+	ASSERT_EQ(0, self->status);
+	ASSERT_EQ(3, sc->stage);
+	ASSERT_TRUE(sc->handler_kept)
+		TH_LOG("%s: the process' SIGSYS handler was changed", mn);
+	if (variant->mode == CACHED) {
+		ASSERT_EQ(1, sc->sigsys);
+		ASSERT_EQ(__NR_getppid, sc->sigsys_nr);
+		ASSERT_EQ(1 /* SYS_SECCOMP */, sc->sigsys_code);
+		ASSERT_EQ(-EINTR, sc->exec_ret);
+		/* What rax would hold: the number (rolled back). */
+		ASSERT_EQ(__NR_getppid, sc->ret_denied);
+		ASSERT_EQ(SENTINEL, sc->ret_next);
+	} else {
+		ASSERT_EQ(0, sc->sigsys)
+			TH_LOG("%s: SIGSYS reached a handler", mn);
+		ASSERT_EQ(-ENOSYS, sc->ret_denied);
 		ASSERT_EQ(PTR(&sc->atoms[1]), sc->end);
 		ASSERT_EQ(sc->pid, sc->ret_next);
-		ASSERT_EQ(0, sc->sigsys);
-		if (action == SECCOMP_RET_USER_NOTIF) {
-			ASSERT_EQ(4242, sc->ret_denied);
-			ASSERT_EQ(1, sc->notif_after_chain);
-			ASSERT_EQ(__NR_getppid, sc->notif_nr);
-			ASSERT_EQ(4242, sc->direct);
-		} else if (action == SECCOMP_RET_TRACE) {
-			/* No tracer: -ENOSYS, as for a direct call. */
-			ASSERT_EQ(-ENOSYS, sc->ret_denied);
-			ASSERT_EQ(-1, sc->direct);
-			ASSERT_EQ(ENOSYS, sc->direct_errno);
-		} else {
-			ASSERT_EQ(-DENY_ERRNO, sc->ret_denied);
-			ASSERT_EQ(-1, sc->direct);
-			ASSERT_EQ(DENY_ERRNO, sc->direct_errno);
-		}
-		ASSERT_EQ(PTR(&sc->atoms[2]), sc->later_end);
-		ASSERT_EQ(sc->pid, sc->later_ret);
-		break;
 	}
-	munmap(sc, sizeof(*sc));
+	ASSERT_EQ(PTR(&sc->atoms[2]), sc->later_end)
+		TH_LOG("%s: a later SYSLET_ASYNC chain did not complete through the ring",
+		       mn);
+	ASSERT_EQ(sc->pid, sc->later_ret);
 }
 
-TEST(seccomp_errno_cached)
+/*
+ * A kill: the chain ends there.  (A direct call in a single-threaded
+ * process is killed by SIGSYS; a pool thread or cachemiss worker cannot
+ * die alone without losing the chain: the process dies.)
+ */
+static void seccomp_killed(struct __test_metadata *_metadata, int status)
 {
-	seccomp_case(_metadata, SECCOMP_RET_ERRNO | DENY_ERRNO, CACHED);
+	const char *mn = mode_name[sc->mode];
+
+	ASSERT_EQ(128 + SIGSYS, status)
+		TH_LOG("%s: the process was not killed by SIGSYS", mn);
+	ASSERT_EQ(1, sc->stage)
+		TH_LOG("%s: async_exec()'s chain ended before the kill", mn);
+	ASSERT_EQ(SENTINEL, sc->ret_next)
+		TH_LOG("%s: the atom after the killing call ran", mn);
 }
 
-TEST(seccomp_errno_pool_thread)
+TEST_F(seccomp, kill_process_kills_the_process)
 {
-	seccomp_case(_metadata, SECCOMP_RET_ERRNO | DENY_ERRNO, POOL);
+	seccomp_run(_metadata, self, SECCOMP_RET_KILL_PROCESS);
+	seccomp_killed(_metadata, self->status);
 }
 
-TEST(seccomp_errno_cachemiss_worker)
+TEST_F(seccomp, kill_thread_kills_the_process)
 {
-	seccomp_case(_metadata, SECCOMP_RET_ERRNO | DENY_ERRNO, WORKER);
-}
-
-TEST(seccomp_trace_without_tracer_cached)
-{
-	seccomp_case(_metadata, SECCOMP_RET_TRACE, CACHED);
-}
-
-TEST(seccomp_trace_without_tracer_pool_thread)
-{
-	seccomp_case(_metadata, SECCOMP_RET_TRACE, POOL);
-}
-
-TEST(seccomp_trace_without_tracer_cachemiss_worker)
-{
-	seccomp_case(_metadata, SECCOMP_RET_TRACE, WORKER);
-}
-
-TEST(seccomp_user_notif_cached)
-{
-	seccomp_case(_metadata, SECCOMP_RET_USER_NOTIF, CACHED);
-}
-
-TEST(seccomp_user_notif_pool_thread)
-{
-	seccomp_case(_metadata, SECCOMP_RET_USER_NOTIF, POOL);
-}
-
-TEST(seccomp_user_notif_cachemiss_worker)
-{
-	seccomp_case(_metadata, SECCOMP_RET_USER_NOTIF, WORKER);
-}
-
-TEST(seccomp_trap_cached)
-{
-	seccomp_case(_metadata, SECCOMP_RET_TRAP, CACHED);
-}
-
-TEST(seccomp_trap_pool_thread)
-{
-	seccomp_case(_metadata, SECCOMP_RET_TRAP, POOL);
-}
-
-TEST(seccomp_trap_cachemiss_worker)
-{
-	seccomp_case(_metadata, SECCOMP_RET_TRAP, WORKER);
-}
-
-TEST(seccomp_kill_process_cached)
-{
-	seccomp_case(_metadata, SECCOMP_RET_KILL_PROCESS, CACHED);
-}
-
-TEST(seccomp_kill_process_pool_thread)
-{
-	seccomp_case(_metadata, SECCOMP_RET_KILL_PROCESS, POOL);
-}
-
-TEST(seccomp_kill_process_cachemiss_worker)
-{
-	seccomp_case(_metadata, SECCOMP_RET_KILL_PROCESS, WORKER);
-}
-
-TEST(seccomp_kill_thread_cached)
-{
-	seccomp_case(_metadata, SECCOMP_RET_KILL_THREAD, CACHED);
-}
-
-TEST(seccomp_kill_thread_pool_thread)
-{
-	seccomp_case(_metadata, SECCOMP_RET_KILL_THREAD, POOL);
-}
-
-TEST(seccomp_kill_thread_cachemiss_worker)
-{
-	seccomp_case(_metadata, SECCOMP_RET_KILL_THREAD, WORKER);
+	seccomp_run(_metadata, self, SECCOMP_RET_KILL_THREAD);
+	seccomp_killed(_metadata, self->status);
 }
 
 /* KILL_THREAD in the caller's context kills the calling thread only. */
@@ -958,7 +944,7 @@ TEST(hand_offs_resume_after_setresuid)
  * the process' to take, as after a direct call: at once, not when the
  * pool thread that ran the atom later takes over a caller's context.
  */
-static volatile int sigpipes;
+static atomic_int sigpipes;
 
 static void on_sigpipe(int sig)
 {
@@ -1016,7 +1002,7 @@ TEST(signal_raised_by_pool_thread_atom_reaches_the_process)
  * caller blocks SIGUSR1 and a second thread does not: the signal must
  * reach the second thread once the spare took over the caller.
  */
-static volatile pid_t usr1_taken_by;
+static atomic_int usr1_taken_by;
 
 static void on_usr1(int sig)
 {
@@ -1031,7 +1017,7 @@ static void *usr1_taker(void *arg)
 	sigemptyset(&usr1);
 	sigaddset(&usr1, SIGUSR1);
 	pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
-	*(volatile pid_t *)arg = gettid();
+	*(atomic_int *)arg = gettid();
 	for (int i = 0; i < 1000 && !usr1_taken_by; i++)
 		usleep(10000);
 	return NULL;
@@ -1041,7 +1027,7 @@ static int tid_signal_child(void *arg)
 {
 	static struct test_ring r;
 	struct sigaction sa = { .sa_handler = on_usr1 };
-	volatile pid_t taker = 0;
+	atomic_int taker = 0;
 	struct syslet_uatom a;
 	int64_t ret = SENTINEL;
 	sigset_t usr1;
@@ -1282,8 +1268,8 @@ TEST(kernel_addresses_in_atoms_every_mode)
  */
 static int kernel_ip_child(void *arg)
 {
+	static _Alignas(16) char stack[16384];
 	static struct test_ring r;
-	static char stack[16384] __attribute__((aligned(16)));
 	struct syslet_uatom a;
 	int64_t ret = SENTINEL;
 
@@ -1773,16 +1759,11 @@ TEST(file_closed_by_an_atom_is_closed_for_the_next)
  *		context (head_ip): only with the owner's current state
  */
 enum { BM_CACHED, BM_WORKER, BM_POOL, BM_UCTX };
-enum { BC_CREDS, BC_FILES, BC_SETNS, BC_SUD, BC_SECCOMP, BC_NNP,
-       BC_PDEATHSIG, BC_CPUTIMER };
+enum {
+	BC_CREDS, BC_FILES, BC_SETNS, BC_SUD, BC_SECCOMP, BC_NNP,
+	BC_PDEATHSIG, BC_CPUTIMER,
+};
 
-#ifndef PR_SET_SYSCALL_USER_DISPATCH
-#define PR_SET_SYSCALL_USER_DISPATCH	59
-#define PR_SYS_DISPATCH_OFF		0
-#define PR_SYS_DISPATCH_ON		1
-#define SYSCALL_DISPATCH_FILTER_ALLOW	0
-#define SYSCALL_DISPATCH_FILTER_BLOCK	1
-#endif
 #define BFD 77		/* an fd that the change closes */
 
 /* What a probe chain saw; SENTINEL where an atom did not run. */
@@ -1799,29 +1780,29 @@ struct bshared {
 	struct bprobe inflight, fresh, ctx;
 	int ctx_runs;
 	char secret[64], dir[64], marker[80];
-	volatile uint8_t sud_sel;
+	atomic_uchar sud_sel;
 	int sigsys;
 };
 
 static struct bshared *bs;
 
-static __attribute__((always_inline)) inline long
-rawsc(long n, long a, long b, long c, long d, long e)
-{
-	register long r10 asm("r10") = d;
-	register long r8 asm("r8") = e;
-	long ret;
+/* A raw system call, expanded in place: no call into libc, no TLS. */
+#define rawsc(n, a, b, c, d, e) ({					\
+	register long __r10 asm("r10") = (long)(d);			\
+	register long __r8 asm("r8") = (long)(e);			\
+	long __ret;							\
+									\
+	asm volatile("syscall" : "=a"(__ret)				\
+		     : "a"((long)(n)), "D"((long)(a)), "S"((long)(b)),	\
+		       "d"((long)(c)), "r"(__r10), "r"(__r8)		\
+		     : "rcx", "r11", "memory");				\
+	__ret;								\
+})
 
-	asm volatile("syscall" : "=a"(ret)
-		     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8)
-		     : "rcx", "r11", "memory");
-	return ret;
-}
-
-static char bctx_stack[65536] __attribute__((aligned(16)));
+static _Alignas(16) char bctx_stack[65536];
 
 /* The user-space context: no TLS, no libc; raw calls only. */
-__attribute__((noreturn, optimize("no-stack-protector")))
+__noreturn __attribute__((optimize("no-stack-protector")))
 static void bctx_entry(uint64_t atom, uint64_t head)
 {
 	struct bprobe *p = &bs->ctx;
@@ -1996,35 +1977,40 @@ static int b_saw_change(int what, const struct bprobe *p, int inflight)
 	int eperm = inflight;
 
 #define RAN(x) ((x) != SENTINEL)
-#define OLD(cond, n) do { if (cond) return n; } while (0)
 	/* The first atom refused, so none of the others ran. */
 	if (p->euid == -EPERM)
 		return eperm ? 0 : 8;
 	switch (what) {
 	case BC_CREDS:
-		OLD(p->euid == 0, 1);
-		OLD(p->secret >= 0 && RAN(p->secret), 2);
+		if (p->euid == 0)
+			return 1;
+		if (p->secret >= 0 && RAN(p->secret))
+			return 2;
 		break;
 	case BC_FILES:
-		OLD(p->fdflags >= 0 && RAN(p->fdflags), 3);
-		OLD(p->cwd > 0 && RAN(p->cwd) && strcmp(p->cwdbuf, "/proc"), 4);
+		if (p->fdflags >= 0 && RAN(p->fdflags))
+			return 3;
+		if (p->cwd > 0 && RAN(p->cwd) && strcmp(p->cwdbuf, "/proc"))
+			return 4;
 		break;
 	case BC_SETNS:
-		OLD(p->marker == 0, 5);
+		if (p->marker == 0)
+			return 5;
 		break;
 	case BC_SECCOMP:
-		OLD(p->ppid > 0 && RAN(p->ppid), 6);
+		if (p->ppid > 0 && RAN(p->ppid))
+			return 6;
 		break;
 	case BC_NNP:
-		OLD(p->status_len > 0 && RAN(p->status_len) &&
-		    status_nnp(p) != 1, 7);
+		if (p->status_len > 0 && RAN(p->status_len) &&
+		    status_nnp(p) != 1)
+			return 7;
 		break;
 	}
 	/* Nothing ran at all where something had to? */
 	if (!eperm && p->euid == SENTINEL && what != BC_SUD)
 		return 9;
 	return 0;
-#undef OLD
 #undef RAN
 }
 
@@ -2113,8 +2099,11 @@ static int bounds_child(void *arg)
 			return 13;
 		close(fd);
 	}
-	if (what == BC_PDEATHSIG && (pd = make_pdeath_child()) < 0)
-		return 14;
+	if (what == BC_PDEATHSIG) {
+		pd = make_pdeath_child();
+		if (pd < 0)
+			return 14;
+	}
 	test_ring_init(&r, 16, 0);
 	if (m == BM_UCTX) {
 		/* The owner's and every other worker's: the same context. */
@@ -2273,12 +2262,32 @@ static int bounds_child(void *arg)
 	return 0;
 }
 
+/*
+ * The boundary grid: where the probe chain runs (one variant each), what
+ * the submitter changes while it is in flight (one test each).
+ */
 FIXTURE(bounds) {
 	int unused;
 };
 
 FIXTURE_VARIANT(bounds) {
-	int mode, what;
+	int mode;
+};
+
+FIXTURE_VARIANT_ADD(bounds, cached) {
+	.mode = BM_CACHED,
+};
+
+FIXTURE_VARIANT_ADD(bounds, worker) {
+	.mode = BM_WORKER,
+};
+
+FIXTURE_VARIANT_ADD(bounds, pool) {
+	.mode = BM_POOL,
+};
+
+FIXTURE_VARIANT_ADD(bounds, uctx) {
+	.mode = BM_UCTX,
 };
 
 FIXTURE_SETUP(bounds)
@@ -2291,22 +2300,8 @@ FIXTURE_TEARDOWN(bounds)
 	(void)self;
 }
 
-#define BOUNDS(c, C)							\
-FIXTURE_VARIANT_ADD(bounds, c##_cached) { .mode = BM_CACHED, .what = C }; \
-FIXTURE_VARIANT_ADD(bounds, c##_worker) { .mode = BM_WORKER, .what = C }; \
-FIXTURE_VARIANT_ADD(bounds, c##_pool) { .mode = BM_POOL, .what = C };	\
-FIXTURE_VARIANT_ADD(bounds, c##_uctx) { .mode = BM_UCTX, .what = C }
-
-BOUNDS(creds_drop, BC_CREDS);
-BOUNDS(unshare_files_fs, BC_FILES);
-BOUNDS(setns, BC_SETNS);
-BOUNDS(sud, BC_SUD);
-BOUNDS(seccomp, BC_SECCOMP);
-BOUNDS(nnp, BC_NNP);
-BOUNDS(pdeathsig, BC_PDEATHSIG);
-BOUNDS(cpu_timer, BC_CPUTIMER);
-
-TEST_F_TIMEOUT(bounds, submitter_boundary, 120)
+/* The submitter changes @what while a chain runs in @mode. */
+static void bounds_run(struct __test_metadata *_metadata, int mode, int what)
 {
 	int status;
 
@@ -2315,8 +2310,8 @@ TEST_F_TIMEOUT(bounds, submitter_boundary, 120)
 	bs = shared_alloc(sizeof(*bs));
 	ASSERT_NE(NULL, bs);
 	memset(bs, 0, sizeof(*bs));
-	bs->mode = variant->mode;
-	bs->what = variant->what;
+	bs->mode = mode;
+	bs->what = what;
 	status = run_child(bounds_child, NULL, 60000);
 	unlink(bs->secret);
 	umount2(bs->dir, MNT_DETACH);
@@ -2335,6 +2330,46 @@ TEST_F_TIMEOUT(bounds, submitter_boundary, 120)
 	ASSERT_EQ(0, status)
 		TH_LOG("1x: set-up; 18: did not go async; 3x: an in-flight atom ran with the old state (field); 40: a user-space context was entered with the old state; 5x: SUD / 5[4-7]: CPU timer; 60: PR_SET_PDEATHSIG fired; 7x: a fresh chain saw the old state");
 	munmap(bs, sizeof(*bs));
+}
+
+TEST_F_TIMEOUT(bounds, creds_drop_is_a_boundary, 120)
+{
+	bounds_run(_metadata, variant->mode, BC_CREDS);
+}
+
+TEST_F_TIMEOUT(bounds, unshare_files_fs_is_a_boundary, 120)
+{
+	bounds_run(_metadata, variant->mode, BC_FILES);
+}
+
+TEST_F_TIMEOUT(bounds, setns_is_a_boundary, 120)
+{
+	bounds_run(_metadata, variant->mode, BC_SETNS);
+}
+
+TEST_F_TIMEOUT(bounds, sud_is_a_boundary, 120)
+{
+	bounds_run(_metadata, variant->mode, BC_SUD);
+}
+
+TEST_F_TIMEOUT(bounds, seccomp_is_a_boundary, 120)
+{
+	bounds_run(_metadata, variant->mode, BC_SECCOMP);
+}
+
+TEST_F_TIMEOUT(bounds, nnp_is_a_boundary, 120)
+{
+	bounds_run(_metadata, variant->mode, BC_NNP);
+}
+
+TEST_F_TIMEOUT(bounds, pdeathsig_is_a_boundary, 120)
+{
+	bounds_run(_metadata, variant->mode, BC_PDEATHSIG);
+}
+
+TEST_F_TIMEOUT(bounds, cpu_timer_is_a_boundary, 120)
+{
+	bounds_run(_metadata, variant->mode, BC_CPUTIMER);
 }
 
 TEST_HARNESS_MAIN

@@ -92,137 +92,250 @@ FIXTURE_VARIANT(bad_input) {
 	long expect;		/* -errno or EXP_* */
 };
 
-#define CASE(n, c, a, k, t, s, e)					\
-	FIXTURE_VARIANT_ADD(bad_input, n) {				\
-		.call = c, .arg = a, .kind = k, .tweak = t, .size = s,	\
-		.expect = e }
+/* One row of the table: call, argument, kind, tweak, size, expected. */
+#define CASE(c, a, k, t, s, e)						\
+	{ .call = (c), .arg = (a), .kind = (k), .tweak = (t),		\
+	  .size = (s), .expect = (e) }
 
 /* async_register(ahu, size) */
-CASE(reg_ahu_valid,		C_REG, 0, K_VALID, T_NONE, 0, EXP_ZERO);
-CASE(reg_ahu_null,		C_REG, 0, K_NULL, T_NONE, 0, -EFAULT);
-CASE(reg_ahu_unmapped,		C_REG, 0, K_UNMAPPED, T_NONE, 0, -EFAULT);
-CASE(reg_ahu_kernel,		C_REG, 0, K_KERNEL, T_NONE, 0, -EFAULT);
-CASE(reg_ahu_noncanon,		C_REG, 0, K_NONCANON, T_NONE, 0, -EFAULT);
-CASE(reg_ahu_misaligned,	C_REG, 0, K_MISALIGNED, T_NONE, 0, -EINVAL);
-CASE(reg_ahu_readonly,		C_REG, 0, K_READONLY, T_NONE, 0, EXP_ZERO);
-CASE(reg_ahu_protnone,		C_REG, 0, K_PROTNONE, T_NONE, 0, -EFAULT);
-CASE(reg_ahu_straddle,		C_REG, 0, K_STRADDLE, T_NONE, 0, -EFAULT);
-CASE(reg_ahu_twice,		C_REG, 0, K_VALID, T_TWICE, 0, -EBUSY);
-CASE(reg_size_0,		C_REG, 1, K_VALID, T_NONE, 1, -EINVAL);
-CASE(reg_size_127,		C_REG, 1, K_VALID, T_NONE, 127, -EINVAL);
-CASE(reg_size_larger_zero,	C_REG, 1, K_VALID, T_NONE, 256, EXP_ZERO);
-CASE(reg_size_larger_junk,	C_REG, 1, K_VALID, T_BIG_JUNK, 256, -E2BIG);
-CASE(reg_size_page_plus,	C_REG, 1, K_VALID, T_NONE, PAGE + 8, -E2BIG);
-CASE(reg_size_max,		C_REG, 1, K_VALID, T_NONE, SIZE_MAX, -E2BIG);
-CASE(reg_ring_misaligned,	C_REG, 0, K_VALID, T_RING_MISALIGNED, 0, -EINVAL);
-CASE(reg_ring_size_odd,		C_REG, 0, K_VALID, T_RING_SIZE_ODD, 0, -EINVAL);
-CASE(reg_ring_size_huge,	C_REG, 0, K_VALID, T_RING_SIZE_HUGE, 0, -EINVAL);
-CASE(reg_ring_kernel,		C_REG, 0, K_VALID, T_RING_KERNEL, 0, -EFAULT);
-CASE(reg_ring_null_sized,	C_REG, 0, K_VALID, T_RING_NULL_SIZED, 0, -EINVAL);
-CASE(reg_ring_zero_size,	C_REG, 0, K_VALID, T_RING_ZERO_SIZE, 0, -EINVAL);
-CASE(reg_threads_huge,		C_REG, 0, K_VALID, T_THREADS_HUGE, 0, -EINVAL);
-CASE(reg_reserved,		C_REG, 0, K_VALID, T_RESERVED, 0, -EINVAL);
-CASE(reg_user_idx_ahead,	C_REG, 0, K_VALID, T_USER_AHEAD, 0, -EINVAL);
-CASE(reg_idx_more_than_ring,	C_REG, 0, K_VALID, T_IDX_FAR, 0, -EINVAL);
-CASE(reg_idx_wrapped,		C_REG, 0, K_VALID, T_IDX_WRAPPED, 0, EXP_ZERO);
+FIXTURE_VARIANT_ADD(bad_input, reg_ahu_valid)
+	CASE(C_REG, 0, K_VALID, T_NONE, 0, EXP_ZERO);
+FIXTURE_VARIANT_ADD(bad_input, reg_ahu_null)
+	CASE(C_REG, 0, K_NULL, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, reg_ahu_unmapped)
+	CASE(C_REG, 0, K_UNMAPPED, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, reg_ahu_kernel)
+	CASE(C_REG, 0, K_KERNEL, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, reg_ahu_noncanon)
+	CASE(C_REG, 0, K_NONCANON, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, reg_ahu_misaligned)
+	CASE(C_REG, 0, K_MISALIGNED, T_NONE, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, reg_ahu_readonly)
+	CASE(C_REG, 0, K_READONLY, T_NONE, 0, EXP_ZERO);
+FIXTURE_VARIANT_ADD(bad_input, reg_ahu_protnone)
+	CASE(C_REG, 0, K_PROTNONE, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, reg_ahu_straddle)
+	CASE(C_REG, 0, K_STRADDLE, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, reg_ahu_twice)
+	CASE(C_REG, 0, K_VALID, T_TWICE, 0, -EBUSY);
+FIXTURE_VARIANT_ADD(bad_input, reg_size_0)
+	CASE(C_REG, 1, K_VALID, T_NONE, 1, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, reg_size_127)
+	CASE(C_REG, 1, K_VALID, T_NONE, 127, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, reg_size_larger_zero)
+	CASE(C_REG, 1, K_VALID, T_NONE, 256, EXP_ZERO);
+FIXTURE_VARIANT_ADD(bad_input, reg_size_larger_junk)
+	CASE(C_REG, 1, K_VALID, T_BIG_JUNK, 256, -E2BIG);
+FIXTURE_VARIANT_ADD(bad_input, reg_size_page_plus)
+	CASE(C_REG, 1, K_VALID, T_NONE, PAGE + 8, -E2BIG);
+FIXTURE_VARIANT_ADD(bad_input, reg_size_max)
+	CASE(C_REG, 1, K_VALID, T_NONE, SIZE_MAX, -E2BIG);
+FIXTURE_VARIANT_ADD(bad_input, reg_ring_misaligned)
+	CASE(C_REG, 0, K_VALID, T_RING_MISALIGNED, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, reg_ring_size_odd)
+	CASE(C_REG, 0, K_VALID, T_RING_SIZE_ODD, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, reg_ring_size_huge)
+	CASE(C_REG, 0, K_VALID, T_RING_SIZE_HUGE, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, reg_ring_kernel)
+	CASE(C_REG, 0, K_VALID, T_RING_KERNEL, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, reg_ring_null_sized)
+	CASE(C_REG, 0, K_VALID, T_RING_NULL_SIZED, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, reg_ring_zero_size)
+	CASE(C_REG, 0, K_VALID, T_RING_ZERO_SIZE, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, reg_threads_huge)
+	CASE(C_REG, 0, K_VALID, T_THREADS_HUGE, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, reg_reserved)
+	CASE(C_REG, 0, K_VALID, T_RESERVED, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, reg_user_idx_ahead)
+	CASE(C_REG, 0, K_VALID, T_USER_AHEAD, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, reg_idx_more_than_ring)
+	CASE(C_REG, 0, K_VALID, T_IDX_FAR, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, reg_idx_wrapped)
+	CASE(C_REG, 0, K_VALID, T_IDX_WRAPPED, 0, EXP_ZERO);
 
 /* async_unregister(ahu, size) */
-CASE(unreg_registered,		C_UNREG, 0, K_VALID, T_REGISTER_FIRST, 0, EXP_ZERO);
-CASE(unreg_readonly,		C_UNREG, 0, K_READONLY, T_REGISTER_FIRST, 0, EXP_ZERO);
-CASE(unreg_unknown,		C_UNREG, 0, K_VALID, T_NONE, 0, -ENOENT);
-CASE(unreg_ahu_null,		C_UNREG, 0, K_NULL, T_NONE, 0, -ENOENT);
-CASE(unreg_ahu_unmapped,	C_UNREG, 0, K_UNMAPPED, T_NONE, 0, -ENOENT);
-CASE(unreg_ahu_kernel,		C_UNREG, 0, K_KERNEL, T_NONE, 0, -EFAULT);
-CASE(unreg_ahu_noncanon,	C_UNREG, 0, K_NONCANON, T_NONE, 0, -EFAULT);
-CASE(unreg_ahu_misaligned,	C_UNREG, 0, K_MISALIGNED, T_NONE, 0, -EINVAL);
-CASE(unreg_ahu_protnone,	C_UNREG, 0, K_PROTNONE, T_NONE, 0, -ENOENT);
-CASE(unreg_size_0,		C_UNREG, 1, K_VALID, T_REGISTER_FIRST, 1, -EINVAL);
-CASE(unreg_size_page_plus,	C_UNREG, 1, K_VALID, T_REGISTER_FIRST, PAGE + 8, -E2BIG);
+FIXTURE_VARIANT_ADD(bad_input, unreg_registered)
+	CASE(C_UNREG, 0, K_VALID, T_REGISTER_FIRST, 0, EXP_ZERO);
+FIXTURE_VARIANT_ADD(bad_input, unreg_readonly)
+	CASE(C_UNREG, 0, K_READONLY, T_REGISTER_FIRST, 0, EXP_ZERO);
+FIXTURE_VARIANT_ADD(bad_input, unreg_unknown)
+	CASE(C_UNREG, 0, K_VALID, T_NONE, 0, -ENOENT);
+FIXTURE_VARIANT_ADD(bad_input, unreg_ahu_null)
+	CASE(C_UNREG, 0, K_NULL, T_NONE, 0, -ENOENT);
+FIXTURE_VARIANT_ADD(bad_input, unreg_ahu_unmapped)
+	CASE(C_UNREG, 0, K_UNMAPPED, T_NONE, 0, -ENOENT);
+FIXTURE_VARIANT_ADD(bad_input, unreg_ahu_kernel)
+	CASE(C_UNREG, 0, K_KERNEL, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, unreg_ahu_noncanon)
+	CASE(C_UNREG, 0, K_NONCANON, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, unreg_ahu_misaligned)
+	CASE(C_UNREG, 0, K_MISALIGNED, T_NONE, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, unreg_ahu_protnone)
+	CASE(C_UNREG, 0, K_PROTNONE, T_NONE, 0, -ENOENT);
+FIXTURE_VARIANT_ADD(bad_input, unreg_size_0)
+	CASE(C_UNREG, 1, K_VALID, T_REGISTER_FIRST, 1, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, unreg_size_page_plus)
+	CASE(C_UNREG, 1, K_VALID, T_REGISTER_FIRST, PAGE + 8, -E2BIG);
 
 /* async_exec(atom, ahu, size) */
-CASE(exec_atom_valid,		C_EXEC, 0, K_VALID, T_NONE, 0, EXP_OBJ);
-CASE(exec_atom_null,		C_EXEC, 0, K_NULL, T_NONE, 0, -EFAULT);
-CASE(exec_atom_unmapped,	C_EXEC, 0, K_UNMAPPED, T_NONE, 0, -EFAULT);
-CASE(exec_atom_kernel,		C_EXEC, 0, K_KERNEL, T_NONE, 0, -EFAULT);
-CASE(exec_atom_noncanon,	C_EXEC, 0, K_NONCANON, T_NONE, 0, -EFAULT);
-CASE(exec_atom_misaligned,	C_EXEC, 0, K_MISALIGNED, T_NONE, 0, -EINVAL);
-CASE(exec_atom_readonly,	C_EXEC, 0, K_READONLY, T_NONE, 0, EXP_OBJ);
-CASE(exec_atom_protnone,	C_EXEC, 0, K_PROTNONE, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, exec_atom_valid)
+	CASE(C_EXEC, 0, K_VALID, T_NONE, 0, EXP_OBJ);
+FIXTURE_VARIANT_ADD(bad_input, exec_atom_null)
+	CASE(C_EXEC, 0, K_NULL, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, exec_atom_unmapped)
+	CASE(C_EXEC, 0, K_UNMAPPED, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, exec_atom_kernel)
+	CASE(C_EXEC, 0, K_KERNEL, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, exec_atom_noncanon)
+	CASE(C_EXEC, 0, K_NONCANON, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, exec_atom_misaligned)
+	CASE(C_EXEC, 0, K_MISALIGNED, T_NONE, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, exec_atom_readonly)
+	CASE(C_EXEC, 0, K_READONLY, T_NONE, 0, EXP_OBJ);
+FIXTURE_VARIANT_ADD(bad_input, exec_atom_protnone)
+	CASE(C_EXEC, 0, K_PROTNONE, T_NONE, 0, -EFAULT);
 /* Only the fields read are checked: an atom's unread tail may be gone. */
-CASE(exec_atom_straddle_tail,	C_EXEC, 0, K_STRADDLE, T_NONE, 0, EXP_OBJ);
-CASE(exec_atom_straddle_args,	C_EXEC, 0, K_STRADDLE, T_TWO_ARGS, 0, -EFAULT);
-CASE(exec_flags_unknown,	C_EXEC, 0, K_VALID, T_FLAGS_UNKNOWN, 0, -EINVAL);
-CASE(exec_flags_high,		C_EXEC, 0, K_VALID, T_FLAGS_HIGH, 0, -EINVAL);
-CASE(exec_flags_async_sync,	C_EXEC, 0, K_VALID, T_ASYNC_SYNC, 0, -EINVAL);
-CASE(exec_async_no_head,	C_EXEC, 0, K_VALID, T_ASYNC_NO_HEAD, 0, -EINVAL);
-CASE(exec_async_ringless,	C_EXEC, 0, K_VALID, T_ASYNC_RINGLESS, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, exec_atom_straddle_tail)
+	CASE(C_EXEC, 0, K_STRADDLE, T_NONE, 0, EXP_OBJ);
+FIXTURE_VARIANT_ADD(bad_input, exec_atom_straddle_args)
+	CASE(C_EXEC, 0, K_STRADDLE, T_TWO_ARGS, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, exec_flags_unknown)
+	CASE(C_EXEC, 0, K_VALID, T_FLAGS_UNKNOWN, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, exec_flags_high)
+	CASE(C_EXEC, 0, K_VALID, T_FLAGS_HIGH, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, exec_flags_async_sync)
+	CASE(C_EXEC, 0, K_VALID, T_ASYNC_SYNC, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, exec_async_no_head)
+	CASE(C_EXEC, 0, K_VALID, T_ASYNC_NO_HEAD, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, exec_async_ringless)
+	CASE(C_EXEC, 0, K_VALID, T_ASYNC_RINGLESS, 0, -EINVAL);
 /* SKIP_TO_NEXT_ON_STOP: getpid() > 0 stops, the chain goes on at atom + 1. */
-CASE(exec_all_flags_but_async,	C_EXEC, 0, K_VALID, T_ALL_BUT_ASYNC, 0, EXP_OBJ_NEXT);
-CASE(exec_nr_huge,		C_EXEC, 0, K_VALID, T_NR_HUGE, 0, EXP_OBJ);
-CASE(exec_nr_forbidden,		C_EXEC, 0, K_VALID, T_NR_FORBIDDEN, 0, EXP_OBJ);
-CASE(exec_arg_kernel,		C_EXEC, 0, K_VALID, T_ARG_KERNEL, 0, -EFAULT);
-CASE(exec_arg_unmapped,		C_EXEC, 0, K_VALID, T_ARG_UNMAPPED, 0, -EFAULT);
-CASE(exec_arg_noncanon,		C_EXEC, 0, K_VALID, T_ARG_NONCANON, 0, -EFAULT);
-CASE(exec_arg_misaligned,	C_EXEC, 0, K_VALID, T_ARG_MISALIGNED, 0, EXP_OBJ);
-CASE(exec_ret_kernel,		C_EXEC, 0, K_VALID, T_RET_KERNEL, 0, -EFAULT);
-CASE(exec_ret_readonly,		C_EXEC, 0, K_VALID, T_RET_READONLY, 0, -EFAULT);
-CASE(exec_ret_unmapped,		C_EXEC, 0, K_VALID, T_RET_UNMAPPED, 0, -EFAULT);
-CASE(exec_next_unmapped,	C_EXEC, 0, K_VALID, T_NEXT_UNMAPPED, 0, -EFAULT);
-CASE(exec_next_kernel,		C_EXEC, 0, K_VALID, T_NEXT_KERNEL, 0, -EFAULT);
-CASE(exec_next_misaligned,	C_EXEC, 0, K_VALID, T_NEXT_MISALIGNED, 0, -EINVAL);
-CASE(exec_ahu_null,		C_EXEC, 1, K_NULL, T_NONE, 0, EXP_OBJ);
-CASE(exec_ahu_valid,		C_EXEC, 1, K_VALID, T_NONE, 0, EXP_OBJ);
-CASE(exec_ahu_unmapped,		C_EXEC, 1, K_UNMAPPED, T_NONE, 0, -EFAULT);
-CASE(exec_ahu_kernel,		C_EXEC, 1, K_KERNEL, T_NONE, 0, -EFAULT);
-CASE(exec_ahu_noncanon,		C_EXEC, 1, K_NONCANON, T_NONE, 0, -EFAULT);
-CASE(exec_ahu_misaligned,	C_EXEC, 1, K_MISALIGNED, T_NONE, 0, -EINVAL);
-CASE(exec_ahu_readonly,		C_EXEC, 1, K_READONLY, T_NONE, 0, EXP_OBJ);
-CASE(exec_ahu_protnone,		C_EXEC, 1, K_PROTNONE, T_NONE, 0, -EFAULT);
-CASE(exec_ahu_straddle,		C_EXEC, 1, K_STRADDLE, T_NONE, 0, -EFAULT);
-CASE(exec_size_0,		C_EXEC, 2, K_VALID, T_NONE, 1, -EINVAL);
-CASE(exec_size_127,		C_EXEC, 2, K_VALID, T_NONE, 127, -EINVAL);
-CASE(exec_size_max,		C_EXEC, 2, K_VALID, T_NONE, SIZE_MAX, -E2BIG);
+FIXTURE_VARIANT_ADD(bad_input, exec_all_flags_but_async)
+	CASE(C_EXEC, 0, K_VALID, T_ALL_BUT_ASYNC, 0, EXP_OBJ_NEXT);
+FIXTURE_VARIANT_ADD(bad_input, exec_nr_huge)
+	CASE(C_EXEC, 0, K_VALID, T_NR_HUGE, 0, EXP_OBJ);
+FIXTURE_VARIANT_ADD(bad_input, exec_nr_forbidden)
+	CASE(C_EXEC, 0, K_VALID, T_NR_FORBIDDEN, 0, EXP_OBJ);
+FIXTURE_VARIANT_ADD(bad_input, exec_arg_kernel)
+	CASE(C_EXEC, 0, K_VALID, T_ARG_KERNEL, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, exec_arg_unmapped)
+	CASE(C_EXEC, 0, K_VALID, T_ARG_UNMAPPED, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, exec_arg_noncanon)
+	CASE(C_EXEC, 0, K_VALID, T_ARG_NONCANON, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, exec_arg_misaligned)
+	CASE(C_EXEC, 0, K_VALID, T_ARG_MISALIGNED, 0, EXP_OBJ);
+FIXTURE_VARIANT_ADD(bad_input, exec_ret_kernel)
+	CASE(C_EXEC, 0, K_VALID, T_RET_KERNEL, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, exec_ret_readonly)
+	CASE(C_EXEC, 0, K_VALID, T_RET_READONLY, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, exec_ret_unmapped)
+	CASE(C_EXEC, 0, K_VALID, T_RET_UNMAPPED, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, exec_next_unmapped)
+	CASE(C_EXEC, 0, K_VALID, T_NEXT_UNMAPPED, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, exec_next_kernel)
+	CASE(C_EXEC, 0, K_VALID, T_NEXT_KERNEL, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, exec_next_misaligned)
+	CASE(C_EXEC, 0, K_VALID, T_NEXT_MISALIGNED, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, exec_ahu_null)
+	CASE(C_EXEC, 1, K_NULL, T_NONE, 0, EXP_OBJ);
+FIXTURE_VARIANT_ADD(bad_input, exec_ahu_valid)
+	CASE(C_EXEC, 1, K_VALID, T_NONE, 0, EXP_OBJ);
+FIXTURE_VARIANT_ADD(bad_input, exec_ahu_unmapped)
+	CASE(C_EXEC, 1, K_UNMAPPED, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, exec_ahu_kernel)
+	CASE(C_EXEC, 1, K_KERNEL, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, exec_ahu_noncanon)
+	CASE(C_EXEC, 1, K_NONCANON, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, exec_ahu_misaligned)
+	CASE(C_EXEC, 1, K_MISALIGNED, T_NONE, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, exec_ahu_readonly)
+	CASE(C_EXEC, 1, K_READONLY, T_NONE, 0, EXP_OBJ);
+FIXTURE_VARIANT_ADD(bad_input, exec_ahu_protnone)
+	CASE(C_EXEC, 1, K_PROTNONE, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, exec_ahu_straddle)
+	CASE(C_EXEC, 1, K_STRADDLE, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, exec_size_0)
+	CASE(C_EXEC, 2, K_VALID, T_NONE, 1, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, exec_size_127)
+	CASE(C_EXEC, 2, K_VALID, T_NONE, 127, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, exec_size_max)
+	CASE(C_EXEC, 2, K_VALID, T_NONE, SIZE_MAX, -E2BIG);
 
 /* async_wait(min_events, ahu, timeout) */
-CASE(wait_min_huge,		C_WAIT, 0, K_VALID, T_MIN_HUGE, 0, EXP_ZERO);
-CASE(wait_ahu_valid,		C_WAIT, 1, K_VALID, T_REGISTER_FIRST, 0, EXP_ZERO);
-CASE(wait_ahu_unknown,		C_WAIT, 1, K_VALID, T_NONE, 0, EXP_ZERO);
-CASE(wait_ahu_null,		C_WAIT, 1, K_NULL, T_NONE, 0, -EINVAL);
-CASE(wait_ahu_unmapped,		C_WAIT, 1, K_UNMAPPED, T_NONE, 0, EXP_ZERO);
-CASE(wait_ahu_kernel,		C_WAIT, 1, K_KERNEL, T_NONE, 0, -EFAULT);
-CASE(wait_ahu_noncanon,		C_WAIT, 1, K_NONCANON, T_NONE, 0, -EFAULT);
-CASE(wait_ahu_misaligned,	C_WAIT, 1, K_MISALIGNED, T_NONE, 0, -EINVAL);
-CASE(wait_user_idx_ahead,	C_WAIT, 1, K_VALID, T_WAIT_AHEAD, 0, -EINVAL);
-CASE(wait_timeout_valid,	C_WAIT, 2, K_VALID, T_NONE, 0, EXP_ZERO);
-CASE(wait_timeout_null,		C_WAIT, 2, K_NULL, T_NONE, 0, EXP_ZERO);
-CASE(wait_timeout_unmapped,	C_WAIT, 2, K_UNMAPPED, T_NONE, 0, -EFAULT);
-CASE(wait_timeout_kernel,	C_WAIT, 2, K_KERNEL, T_NONE, 0, -EFAULT);
-CASE(wait_timeout_noncanon,	C_WAIT, 2, K_NONCANON, T_NONE, 0, -EFAULT);
-CASE(wait_timeout_misaligned,	C_WAIT, 2, K_MISALIGNED, T_NONE, 0, EXP_ZERO);
-CASE(wait_timeout_readonly,	C_WAIT, 2, K_READONLY, T_NONE, 0, EXP_ZERO);
-CASE(wait_timeout_protnone,	C_WAIT, 2, K_PROTNONE, T_NONE, 0, -EFAULT);
-CASE(wait_timeout_straddle,	C_WAIT, 2, K_STRADDLE, T_NONE, 0, -EFAULT);
-CASE(wait_timeout_nsec_bad,	C_WAIT, 2, K_VALID, T_NSEC_BAD, 0, -EINVAL);
-CASE(wait_timeout_negative,	C_WAIT, 2, K_VALID, T_NEG, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, wait_min_huge)
+	CASE(C_WAIT, 0, K_VALID, T_MIN_HUGE, 0, EXP_ZERO);
+FIXTURE_VARIANT_ADD(bad_input, wait_ahu_valid)
+	CASE(C_WAIT, 1, K_VALID, T_REGISTER_FIRST, 0, EXP_ZERO);
+FIXTURE_VARIANT_ADD(bad_input, wait_ahu_unknown)
+	CASE(C_WAIT, 1, K_VALID, T_NONE, 0, EXP_ZERO);
+FIXTURE_VARIANT_ADD(bad_input, wait_ahu_null)
+	CASE(C_WAIT, 1, K_NULL, T_NONE, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, wait_ahu_unmapped)
+	CASE(C_WAIT, 1, K_UNMAPPED, T_NONE, 0, EXP_ZERO);
+FIXTURE_VARIANT_ADD(bad_input, wait_ahu_kernel)
+	CASE(C_WAIT, 1, K_KERNEL, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, wait_ahu_noncanon)
+	CASE(C_WAIT, 1, K_NONCANON, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, wait_ahu_misaligned)
+	CASE(C_WAIT, 1, K_MISALIGNED, T_NONE, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, wait_user_idx_ahead)
+	CASE(C_WAIT, 1, K_VALID, T_WAIT_AHEAD, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, wait_timeout_valid)
+	CASE(C_WAIT, 2, K_VALID, T_NONE, 0, EXP_ZERO);
+FIXTURE_VARIANT_ADD(bad_input, wait_timeout_null)
+	CASE(C_WAIT, 2, K_NULL, T_NONE, 0, EXP_ZERO);
+FIXTURE_VARIANT_ADD(bad_input, wait_timeout_unmapped)
+	CASE(C_WAIT, 2, K_UNMAPPED, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, wait_timeout_kernel)
+	CASE(C_WAIT, 2, K_KERNEL, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, wait_timeout_noncanon)
+	CASE(C_WAIT, 2, K_NONCANON, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, wait_timeout_misaligned)
+	CASE(C_WAIT, 2, K_MISALIGNED, T_NONE, 0, EXP_ZERO);
+FIXTURE_VARIANT_ADD(bad_input, wait_timeout_readonly)
+	CASE(C_WAIT, 2, K_READONLY, T_NONE, 0, EXP_ZERO);
+FIXTURE_VARIANT_ADD(bad_input, wait_timeout_protnone)
+	CASE(C_WAIT, 2, K_PROTNONE, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, wait_timeout_straddle)
+	CASE(C_WAIT, 2, K_STRADDLE, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, wait_timeout_nsec_bad)
+	CASE(C_WAIT, 2, K_VALID, T_NSEC_BAD, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, wait_timeout_negative)
+	CASE(C_WAIT, 2, K_VALID, T_NEG, 0, -EINVAL);
 
 /* async_thread(event, ahu): only a user-space cachemiss context may call */
-CASE(thread_event_null,		C_THREAD, 0, K_NULL, T_NONE, 0, -EINVAL);
-CASE(thread_event_valid,	C_THREAD, 0, K_VALID, T_NONE, 0, -EINVAL);
-CASE(thread_event_kernel,	C_THREAD, 0, K_KERNEL, T_NONE, 0, -EINVAL);
-CASE(thread_event_unmapped,	C_THREAD, 0, K_UNMAPPED, T_NONE, 0, -EINVAL);
-CASE(thread_ahu_kernel,		C_THREAD, 1, K_KERNEL, T_NONE, 0, -EINVAL);
-CASE(thread_ahu_misaligned,	C_THREAD, 1, K_MISALIGNED, T_NONE, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, thread_event_null)
+	CASE(C_THREAD, 0, K_NULL, T_NONE, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, thread_event_valid)
+	CASE(C_THREAD, 0, K_VALID, T_NONE, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, thread_event_kernel)
+	CASE(C_THREAD, 0, K_KERNEL, T_NONE, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, thread_event_unmapped)
+	CASE(C_THREAD, 0, K_UNMAPPED, T_NONE, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, thread_ahu_kernel)
+	CASE(C_THREAD, 1, K_KERNEL, T_NONE, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, thread_ahu_misaligned)
+	CASE(C_THREAD, 1, K_MISALIGNED, T_NONE, 0, -EINVAL);
 
 /* umem_add(uptr, inc) */
-CASE(umem_valid,		C_UMEM, 0, K_VALID, T_NONE, 0, EXP_SUM);
-CASE(umem_wraps,		C_UMEM, 1, K_VALID, T_WRAP, 0, EXP_SUM);
-CASE(umem_null,			C_UMEM, 0, K_NULL, T_NONE, 0, -EFAULT);
-CASE(umem_unmapped,		C_UMEM, 0, K_UNMAPPED, T_NONE, 0, -EFAULT);
-CASE(umem_kernel,		C_UMEM, 0, K_KERNEL, T_NONE, 0, -EFAULT);
-CASE(umem_noncanon,		C_UMEM, 0, K_NONCANON, T_NONE, 0, -EFAULT);
-CASE(umem_misaligned,		C_UMEM, 0, K_MISALIGNED, T_NONE, 0, -EINVAL);
-CASE(umem_readonly,		C_UMEM, 0, K_READONLY, T_NONE, 0, -EFAULT);
-CASE(umem_protnone,		C_UMEM, 0, K_PROTNONE, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, umem_valid)
+	CASE(C_UMEM, 0, K_VALID, T_NONE, 0, EXP_SUM);
+FIXTURE_VARIANT_ADD(bad_input, umem_wraps)
+	CASE(C_UMEM, 1, K_VALID, T_WRAP, 0, EXP_SUM);
+FIXTURE_VARIANT_ADD(bad_input, umem_null)
+	CASE(C_UMEM, 0, K_NULL, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, umem_unmapped)
+	CASE(C_UMEM, 0, K_UNMAPPED, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, umem_kernel)
+	CASE(C_UMEM, 0, K_KERNEL, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, umem_noncanon)
+	CASE(C_UMEM, 0, K_NONCANON, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, umem_misaligned)
+	CASE(C_UMEM, 0, K_MISALIGNED, T_NONE, 0, -EINVAL);
+FIXTURE_VARIANT_ADD(bad_input, umem_readonly)
+	CASE(C_UMEM, 0, K_READONLY, T_NONE, 0, -EFAULT);
+FIXTURE_VARIANT_ADD(bad_input, umem_protnone)
+	CASE(C_UMEM, 0, K_PROTNONE, T_NONE, 0, -EFAULT);
 
 FIXTURE_SETUP(bad_input)
 {
@@ -542,7 +655,7 @@ TEST_F(bad_input, call)
 
 struct umem_race {
 	uint64_t *word;
-	volatile int stop;
+	atomic_int stop;
 	long added, faulted, bad;
 };
 
@@ -1001,16 +1114,8 @@ TEST(unregister_busy_while_cached_chain_runs)
 
 /* --------------------------------------------------------- 7: SUD */
 
-#ifndef PR_SET_SYSCALL_USER_DISPATCH
-#define PR_SET_SYSCALL_USER_DISPATCH 59
-#define PR_SYS_DISPATCH_OFF 0
-#define PR_SYS_DISPATCH_ON 1
-#define SYSCALL_DISPATCH_FILTER_ALLOW 0
-#define SYSCALL_DISPATCH_FILTER_BLOCK 1
-#endif
-
-static volatile char sud_selector;
-static volatile int sud_sigsys;
+static atomic_char sud_selector;
+static atomic_int sud_sigsys;
 
 static void on_sud_sigsys(int sig, siginfo_t *si, void *uc)
 {
@@ -1111,7 +1216,7 @@ TEST(pkru_applies_to_async_chains)
 	secret = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, secret);
-	strcpy(secret, "secret!");
+	memcpy(secret, "secret!", sizeof("secret!"));
 	ASSERT_EQ(0, syscall(__NR_pkey_mprotect, secret, PAGE,
 			     PROT_READ | PROT_WRITE, pkey));
 	ASSERT_EQ(0, pipe(p));

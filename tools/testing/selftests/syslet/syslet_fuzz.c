@@ -26,7 +26,7 @@
  * block forever), so a run ends.  It passes when every process it
  * started ended as it was told to; the kernel's side (no splat, no hang,
  * no leak) is judged from the console by the caller.  Prints one KTAP
- * line and the counts.
+ * result per process (kselftest.h) and the counts.
  *
  * Rewritten atoms may run any system call with any argument the atoms'
  * own bytes make up: those processes run under a seccomp filter (which
@@ -51,6 +51,7 @@
 #include <time.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include "kselftest.h"
 #include "syslet.h"
 #include "handoff.h"
 
@@ -73,10 +74,10 @@ static pthread_mutex_t ring_lock = PTHREAD_MUTEX_INITIALIZER;
 #define SCRIBBLE_ATOMS	(4096 / sizeof(struct syslet_uatom))
 static struct syslet_uatom *scribble;
 static uint64_t *scribble_vals;		/* argument values, a page apart */
-static volatile int scribbling;
+static atomic_int scribbling;
 
 /* -r: racing the hand-off (see the top of the file). */
-static volatile int race_stop, race_raw_exit, race_err, threads_done;
+static atomic_int race_stop, race_raw_exit, race_err, threads_done;
 static unsigned long race_ops;
 
 static uint64_t next_rand(uint64_t *s)
@@ -381,8 +382,10 @@ static void fork_during_chains(struct fuzz_thread *ft)
 
 static void one_chain(struct fuzz_thread *ft)
 {
-	/* Atoms and arguments live as long as the process: workers may
-	 * still run them after async_exec() returned. */
+	/*
+	 * Atoms and arguments live as long as the process: workers may
+	 * still run them after async_exec() returned.
+	 */
 	struct syslet_uatom *atoms = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
 					  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	struct atom_args *args = malloc(MAX_ATOMS * sizeof(*args));
@@ -482,6 +485,13 @@ static void *fuzz_thread(void *arg)
 }
 
 enum fuzz_end { END_EXIT_GROUP, END_EXIT, END_SIGKILL, END_EXEC, NR_ENDS };
+
+static const char *const end_name[] = {
+	[END_EXIT_GROUP] = "exit_group",
+	[END_EXIT] = "exit",
+	[END_SIGKILL] = "sigkill",
+	[END_EXEC] = "exec",
+};
 
 
 static void race_fail(int code)
@@ -693,7 +703,7 @@ static int fuzz_process(uint64_t seed, int nr_threads, unsigned long n,
 		scribbling = 0;
 		pthread_join(scribble_tid, NULL);
 	}
-	printf("# seed %llu%s: %lu chains, %lu atoms: %lu async, %lu cached, %lu errors; %lu forks\n",
+	ksft_print_msg("seed %llu%s: %lu chains, %lu atoms: %lu async, %lu cached, %lu errors; %lu forks\n",
 	       (unsigned long long)seed, scribbled ? " (scribbled)" : "",
 	       totals[0], totals[1], totals[2], totals[3], totals[4],
 	       totals[5]);
@@ -709,17 +719,17 @@ static int fuzz_process(uint64_t seed, int nr_threads, unsigned long n,
 		}
 		race_stop = 1;
 		pthread_join(racer_tid, NULL);
-		printf("# seed %llu: %lu racing operations\n",
+		ksft_print_msg("seed %llu: %lu racing operations\n",
 		       (unsigned long long)seed, race_ops);
 		if (race_err)
-			printf("# seed %llu: race check %d failed\n",
+			ksft_print_msg("seed %llu: race check %d failed\n",
 			       (unsigned long long)seed, race_err);
 		fflush(stdout);
 		if (race_err)
 			return 5;
 	}
 	if (totals[6]) {
-		printf("# seed %llu: %lu forked children hung\n",
+		ksft_print_msg("seed %llu: %lu forked children hung\n",
 		       (unsigned long long)seed, totals[6]);
 		return 3;
 	}
@@ -742,7 +752,7 @@ static void tell_file(const char *path)
 	FILE *f = fopen(path, "r");
 
 	while (f && fgets(line, sizeof(line), f))
-		printf("#   %s", line);
+		ksft_print_msg("  %s", line);
 	if (f)
 		fclose(f);
 }
@@ -765,7 +775,7 @@ static pid_t wait_or_tell(pid_t pid, int *status)
 			return got;
 		usleep(10000);
 	}
-	printf("# process %d still runs after 100 s; its threads:\n", pid);
+	ksft_print_msg("process %d still runs after 100 s; its threads:\n", pid);
 	snprintf(path, sizeof(path), "/proc/%d/task", pid);
 	d = opendir(path);
 	while (d && (de = readdir(d))) {
@@ -801,7 +811,7 @@ static int ended_well(enum fuzz_end how, int scribbled, int status)
 int main(int argc, char **argv)
 {
 	unsigned long seed = time(NULL), n = 200;
-	int procs = 4, threads = 4, opt, failed = 0, only_exec = 0, racing = 0;
+	int procs = 4, threads = 4, opt, only_exec = 0, racing = 0;
 
 	while ((opt = getopt(argc, argv, "s:p:t:n:er")) != -1) {
 		switch (opt) {
@@ -829,15 +839,18 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	printf("# syslet_fuzz -s %lu -p %d -t %d -n %lu%s%s\n", seed, procs,
-	       threads, n, only_exec ? " -e" : "", racing ? " -r" : "");
+	ksft_print_header();
+	ksft_set_plan(procs);
+	ksft_print_msg("syslet_fuzz -s %lu -p %d -t %d -n %lu%s%s\n", seed,
+		       procs, threads, n, only_exec ? " -e" : "",
+		       racing ? " -r" : "");
 	fflush(stdout);
 	/* Atoms that wander into zeroed memory read fd 0: make that EOF. */
 	if (!freopen("/dev/null", "r", stdin))
-		return 2;
+		ksft_exit_fail_perror("freopen /dev/null");
 	for (int p = 0; p < procs; p++) {
 		enum fuzz_end how = only_exec ? END_EXEC : p % NR_ENDS;
-		int scribbled = !only_exec && p % 3 == 2, status;
+		int scribbled = !only_exec && p % 3 == 2, status = 0, well;
 		pid_t pid;
 
 		fflush(stdout);	/* or the child prints our buffer again */
@@ -851,17 +864,16 @@ int main(int argc, char **argv)
 			usleep(1000 * (p * 37 % 300));
 			kill(pid, SIGKILL);
 		}
-		if (wait_or_tell(pid, &status) != pid) {
-			failed++;
-			continue;
-		}
-		if (!ended_well(how, scribbled, status)) {
-			printf("# process %d (how %d%s) ended with status 0x%x\n",
-			       p, how, scribbled ? ", scribbled" : "", status);
-			failed++;
-		}
+		well = wait_or_tell(pid, &status) == pid &&
+		       ended_well(how, scribbled, status);
+		if (!well)
+			ksft_print_msg("process %d (%s%s) ended with status 0x%x\n",
+				       p, end_name[how],
+				       scribbled ? ", scribbled" : "", status);
+		ksft_test_result(well, "syslet_fuzz.%s%sseed_%lu.process_%d_%s%s\n",
+				 only_exec ? "exec_" : "",
+				 racing ? "racing_" : "", seed, p,
+				 end_name[how], scribbled ? "_scribbled" : "");
 	}
-	printf("%sok 1 syslet_fuzz.%s%sseed_%lu\n", failed ? "not " : "",
-	       only_exec ? "exec_" : "", racing ? "racing_" : "", seed);
-	return failed ? 1 : 0;
+	ksft_finished();
 }

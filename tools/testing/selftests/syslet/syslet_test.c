@@ -364,7 +364,7 @@ TEST(pi_futex_refused)
 
 TEST(bad_atom_pointers)
 {
-	char buf[2 * sizeof(struct syslet_uatom)] __attribute__((aligned(8)));
+	_Alignas(8) char buf[2 * sizeof(struct syslet_uatom)];
 	struct syslet_uatom *mis = (void *)(buf + 4);
 
 	ASSERT_EQ(-1, async_exec(NULL, NULL, 0));
@@ -435,9 +435,9 @@ TEST(bad_ret_and_arg_pointers)
 
 TEST(bad_heads)
 {
+	_Alignas(8) char big[8192];
 	struct test_ring r;
 	struct syslet_uatom atom;
-	char big[8192] __attribute__((aligned(8)));
 	int64_t ret;
 
 	init_atom(&atom, __NR_getpid, NULL, NULL, NULL, NULL, NULL, NULL,
@@ -548,31 +548,24 @@ TEST(async_pipe_read_completes_through_ring)
 {
 	static struct test_ring r;
 	struct __kernel_timespec short_wait = { 0, 50 * 1000 * 1000 };
-	int p[2];
-	char data[16] = { 0 };
-	uint64_t fd, buf = PTR(data), len = sizeof(data);
-	struct syslet_uatom atom;
-	int64_t ret = 12345;
+	struct pipe_read pr;
 
-	ASSERT_EQ(0, pipe(p));
-	fd = p[0];
+	ASSERT_EQ(0, pipe_read_init(&pr, SYSLET_ASYNC));
 	test_ring_init(&r, 8, 0);
-	init_atom(&atom, __NR_read, &fd, &buf, &len, NULL, NULL, NULL, &ret,
-		  SYSLET_ASYNC, NULL);
-	ASSERT_EQ(0, async_exec(&atom, &r.head, HSZ));
+	ASSERT_EQ(0, async_exec(&pr.atom, &r.head, HSZ));
 	/* Still blocked: the wait times out with nothing. */
 	ASSERT_EQ(0, async_wait(1, &r.head, &short_wait));
-	ASSERT_EQ(12345, ret);
+	ASSERT_EQ(12345, pr.ret);
 	ASSERT_EQ(0, r.slots[0]);
 	/* In flight: cannot unregister. */
 	ASSERT_EQ(-1, async_unregister(&r.head, HSZ));
 	ASSERT_EQ(EBUSY, errno);
 
-	ASSERT_EQ(5, write(p[1], "hello", 5));
+	ASSERT_EQ(5, write(pr.p[1], "hello", 5));
 	ASSERT_EQ(1, async_wait(1, &r.head, NULL));
-	ASSERT_EQ(PTR(&atom), test_ring_reap(&r));
-	ASSERT_EQ(5, ret);
-	ASSERT_STREQ("hello", data);
+	ASSERT_EQ(PTR(&pr.atom), test_ring_reap(&r));
+	ASSERT_EQ(5, pr.ret);
+	ASSERT_STREQ("hello", pr.data);
 	ASSERT_EQ(0, async_unregister(&r.head, HSZ));
 }
 
@@ -598,11 +591,7 @@ TEST(async_wait_bad_input_and_eintr)
 	static struct test_ring r;
 	struct __kernel_timespec bad = { 0, 2000000000 };
 	struct sigaction sa = { .sa_handler = on_alarm };
-	struct syslet_uatom atom;
-	int p[2];
-	char c;
-	uint64_t fd, buf = PTR(&c), len = 1;
-	int64_t ret = 0;
+	struct pipe_read pr;
 
 	ASSERT_EQ(-1, async_wait(1, NULL, NULL));
 	ASSERT_EQ(EINVAL, errno);
@@ -613,18 +602,15 @@ TEST(async_wait_bad_input_and_eintr)
 	ASSERT_EQ(-1, async_wait(1, &r.head, unmapped_page()));
 	ASSERT_EQ(EFAULT, errno);
 
-	ASSERT_EQ(0, pipe(p));
-	fd = p[0];
-	init_atom(&atom, __NR_read, &fd, &buf, &len, NULL, NULL, NULL, &ret,
-		  SYSLET_ASYNC, NULL);
-	ASSERT_EQ(0, async_exec(&atom, &r.head, HSZ));
+	ASSERT_EQ(0, pipe_read_init(&pr, SYSLET_ASYNC));
+	ASSERT_EQ(0, async_exec(&pr.atom, &r.head, HSZ));
 	sigaction(SIGALRM, &sa, NULL);	/* no SA_RESTART */
 	alarm(1);
 	ASSERT_EQ(-1, async_wait(1, &r.head, NULL));
 	ASSERT_EQ(EINTR, errno);
-	ASSERT_EQ(1, write(p[1], "x", 1));
+	ASSERT_EQ(1, write(pr.p[1], "x", 1));
 	ASSERT_EQ(1, async_wait(1, &r.head, NULL));
-	ASSERT_EQ(1, ret);
+	ASSERT_EQ(1, pr.ret);
 }
 
 TEST(ring_full_holds_completions_back)
@@ -756,21 +742,15 @@ TEST(max_nr_threads_degrades_to_sync)
 TEST(pool_threads_are_threads_of_the_process)
 {
 	static struct test_ring r;
-	struct syslet_uatom atom;
-	int p[2], before = count_threads();
-	char c;
-	uint64_t fd, buf = PTR(&c), len = 1;
-	int64_t ret;
+	int before = count_threads();
+	struct pipe_read pr;
 
-	ASSERT_EQ(0, pipe(p));
-	fd = p[0];
+	ASSERT_EQ(0, pipe_read_init(&pr, SYSLET_ASYNC));
 	test_ring_init(&r, 8, 0);
-	init_atom(&atom, __NR_read, &fd, &buf, &len, NULL, NULL, NULL, &ret,
-		  SYSLET_ASYNC, NULL);
-	ASSERT_EQ(0, async_exec(&atom, &r.head, HSZ));
+	ASSERT_EQ(0, async_exec(&pr.atom, &r.head, HSZ));
 	ASSERT_EQ(before + 1, count_threads());
 	ASSERT_EQ(1, count_pool_threads());
-	ASSERT_EQ(1, write(p[1], "x", 1));
+	ASSERT_EQ(1, write(pr.p[1], "x", 1));
 	ASSERT_EQ(1, async_wait(1, &r.head, NULL));
 }
 
