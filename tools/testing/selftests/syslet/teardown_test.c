@@ -248,7 +248,12 @@ static void child(enum block_kind kind, enum teardown how, int ready,
 {
 	static struct test_ring r;
 	static struct blocked b[NR_BLOCKED];
-	long sleep_ms = how == BY_UNREGISTER ? 1000 : 60000;
+	/*
+	 * Unregister: the chains must still sleep when it is tried (-EBUSY),
+	 * also on a loaded host where a guest second is slow; then they end
+	 * by themselves.
+	 */
+	long sleep_ms = how == BY_UNREGISTER ? 3000 : 60000;
 	int disk_fd = -1;
 	char c;
 
