@@ -31,7 +31,7 @@
  * Every field is read exactly once, so user space changing the atom while
  * it runs cannot make the kernel act on two different versions of it.
  * Argument pointers are read up to the first NULL one; the fields after
- * them (and @private) are never read, so only those need be mapped.
+ * them (and @user_data) are never read, so only those need be mapped.
  *
  * The fields that decide what happens to a chain (flags, nr, ret_ptr,
  * next) are committed to @ka only once the whole atom was read and

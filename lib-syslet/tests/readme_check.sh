@@ -67,6 +67,18 @@ for cxx in g++ clang++; do
 	# shellcheck disable=SC2086
 	check "$cxx: dropping a chain does not compile under -Werror" sh -c "! $cxx $flags -c '$work/discard.cpp' -o /dev/null 2>/dev/null"
 done
+# The uapi header is the one ABI source for C and C++ alike: it must build
+# as it is, with no rename of a field (the atom's user_data was once named
+# `private`, a C++ keyword).
+cat > "$work/uapi.cpp" <<'CPP'
+#include <linux/syslet.h>
+static_assert(sizeof(struct syslet_uatom) == 88, "atom layout");
+static_assert(__builtin_offsetof(struct syslet_uatom, user_data) == 80, "user_data is the last word");
+int main() { struct syslet_uatom a {}; a.user_data = 1; return static_cast<int>(a.user_data) - 1; }
+CPP
+for cxx in g++ clang++; do
+	check "$cxx: <linux/syslet.h> builds as C++ with -pedantic" $cxx -std=c++20 -Wall -Wextra -Werror -pedantic -I"$uapi" -c "$work/uapi.cpp" -o /dev/null
+done
 for example in "$lib"/examples/*.cpp; do
 	# shellcheck disable=SC2086
 	check "clang++ -Wshadow -Wextra-semi: $(basename "$example")" clang++ $flags -Wshadow-all -Wextra-semi -c "$example" -o /dev/null

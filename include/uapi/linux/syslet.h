@@ -87,14 +87,15 @@
  * @arg_ptr:	addresses of the argument values (each a __u64).  The
  *		kernel reads arguments up to the first 0 entry; later
  *		arguments are passed as 0.
- * @private:	free for user space; never read or written by the kernel.
+ * @user_data:	free for user space; never read or written by the kernel
+ *		(the name liburing users know for the same purpose).
  *
  * The kernel reads each atom exactly once, before running it, so user
  * space may change an atom after the kernel has moved past it.  Atoms
  * must be 8-byte aligned.  Only the fields the kernel reads must be
  * readable: flags, nr, ret_ptr, next and arg_ptr[] up to the first 0.
- * An atom whose remaining argument pointers and @private lie in an
- * unmapped page runs like any other (by design: @private is user
+ * An atom whose remaining argument pointers and @user_data lie in an
+ * unmapped page runs like any other (by design: @user_data is user
  * space's, and unused argument slots need not exist).
  */
 struct syslet_uatom {
@@ -103,7 +104,7 @@ struct syslet_uatom {
 	__aligned_u64	ret_ptr;
 	__aligned_u64	next;
 	__aligned_u64	arg_ptr[SYSLET_NR_ARGS];
-	__aligned_u64	private;
+	__aligned_u64	user_data;
 };
 
 /* async_head_user::status bits, written by the kernel. */

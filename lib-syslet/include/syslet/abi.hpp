@@ -1,22 +1,11 @@
 // lib-syslet: access to the kernel ABI (include/uapi/linux/syslet.h).
 //
-// The uapi header is the single source of truth for the ABI.  It names one
-// field of struct syslet_uatom `private`, which is a C++ keyword, so the
-// header cannot be included from C++ as it is.  This is the only place that
-// works around it: the field is renamed while the header is parsed and is
-// reached through abi::user_data() everywhere else.
+// The uapi header is the single source of truth for the ABI; this header
+// includes it as it is and gives the rest of the library typed names for
+// its structures and constants.
 #pragma once
 
-#if defined(__clang__)
-#pragma clang diagnostic push
-#pragma clang diagnostic ignored "-Wkeyword-macro"
-#endif
-#define private syslet_user_data_field // NOLINT: see comment above
 #include <linux/syslet.h>
-#undef private
-#if defined(__clang__)
-#pragma clang diagnostic pop
-#endif
 
 #include <cstddef>
 #include <cstdint>
@@ -47,14 +36,14 @@ static_assert(sizeof(atom) == 88, "struct syslet_uatom is 88 bytes");
 static_assert(sizeof(head) >= SYSLET_HEAD_SIZE_VER0);
 static_assert(alignof(atom) == 8 && alignof(head) == 8);
 
-// The atom field the kernel never touches (named `private` in the header).
+// The atom field the kernel never touches.
 inline word& user_data(atom& a) noexcept
 {
-	return a.syslet_user_data_field;
+	return a.user_data;
 }
 inline word user_data(const atom& a) noexcept
 {
-	return a.syslet_user_data_field;
+	return a.user_data;
 }
 
 template <class T>

@@ -7,7 +7,7 @@
  * threads, and chains that finish in the caller.  One reaper per ring
  * reaps, but not before every ring has run full and the kernel holds
  * completions back.  Every chain carries its number in
- * its atoms' private field and in its result: at the end each chain must
+ * its atoms' user_data field and in its result: at the end each chain must
  * have completed exactly once, through the ring or as the return value
  * of async_exec(), with the result its system calls produced.
  *
@@ -79,8 +79,8 @@ static void chain_done(uint64_t addr, long how)
 	}
 	c = (struct chain *)(uintptr_t)(addr - i * sizeof(struct syslet_uatom));
 	i = c - chains;
-	if (c->atom[0].private != (uint64_t)i)
-		fail("private field changed", i, (long)c->atom[0].private);
+	if (c->atom[0].user_data != (uint64_t)i)
+		fail("user_data field changed", i, (long)c->atom[0].user_data);
 	if (c->atom[0].next && (c->ret[0] != 0 || c->ret[1] != getpid()))
 		fail("wrong results", i, (long)c->ret[0]);
 	if (!c->atom[0].next && c->ret[0] != getpid())
@@ -151,7 +151,7 @@ static void chain_init(long i)
 		init_atom(&c->atom[0], __NR_nanosleep, &c->ts_ptr, &c->zero,
 			  NULL, NULL, NULL, NULL, &c->ret[0],
 			  kind ? SYSLET_ASYNC : 0, &c->atom[1]);
-	c->atom[0].private = i;
+	c->atom[0].user_data = i;
 }
 
 static void *submitter(void *arg)
