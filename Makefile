@@ -62,6 +62,7 @@ guest: setup kernel
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/handoff_stress $(SELFTEST)/handoff_stress.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/restart_test $(SELFTEST)/restart_test.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/cancel_test $(SELFTEST)/cancel_test.c -lpthread
+	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/depth_test $(SELFTEST)/depth_test.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/load_test $(SELFTEST)/load_test.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/surface_test $(SELFTEST)/surface_test.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/race_test $(SELFTEST)/race_test.c -lpthread

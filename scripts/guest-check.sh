@@ -27,6 +27,8 @@ echo "# syslet restart semantics: stops, tracers, task work, handlers (issue 19)
 ./restart_test || rc=1
 echo "# syslet cancellation: async_cancel() (issue 16)"
 ./cancel_test || rc=1
+echo "# syslet many hand-offs in flight at once (issue 15)"
+./depth_test || rc=1
 echo "# syslet hand-off stress (fixed seed; make stress runs long)"
 ./handoff_stress -s 1 -d 150 || rc=1
 echo "# syslet load: 10,000 chains, 16 threads, 4 rings"

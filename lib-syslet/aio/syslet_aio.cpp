@@ -787,8 +787,19 @@ private:
 	static constexpr std::size_t spare_requests = 1024;
 	// Chains asynchronous at once beyond which the reaper starts, so that
 	// the kernel runs the main thread's chains on pool threads instead of
-	// handing them off one by one (exec_in_kernel()).
+	// handing them off one by one (exec_in_kernel()).  For measurements,
+	// SYSLET_AIO_HANDOFF_DEPTH=N in the environment sets it (N >= 0).
 	static constexpr long async_single_threaded = 4;
+
+	static long handoff_depth_from_environment()
+	{
+		const char* value = std::getenv("SYSLET_AIO_HANDOFF_DEPTH"); // NOLINT(concurrency-mt-unsafe)
+		if (value == nullptr || *value == '\0')
+			return async_single_threaded;
+		char* end = nullptr;
+		const long depth = std::strtol(value, &end, 10);
+		return *end == '\0' && depth >= 0 ? depth : async_single_threaded;
+	}
 
 	// A child of fork() has none of the parent's helper threads, and its
 	// locks may be held by threads that do not exist there: it gets an
@@ -973,7 +984,7 @@ private:
 		const long returned = syslet::backend::async_exec(r->atoms.data(), &head_, sizeof(head_));
 		if (returned == 0) {
 			const long pending = ring_pending_.fetch_add(1, std::memory_order_seq_cst) + 1;
-			if (needs_reaper || pending > async_single_threaded)
+			if (needs_reaper || pending > handoff_depth_)
 				start_reaper();
 		} else {
 			r->in_kernel.store(false, std::memory_order_seq_cst);
@@ -1359,6 +1370,8 @@ private:
 	}
 
 	const bool kernel_;
+	// async_single_threaded, or what the environment says
+	const long handoff_depth_ = handoff_depth_from_environment();
 	syslet::abi::head head_{};
 	std::array<syslet::abi::word, ring_slots> slots_{};
 
