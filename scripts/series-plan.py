@@ -143,7 +143,7 @@ def group_of(path):
 
 
 def split_patch(text):
-    """Header lines and diff lines of a quilt/mkpatch style patch."""
+    """Header lines and diff lines of a quilt style patch."""
     lines = text.splitlines()
     for i, line in enumerate(lines):
         if (line == "---" or line.startswith("--- ") or
