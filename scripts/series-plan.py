@@ -27,7 +27,7 @@ Order, each class keeping patches/series order:
 A patch header line "Series-Phase: pre|hook|enable|wire" overrides the
 guess (and is left out of the commit message).  The message of an
 overlay group is SRC/patches/series-msg/<group>.txt (subject line, blank
-line, body) if that file exists, else the default below.
+line, body); a group without one is an error.
 
 plan.tsv: one line per commit: kind ("patch" or "files"), payload (patch
 file name, or a file listing the paths), commit message file, phase.
@@ -39,76 +39,7 @@ import textwrap
 
 PHASES = ["pre", "core", "arch", "hook", "enable", "wire", "docs", "tests"]
 
-GROUPS = {
-    "core": (
-        "syslet: add generic asynchronous system calls",
-        """\
-Syslets let user space run any allowed system call, or a short chain of
-them, asynchronously, without a thread per operation and without a
-special-purpose opcode per call.  A chain is a list of atoms (struct
-syslet_uatom) in user memory.  async_exec() runs it in the caller's own
-context, at the cost of the plain system calls when nothing blocks
-("cached" execution).  When one of its calls is about to sleep, a parked
-spare thread of the process takes over the caller's user context (its
-registers, FPU state, TLS, signal state and thread ID) and returns to
-user space with 0, while the blocked task finishes the chain as a
-cachemiss worker and posts the atom it ended on to a completion ring in
-user memory.  SYSLET_ASYNC hands the chain to a pool thread at once.
-
-This adds the user ABI (include/uapi/linux/syslet.h), the hooks the
-process life cycle calls (include/linux/syslet.h), the syslet
-tracepoints and the core in kernel/syslet/:
-
-{core_files}
-
-Every atom's system call goes through the normal syscall entry and exit
-work (seccomp, ptrace, audit, tracepoints) by way of the architecture's
-arch_syslet_syscall(), added for x86-64 by a following patch.  Nothing
-here is built until CONFIG_SYSLET is added later in this series.
-"""),
-    "arch": (
-        "x86/syslet: run atoms' system calls through the normal entry work",
-        """\
-arch_syslet_syscall() runs one atom's system call with the atom's number
-and arguments in the task's own pt_regs, exactly where a system call
-from user space has them, and through the same work on entry
-(syscall_trace_enter(): ptrace, seccomp, audit, the sys_enter
-tracepoint) and on exit (syscall_exit_nested_work()).  So an atom shows
-up wherever system calls are inspected through pt_regs: ptrace and
-PTRACE_GET_SYSCALL_INFO, seccomp filters, audit, the raw_syscalls and
-syscalls tracepoints and /proc/<tid>/syscall; and it is never a way
-around a seccomp filter.
-
-A number rewritten on entry by a tracer or BPF must pass the atom
-allowlist again, or a tracer could make an atom run fork() or exit().
-The async_exec() register frame is saved around the call and restored.
-"""),
-    "docs": (
-        "Documentation: describe syslets",
-        """\
-The design and the user ABI, for users and reviewers: atoms, chains
-and their flags, async_exec(), completion rings, async_wait(), pool
-threads and their limits, the cachemiss hand-off and what refuses it,
-user-space cachemiss contexts, umem_add(), tracing and strace, with a
-Hello Syslet World.
-"""),
-    "tests": (
-        "selftests/syslet: add tests and Hello Syslet World",
-        """\
-syslet_test has kselftest_harness tests for the ABI layout, cached
-execution and chains, stop conditions, the allowlist, bad atoms, flags,
-pointers and heads, completion rings and held-back overflow,
-async_wait(), umem_add(), pool threads (limits, exit, SIGKILL, fork),
--EINTR handling, and that seccomp filters and ptrace see the atoms'
-system calls.  cachemiss_test covers the hand-off: a blocking read goes
-asynchronous, the caller's state (TID, TLS, vector registers, signal
-mask, sigaltstack, thread-directed signals) survives it from the main
-thread and from a pthread, 1000 blocked reads under max_nr_threads=64,
-SIGKILL, exec, exit, group stop and coredump with blocked workers,
-fork, ptrace refusal, and user-space cachemiss contexts.  hello_syslet
-is the example from Documentation/syslet-design.txt.
-"""),
-}
+GROUPS = ("core", "arch", "docs", "tests")
 
 
 def core_files(src):
@@ -252,18 +183,19 @@ def main():
 
     with open(files_list) as f:
         paths = [l.rstrip("\n") for l in f if l.strip()]
-    for g in ("core", "arch", "docs", "tests"):
+    for g in GROUPS:
         mine = sorted(p for p in paths if group_of(p) == g)
         if not mine:
             continue
         listing = os.path.join(outdir, f"files-{g}")
         with open(listing, "w") as f:
             f.write("".join(p + "\n" for p in mine))
-        subject, body = GROUPS[g]
-        override = os.path.join(src, "patches/series-msg", f"{g}.txt")
-        if os.path.exists(override):
-            with open(override) as f:
+        msgfile = os.path.join(src, "patches/series-msg", f"{g}.txt")
+        try:
+            with open(msgfile) as f:
                 subject, _, body = f.read().strip().partition("\n")
+        except OSError as e:
+            sys.exit(f"series-plan: the {g} group needs its message: {e}")
         body = body.strip("\n").replace("{core_files}", core_files(src))
         units[g].append(("files", listing, subject, body.splitlines()))
 
