@@ -465,23 +465,29 @@ public:
 	// returns.
 	void start(request* r)
 	{
-		if (kernel_) {
-			const submission guard(*this);
-			const long returned = exec_in_kernel(r);
-			if (returned == 0)
-				return;
-			if (returned > 0) {
-				const std::int64_t value =
-					outcome_at(*r, static_cast<std::uint64_t>(returned));
-				// A signal for this thread ended the call: run it
-				// again, below, with EINTR retried.
-				if (value != -EINTR) {
-					finish(r, value);
-					return;
-				}
-			}
+		if (kernel_)
+			run_as_chain(r);
+		else
 			finish(r, r->run_here());
+	}
+
+	// Runs @r as a syslet chain from the calling thread, under a
+	// submission guard, and finishes it unless it went asynchronous.
+	// A chain that a signal for this thread ended with EINTR, or that
+	// the kernel refused, runs again with plain calls (run_here()
+	// retries EINTR).  @r may be gone when this returns.
+	void run_as_chain(request* r)
+	{
+		const submission guard(*this);
+		const long returned = exec_in_kernel(r);
+		if (returned == 0)
 			return;
+		if (returned > 0) {
+			const std::int64_t value = outcome_at(*r, static_cast<std::uint64_t>(returned));
+			if (value != -EINTR) {
+				finish(r, value);
+				return;
+			}
 		}
 		finish(r, r->run_here());
 	}
@@ -940,23 +946,10 @@ private:
 	// not hold up the other requests of the list).
 	void start_for_queue(request* r, bool on_helper)
 	{
-		if (!on_helper && kernel_ && r->op != operation::invalid) {
-			const submission guard(*this);
-			const long returned = exec_in_kernel(r);
-			if (returned == 0)
-				return;
-			if (returned > 0) {
-				const std::int64_t value =
-					outcome_at(*r, static_cast<std::uint64_t>(returned));
-				if (value != -EINTR) {
-					finish(r, value);
-					return;
-				}
-			}
+		if (!on_helper && kernel_ && r->op != operation::invalid)
+			run_as_chain(r);
+		else
 			finish(r, r->run_here());
-			return;
-		}
-		finish(r, r->run_here());
 	}
 
 	// async_exec() of @r's chain on the shim's ring, under a submission
