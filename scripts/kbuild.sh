@@ -7,7 +7,8 @@
 # 2. sync the overlay (kernel/, include/, arch/, Documentation/) into it:
 #    only files whose content changed are rewritten, so make rebuilds only
 #    what depends on them
-# 3. apply patches/series (fuzz 0; any failure undoes this run and exits 1),
+# 3. push patches/series with quilt (fuzz 0; any failure undoes this run and
+#    exits 1; build/src is a quilt tree, see README "Editing patches/ with quilt"),
 #    re-applying only from the first patch that changed
 # 4. tinyconfig + configs/base.config + configs/<flavor>.config, checked
 # 5. build bzImage in build/<flavor>

@@ -20,9 +20,17 @@ while read -r f; do
 		changed=$((changed + 1))
 	fi
 done <<<"$new"
+# A file that left the overlay is moved aside, not deleted: when a patch
+# of patches/series creates it again (the kernel code moved from the
+# overlay into patches), scripts/apply-patches.sh gives it back its old
+# mtime if the content is the same, and then removes the stash.
+stash=$src/.syslet-overlay-removed
 if [ -f "$manifest" ]; then
 	comm -23 "$manifest" <(echo "$new") | while read -r f; do
-		[ -n "$f" ] && rm -f "$src/$f" && echo "overlay: removed $f"
+		[ -n "$f" ] && [ -f "$src/$f" ] || continue
+		mkdir -p "$stash/$(dirname "$f")"
+		mv -f "$src/$f" "$stash/$f"
+		echo "overlay: removed $f"
 	done
 fi
 echo "$new" > "$manifest"
