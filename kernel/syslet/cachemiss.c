@@ -908,7 +908,7 @@ SYSCALL_DEFINE2(async_thread, void __user *, event,
 	bool last;
 
 	if (in_compat_syscall())
-		return -ENOSYS;
+		return syslet_ni_syscall();
 	if (event)
 		return -EINVAL;
 	/* Pairs with syslet_process()'s cmpxchg_release(). */

@@ -99,7 +99,7 @@ SYSCALL_DEFINE3(async_cancel, struct syslet_uatom __user *, atom,
 	long ret = -ENOENT;
 
 	if (in_compat_syscall())
-		return -ENOSYS;
+		return syslet_ni_syscall();
 	if (flags || !atom || !uhead)
 		return -EINVAL;
 	/* A bad ring name is told apart whether or not the process has rings. */

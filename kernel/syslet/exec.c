@@ -258,7 +258,8 @@ static __always_inline void __syslet_run_chain(struct syslet_uatom __user *uatom
 				ret = -ECANCELED;
 			}
 		} else {
-			ret = check < 0 ? -EPERM : -ENOSYS;
+			/* Outside the allowlist no such call, for an atom. */
+			ret = check < 0 ? -EPERM : syslet_ni_syscall();
 			end_chain = true;
 		}
 		trace_syslet_atom_exit(uatom, ka->nr, ret);
@@ -328,13 +329,16 @@ void syslet_run_chain(struct syslet_uatom __user *uatom,
 static void syslet_trace_chain_begin(void)
 {
 	struct pt_regs *regs;
+	unsigned long entry_ax;
 
 	if (likely(!test_syscall_work(SYSCALL_TRACE)))
 		return;
 	regs = current_pt_regs();
+	/* What the entry code left there: async_exec() is "entered again". */
+	entry_ax = regs->ax;
 	regs->ax = 0;
 	ptrace_report_syscall_exit(regs, 0);
-	regs->ax = -ENOSYS;
+	regs->ax = entry_ax;
 }
 
 static void syslet_trace_chain_end(void)
@@ -372,7 +376,7 @@ SYSCALL_DEFINE3(async_exec, struct syslet_uatom __user *, atom,
 	int err;
 
 	if (unlikely(in_compat_syscall()))
-		return -ENOSYS;
+		return syslet_ni_syscall();
 
 	/* Inlined: the first atom's fetch is part of every call's cost. */
 	err = __syslet_fetch_atom(atom, &ka);

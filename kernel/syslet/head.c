@@ -341,7 +341,7 @@ SYSCALL_DEFINE2(async_register, struct async_head_user __user *, uhead,
 	int err;
 
 	if (in_compat_syscall())
-		return -ENOSYS;
+		return syslet_ni_syscall();
 	sp = syslet_uhead_process(uhead, size, true);
 	if (IS_ERR(sp))
 		return PTR_ERR(sp);
@@ -372,7 +372,7 @@ SYSCALL_DEFINE2(async_unregister, struct async_head_user __user *, uhead,
 	int err;
 
 	if (in_compat_syscall())
-		return -ENOSYS;
+		return syslet_ni_syscall();
 	if (IS_ERR(sp))
 		return PTR_ERR(sp);
 

@@ -209,7 +209,7 @@ SYSCALL_DEFINE3(async_wait, unsigned long, min_events,
 	long ret;
 
 	if (in_compat_syscall())
-		return -ENOSYS;
+		return syslet_ni_syscall();
 	if (!uhead)
 		return -EINVAL;
 	if (timeout) {

@@ -426,6 +426,18 @@ static inline struct sighand_struct *syslet_current_sighand(void)
 	return rcu_dereference_protected(current->sighand, true);
 }
 
+/*
+ * What a system call that does not exist returns (-ENOSYS), as the entry
+ * code makes it.  The documented result of an atom whose call is outside
+ * the allowlist.  And of the syslet calls for an ia32 or x32 caller:
+ * the syscall table wires them for 64-bit callers only (ABI "64"), so
+ * those never get here; should one, it finds no such call all the same.
+ */
+static inline long syslet_ni_syscall(void)
+{
+	return arch_syslet_ni_syscall(current_pt_regs());
+}
+
 static inline bool syslet_in_worker(void)
 {
 	return current->flags & PF_USER_WORKER;

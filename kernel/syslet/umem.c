@@ -12,6 +12,7 @@
 #include <linux/sched/signal.h>
 #include <linux/syscalls.h>
 #include <linux/uaccess.h>
+#include "syslet.h"
 
 /*
  * Make the page of @uptr present and writable without writing to it: a
@@ -42,7 +43,7 @@ SYSCALL_DEFINE2(umem_add, u64 __user *, uptr, u64, inc)
 	int err;
 
 	if (in_compat_syscall())
-		return -ENOSYS;
+		return syslet_ni_syscall();
 	if (!IS_ALIGNED((unsigned long)uptr, sizeof(u64)))
 		return -EINVAL;
 

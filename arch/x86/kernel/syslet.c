@@ -76,6 +76,8 @@ long arch_syslet_syscall_work(unsigned long nr, const u64 *args,
 	if (unlikely(work & SYSCALL_WORK_SYSCALL_AUDIT))
 		audit_syscall_exit(regs);
 	arch_syslet_load_call(regs, nr, args);
+	/* What the entry code leaves in ax: a skipped call's result. */
+	regs->ax = arch_syslet_ni_syscall(regs);
 
 	if (unlikely(work & SYSCALL_WORK_ENTER)) {
 		/*
@@ -90,7 +92,7 @@ long arch_syslet_syscall_work(unsigned long nr, const u64 *args,
 			int check = syslet_entry_recheck(call_nr, nr, regs);
 
 			if (check == SYSLET_ATOM_REFUSE) {
-				regs->ax = -ENOSYS;
+				regs->ax = arch_syslet_ni_syscall(regs);
 				call_nr = -1;
 			} else if (check == SYSLET_ATOM_STAY) {
 				may_hand_off = false;

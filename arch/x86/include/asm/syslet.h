@@ -7,6 +7,7 @@
 #include <linux/types.h>
 #include <asm/ptrace.h>
 #include <asm/syscall.h>
+#include <asm/syscall_wrapper.h>
 
 struct task_struct;
 
@@ -60,13 +61,27 @@ arch_syslet_frame_restore(struct pt_regs *regs,
 	regs->r9 = frame->r9;
 }
 
-/* The atom's call, where a system call from user space has it. */
+/*
+ * The result of a system call that does not exist, as the entry code
+ * makes it (do_syscall_64()).  It is also what ax holds before a call,
+ * the result of a call the entry work skips.
+ */
+static inline long arch_syslet_ni_syscall(const struct pt_regs *regs)
+{
+	return __x64_sys_ni_syscall(regs);
+}
+
+/*
+ * The atom's call, where a system call from user space has it.  ax is
+ * left alone: the dispatch overwrites it, and only the entry work looks
+ * at it before that (arch_syslet_syscall_work() sets it as the entry
+ * code does).
+ */
 static __always_inline void arch_syslet_load_call(struct pt_regs *regs,
 						  unsigned long nr,
 						  const u64 *args)
 {
 	regs->orig_ax = nr;
-	regs->ax = -ENOSYS;
 	regs->di = args[0];
 	regs->si = args[1];
 	regs->dx = args[2];
