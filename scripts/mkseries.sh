@@ -10,10 +10,9 @@
 #    never touched -- do not edit files in build/series/git in place.
 # 2. one commit per logical change, in dependency order (the order and
 #    the messages come from scripts/series-plan.py): patches of
-#    patches/series that need nothing of ours, the core (uapi header,
-#    kernel/syslet, include/linux, trace events), the x86 arch code, the
-#    patches that call into syslets (process life cycle, ...), the
-#    Kconfig/Makefile hookup, the syscall table, Documentation, selftests.
+#    patches/series that need nothing of ours, the uapi header, the
+#    syslet patches of patches/series cut by feature (in their order, in
+#    which each builds), Documentation, selftests.
 #    Commits are made with git plumbing on a private index, the overlay
 #    (same directories as scripts/sync-overlay.sh) and patches/ are only
 #    read; branch "series" points at the result.

@@ -11,21 +11,20 @@ OUTDIR	where to write plan.tsv and the commit messages
 Every patch of patches/series becomes one commit, with the subject and
 body from the patch's header (the text before its first "---" line or
 diff), else derived from the file name.  The overlay files become one
-commit per group, by path: core (everything not below), x86 arch code
-(arch/), Documentation (Documentation/), selftests (tools/).
+commit per group, by path: core (the uapi header: everything not below),
+x86 arch code (arch/, none today), Documentation (Documentation/),
+selftests (tools/).
 
 Order, each class keeping patches/series order:
   pre     patches that do not refer to syslets (code lines, comments aside)
-  core    overlay: uapi header, kernel/syslet, include/linux, trace events
+  core    overlay: the uapi header
   arch    overlay: arch/x86
-  hook    patches that call into syslets (process life-cycle hooks, ...)
-  enable  patches adding "config SYSLET" or obj-$(CONFIG_SYSLET) lines:
-	  from here on the code above is built, so they come after all of it
-  wire    patches touching a syscall table (*.tbl)
+  kernel  the other patches, the syslet code cut by feature: in
+	  patches/series order, where each one builds (make series-build)
   docs    overlay: Documentation
   tests   overlay: tools/testing/selftests
-A patch header line "Series-Phase: pre|hook|enable|wire" overrides the
-guess (and is left out of the commit message).  The message of an
+A patch header line "Series-Phase: pre|kernel" overrides the guess (and
+is left out of the commit message).  The message of an
 overlay group is SRC/patches/series-msg/<group>.txt (subject line, blank
 line, body); a group without one is an error.
 
@@ -37,7 +36,7 @@ import re
 import sys
 import textwrap
 
-PHASES = ["pre", "core", "arch", "hook", "enable", "wire", "docs", "tests"]
+PHASES = ["pre", "core", "arch", "kernel", "docs", "tests"]
 
 GROUPS = ("core", "arch", "docs", "tests")
 
@@ -143,15 +142,8 @@ def code_lines(diff):
 
 
 def classify(diff):
-    added = code_lines(diff)
-    files = [l[6:].split("\t")[0] for l in diff if l.startswith("+++ b/")]
-    if any(re.match(r"^\s*(menu)?config\s+SYSLET\b", l) or
-           re.search(r"obj-\$\(CONFIG_SYSLET\)", l) for l in added):
-        return "enable"
-    if any(f.endswith(".tbl") and "syscalls" in f for f in files):
-        return "wire"
-    if any(re.search(r"syslet", l, re.I) for l in added):
-        return "hook"
+    if any(re.search(r"syslet", l, re.I) for l in code_lines(diff)):
+        return "kernel"
     return "pre"
 
 
@@ -177,7 +169,7 @@ def main():
                     ""] + [f"  {x}" for x in files]
         if phase is None:
             phase = classify(diff)
-        elif phase not in ("pre", "hook", "enable", "wire"):
+        elif phase not in ("pre", "kernel"):
             sys.exit(f"series-plan: {name}: bad Series-Phase {phase}")
         units[phase].append(("patch", name, subject, body))
 

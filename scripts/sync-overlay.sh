@@ -5,7 +5,7 @@
 # were synced before but are gone from the repository are removed.
 set -euo pipefail
 top=$1 src=$2
-dirs=(kernel include arch Documentation tools/testing/selftests/syslet)
+dirs=(include/uapi Documentation tools/testing/selftests/syslet)
 manifest=$src/.syslet-overlay-files
 
 cd "$top"
