@@ -4,9 +4,9 @@
 #   scripts/kbuild.sh <flavor>        flavor: debug | perf
 #
 # 1. unpack Debian's linux-source-6.12 once into build/src
-# 2. sync the overlay (kernel/, include/, arch/, Documentation/) into it:
-#    only files whose content changed are rewritten, so make rebuilds only
-#    what depends on them
+# 2. sync the overlay (include/uapi, Documentation/, the selftests) into
+#    it: only files whose content changed are rewritten, so make rebuilds
+#    only what depends on them; the kernel code itself is in patches/
 # 3. push patches/series with quilt (fuzz 0; any failure undoes this run and
 #    exits 1; build/src is a quilt tree, see README "Editing patches/ with quilt"),
 #    re-applying only from the first patch that changed
