@@ -204,7 +204,8 @@ static inline int no_pool_thread_traced_by_me(pid_t pid, pid_t except)
 		 */
 		if (tid > 0 && tid != except && is_pool_thread_of(pid, tid) &&
 		    tracer_of(pid, tid) == getpid()) {
-			fprintf(stderr, "# tracer %d: pool thread %d of %d is traced (attached to %d)\n",
+			fprintf(stderr,
+				"# tracer %d: pool thread %d of %d is traced (attached to %d)\n",
 				getpid(), tid, pid, except);
 			bad++;
 		}
