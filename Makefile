@@ -56,6 +56,7 @@ guest: setup kernel
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/syslet_test $(SELFTEST)/syslet_test.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/cachemiss_test $(SELFTEST)/cachemiss_test.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/security_test $(SELFTEST)/security_test.c -lpthread
+	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/isolation_test $(SELFTEST)/isolation_test.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/syslet_fuzz $(SELFTEST)/syslet_fuzz.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/teardown_test $(SELFTEST)/teardown_test.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/handoff_test $(SELFTEST)/handoff_test.c -lpthread

@@ -15,6 +15,8 @@ echo "# syslet cachemiss selftests"
 ./cachemiss_test || rc=1
 echo "# syslet security selftests"
 ./security_test || rc=1
+echo "# syslet isolation selftests"
+./isolation_test || rc=1
 echo "# syslet system call surface: bad input, the contracts of the header"
 ./surface_test || rc=1
 echo "# syslet shared memory under fire"
