@@ -663,7 +663,7 @@ TEST(async_thread_outside_a_cachemiss_context)
 
 TEST(worker_runs_a_user_context_then_returns_to_the_pool)
 {
-	static _Alignas(16) char stack[65536];
+	static alignas(16) char stack[65536];
 	struct pipe_read pr;
 	int pool_before;
 

@@ -76,11 +76,11 @@ static inline int start_detached(void *(*fn)(void *), void *arg)
  */
 static inline int identity_check(pid_t pid, int leader)
 {
-	pid_t tid = raw_gettid();
+	int is_leader = raw_gettid() == pid;
 
 	if (syscall(SYS_getpid) != pid)
 		return 40;
-	if (leader != (tid == pid))
+	if (leader != is_leader)
 		return 41;
 	return 0;
 }

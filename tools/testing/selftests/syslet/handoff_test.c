@@ -130,7 +130,7 @@ static atomic_long dh_exec_ret = 1, dh_thread_ret = 1;
 static atomic_int dh_entered, dh_exec_done, dh_bystander_go;
 static atomic_int dh_first_done, dh_owner_go;
 static atomic_long dh_first_ret = 1;
-static _Alignas(16) char dh_stack[65536];
+static alignas(16) char dh_stack[65536];
 
 #define RAW_SYSCALL3(nr, a, b, c) ({					\
 	long __ret;							\

@@ -245,7 +245,7 @@ TEST(kernel_addresses_in_atoms_every_mode)
  */
 static int kernel_ip_child(void *arg)
 {
-	static _Alignas(16) char stack[16384];
+	static alignas(16) char stack[16384];
 	static struct test_ring r;
 	struct syslet_uatom a;
 	int64_t ret = SENTINEL;
@@ -514,7 +514,7 @@ static struct bshared *bs;
 	__ret;								\
 })
 
-static _Alignas(16) char bctx_stack[65536];
+static alignas(16) char bctx_stack[65536];
 
 /* The user-space context: no TLS, no libc; raw calls only. */
 __noreturn __attribute__((optimize("no-stack-protector")))

@@ -365,7 +365,7 @@ TEST(pi_futex_refused)
 
 TEST(bad_atom_pointers)
 {
-	_Alignas(8) char buf[2 * sizeof(struct syslet_uatom)];
+	alignas(8) char buf[2 * sizeof(struct syslet_uatom)];
 	struct syslet_uatom *mis = (void *)(buf + 4);
 
 	ASSERT_EQ(-1, async_exec(NULL, NULL, 0));
@@ -436,7 +436,7 @@ TEST(bad_ret_and_arg_pointers)
 
 TEST(bad_heads)
 {
-	_Alignas(8) char big[8192];
+	alignas(8) char big[8192];
 	struct test_ring r;
 	struct syslet_uatom atom;
 	int64_t ret;
