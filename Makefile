@@ -98,6 +98,8 @@ host-tests: setup
 		$(MAKE) -s -C lib-syslet test 2>&1 | tee $(LOGS)/host-tests.log; \
 		echo "$${PIPESTATUS[0]}" > $(LOGS)/host-tests.rc; \
 	else echo 0 > $(LOGS)/host-tests.rc; : > $(LOGS)/host-tests.log; fi
+	@$(TOP)/scripts/readme-links.py $(TOP) README.md bench/README.md lib-syslet/README.md \
+		> $(LOGS)/readme-links.log || grep '^# ' $(LOGS)/readme-links.log || true
 
 # The teardown tests read a virtio disk throttled to 200 operations a
 # second, so that chains really wait for disk I/O when they are killed.
@@ -118,6 +120,7 @@ check: SHELL := /bin/bash
 check: host-tests guest-check
 	@$(TOP)/scripts/results.py \
 		--tests $(LOGS)/host-tests.log --status host-tests=$$(cat $(LOGS)/host-tests.rc) \
+		--tests $(LOGS)/readme-links.log \
 		--tests $(LOGS)/check.out --console $(LOGS)/check.console \
 		--status guest=$$(cat $(LOGS)/guest.rc)
 
