@@ -345,7 +345,7 @@ FIXTURE_TEARDOWN(chain_child)
 	child_teardown(self->child);
 }
 
-TEST_F_TIMEOUT(restart, read_then_getpid, 60)
+TEST_F_TIMEOUT(restart, interrupted_read_ends_as_the_direct_call_would, 60)
 {
 	bool traced = false;
 	char c;

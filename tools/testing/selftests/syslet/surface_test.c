@@ -518,7 +518,7 @@ static void make_atom(FIXTURE_DATA(bad_input) *self, struct syslet_uatom *a,
 	}
 }
 
-TEST_F(bad_input, call)
+TEST_F(bad_input, answers_the_errno_the_header_promises)
 {
 	const FIXTURE_VARIANT(bad_input) *v = variant;
 	size_t size = v->size ? (v->size == 1 ? 0 : v->size) : HSZ;

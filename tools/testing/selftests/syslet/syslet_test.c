@@ -30,7 +30,7 @@
 
 /* ---------------------------------------------------------------- ABI */
 
-TEST(abi_layout)
+TEST(abi_structs_flags_and_numbers_are_as_documented)
 {
 	ASSERT_EQ(88, sizeof(struct syslet_uatom));
 	ASSERT_EQ(SYSLET_HEAD_SIZE_VER0, sizeof(struct async_head_user));
@@ -40,7 +40,7 @@ TEST(abi_layout)
 	ASSERT_EQ(468, __NR_umem_add);
 }
 
-TEST(syscalls_exist)
+TEST(every_syslet_syscall_is_wired_up)
 {
 	uint64_t v = 41;
 
@@ -57,7 +57,7 @@ TEST(syscalls_exist)
 	ASSERT_NE(no_such_syscall, errno);
 }
 
-TEST(compat_int80_gets_enosys)
+TEST(compat_int80_has_no_syslet_syscalls)
 {
 	long ret;
 
@@ -69,7 +69,7 @@ TEST(compat_int80_gets_enosys)
 
 /* ------------------------------------------------------------ umem_add */
 
-TEST(umem_add_basic)
+TEST(umem_add_stores_and_returns_the_sum)
 {
 	uint64_t v = 10;
 
@@ -79,7 +79,7 @@ TEST(umem_add_basic)
 	ASSERT_EQ(14, v);
 }
 
-TEST(umem_add_bad_pointers)
+TEST(umem_add_refuses_misaligned_and_bad_pointers)
 {
 	uint64_t v[2] = { 0, 0 };
 	void *ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
@@ -127,7 +127,7 @@ TEST(umem_add_is_atomic)
 
 /* --------------------------------------------------- cached execution */
 
-TEST(cached_getpid)
+TEST(cached_atom_returns_its_own_address_and_result)
 {
 	struct syslet_uatom atom;
 	int64_t ret = 0;
@@ -138,7 +138,7 @@ TEST(cached_getpid)
 	ASSERT_EQ(getpid(), ret);
 }
 
-TEST(cached_chain_in_context)
+TEST(cached_chain_runs_in_the_callers_context)
 {
 	struct test_ring r;
 	struct syslet_uatom a[3];
@@ -209,7 +209,7 @@ struct stop_case {
 	int stops;
 };
 
-TEST(stop_conditions)
+TEST(each_stop_flag_ends_the_chain_on_its_condition)
 {
 	/* getppid returns > 0; open of a missing file returns -ENOENT. */
 	static const struct stop_case cases[] = {
@@ -262,7 +262,7 @@ TEST(stop_conditions)
 	}
 }
 
-TEST(skip_to_next_on_stop)
+TEST(skip_to_next_on_stop_branches_to_the_linear_next)
 {
 	struct syslet_uatom a[3];
 	int64_t ret[3] = { 0, 0, 0 };
@@ -318,7 +318,7 @@ TEST(atom_reused_after_kernel_moved_on)
 
 /* ----------------------------------------------------- refused calls */
 
-TEST(disallowed_syscalls)
+TEST(refused_syscalls_end_the_chain_as_unknown_calls)
 {
 	static const long refused[] = {
 		__NR_fork, __NR_vfork, __NR_clone, __NR_execve, __NR_exit,
@@ -347,7 +347,7 @@ TEST(disallowed_syscalls)
 	}
 }
 
-TEST(pi_futex_refused)
+TEST(pi_futex_operations_are_refused)
 {
 	struct syslet_uatom atom;
 	uint32_t word = 0;
@@ -363,7 +363,7 @@ TEST(pi_futex_refused)
 
 /* ------------------------------------------------------- bad atoms */
 
-TEST(bad_atom_pointers)
+TEST(bad_atom_pointers_are_refused)
 {
 	alignas(8) char buf[2 * sizeof(struct syslet_uatom)];
 	struct syslet_uatom *mis = (void *)(buf + 4);
@@ -379,7 +379,7 @@ TEST(bad_atom_pointers)
 	ASSERT_EQ(EINVAL, errno);
 }
 
-TEST(bad_flags)
+TEST(unknown_and_conflicting_flags_are_refused)
 {
 	struct syslet_uatom atom;
 	int64_t ret = 12345;
@@ -401,7 +401,7 @@ TEST(bad_flags)
 	ASSERT_EQ(12345, ret);
 }
 
-TEST(bad_ret_and_arg_pointers)
+TEST(bad_ret_and_arg_pointers_are_refused)
 {
 	struct syslet_uatom a[2];
 	int64_t ret = 0;
@@ -434,7 +434,7 @@ TEST(bad_ret_and_arg_pointers)
 
 /* ------------------------------------------------------------- heads */
 
-TEST(bad_heads)
+TEST(bad_heads_are_refused)
 {
 	alignas(8) char big[8192];
 	struct test_ring r;
@@ -497,7 +497,7 @@ TEST(bad_heads)
 	ASSERT_EQ(EINVAL, errno);
 }
 
-TEST(register_unregister)
+TEST(register_and_unregister_pair_up)
 {
 	struct test_ring r, r2;
 
@@ -521,7 +521,7 @@ TEST(register_unregister)
 
 /* -------------------------------------------- asynchronous execution */
 
-TEST(hello_syslet_world_async)
+TEST(hello_syslet_world_completes_in_the_ring)
 {
 	static struct test_ring r;
 	const char *msg = "Hello Syslet World!\n";
@@ -789,7 +789,7 @@ static int child_blocks_then(int how)
 	return 13;
 }
 
-TEST(exit_with_blocked_pool_threads)
+TEST(exit_ends_blocked_pool_threads)
 {
 	for (int how = 0; how < 3; how++) {
 		pid_t pid = fork();
@@ -802,7 +802,7 @@ TEST(exit_with_blocked_pool_threads)
 	}
 }
 
-TEST(sigkill_with_blocked_pool_threads)
+TEST(sigkill_ends_blocked_pool_threads)
 {
 	pid_t pid = fork();
 
@@ -893,7 +893,7 @@ static int deny_getppid(void)
 	return seccomp_filter_nr(__NR_getppid, SECCOMP_RET_ERRNO | 99, 0);
 }
 
-TEST(seccomp_filters_atoms)
+TEST(seccomp_filter_applies_to_atoms)
 {
 	static struct test_ring r;
 	struct syslet_uatom atom;
