@@ -78,7 +78,7 @@ guest: setup kernel
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/lsbench bench/lsbench.c -luring -lpthread
 	g++ $(GUEST_CXXFLAGS) -o $(GUEST)/bin/peers-lib bench/peers-lib.cpp -pthread
 	g++ $(GUEST_CXXFLAGS) -o $(GUEST)/bin/libsyslet_stat bench/libsyslet_stat.cpp
-	# jobs that other jobs run (check.sh runs bench-smoke.sh, which runs fio.sh)
+	@# jobs that other jobs run (check.sh runs bench-smoke.sh, which runs fio.sh)
 	cp scripts/guest/fio.sh scripts/guest/bench-smoke.sh $(GUEST)/bin/
 	@if [ -f lib-syslet/Makefile ]; then \
 		$(MAKE) -s -C lib-syslet guest OUT=$(GUEST)/bin; fi
