@@ -218,8 +218,6 @@ cover=$(printf '%s\n' "$out"/*0000-cover-letter.patch)
 
 mapfile -t mails < <(printf '%s\n' "$out"/*.patch | grep -v -- '-cover-letter\.patch$')
 [ ${#mails[@]} -eq "$commits" ] || die "${#mails[@]} patches for $commits commits"
-grep -qE "^Subject: \[.*\b0+/$commits\] syslets: generic asynchronous system calls$" "$cover" ||
-	die "cover letter subject is not [... 0/$commits] syslets: ..."
 
 # Replay the mails onto base, as git am would, and compare with the tip.
 export GIT_INDEX_FILE=$work/replay-index
@@ -314,5 +312,7 @@ text = text.replace("*** BLURB HERE ***", "\n".join(out))
 open(cover, "w").write(text)
 EOF
 ! grep -q '\*\*\*' "$cover" || die "cover letter still has a placeholder"
+grep -qE "^Subject: \[.*\b0+/$commits\] syslets: generic asynchronous system calls$" "$cover" ||
+	die "cover letter subject is not [... 0/$commits] syslets: ..."
 say "done in ${SECONDS}s (checkpatch logs in $cpdir)"
 [ $cprc -eq 0 ] || die "checkpatch: see above (errors, warnings, or checks with no reason in patches/series-msg/checks.txt)"
