@@ -15,8 +15,10 @@ Per patch it prints one line: errors, warnings, checks.  It exits 1 on:
   - any ERROR;
   - any WARNING, except FILE_PATH_CHANGES ("does MAINTAINERS need
     updating?") when this script finds every file the patch adds covered
-    by an F: pattern of a MAINTAINERS entry (not THE REST) at the tip of
-    the series: then the question is answered, and the line says so;
+    by an F: pattern of a MAINTAINERS entry that the series itself adds
+    or changes, as it is at the tip of the series (so not THE REST, nor
+    a subsystem's entry that happens to cover a directory): then the
+    question is answered, and the line says so;
   - any CHECK that checks.txt gives no reason for.
 SERIES_LAX=1 in the environment makes the last two warnings (printed,
 exit 0); errors always fail.
@@ -64,10 +66,10 @@ def load_reasons(path):
     return entries
 
 
-def maintainers_patterns(repo):
-    """{entry name: [F: patterns]} of MAINTAINERS at the tip, no catch-all."""
+def maintainers_entries(repo, rev):
+    """{entry name: [F: patterns]} of MAINTAINERS at @rev."""
     try:
-        text = subprocess.run(["git", "-C", repo, "show", "series:MAINTAINERS"],
+        text = subprocess.run(["git", "-C", repo, "show", f"{rev}:MAINTAINERS"],
                               capture_output=True, text=True,
                               check=True).stdout
     except subprocess.CalledProcessError:
@@ -84,8 +86,15 @@ def maintainers_patterns(repo):
         elif not m:
             name = line.strip()
             entries.setdefault(name, [])
-    entries.pop("THE REST", None)
     return entries
+
+
+def maintainers_patterns(repo):
+    """The entries of MAINTAINERS that the series adds or changes (tip)."""
+    base = maintainers_entries(repo, "base")
+    tip = maintainers_entries(repo, "series")
+    return {n: pats for n, pats in tip.items()
+            if n != "THE REST" and base.get(n) != pats}
 
 
 def covered(path, pattern):
@@ -188,7 +197,7 @@ def main():
     if answered:
         out[0] += (f"  FILE_PATH_CHANGES (\"does MAINTAINERS need "
                    f"updating?\") is answered for {len(answered)} patches: "
-                   f"at the end of the series, MAINTAINERS "
+                   f"at the end of the series, the series' MAINTAINERS entry "
                    f"{'; '.join(sorted(entries))} covers every file they "
                    f"add.")
     out = [textwrap.fill(out[0], 72), ""]
