@@ -56,6 +56,7 @@ guest: setup kernel
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/syslet_test $(SELFTEST)/syslet_test.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/cachemiss_test $(SELFTEST)/cachemiss_test.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/security_test $(SELFTEST)/security_test.c -lpthread
+	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/isolation_test $(SELFTEST)/isolation_test.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/syslet_fuzz $(SELFTEST)/syslet_fuzz.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/teardown_test $(SELFTEST)/teardown_test.c -lpthread
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/handoff_test $(SELFTEST)/handoff_test.c -lpthread
@@ -77,13 +78,14 @@ guest: setup kernel
 	gcc $(GUEST_CFLAGS) -o $(GUEST)/bin/lsbench bench/lsbench.c -luring -lpthread
 	g++ $(GUEST_CXXFLAGS) -o $(GUEST)/bin/peers-lib bench/peers-lib.cpp -pthread
 	g++ $(GUEST_CXXFLAGS) -o $(GUEST)/bin/libsyslet_stat bench/libsyslet_stat.cpp
-	cp scripts/guest-fio.sh $(GUEST)/bin/
+	@# jobs that other jobs run (check.sh runs bench-smoke.sh, which runs fio.sh)
+	cp scripts/guest/fio.sh scripts/guest/bench-smoke.sh $(GUEST)/bin/
 	@if [ -f lib-syslet/Makefile ]; then \
 		$(MAKE) -s -C lib-syslet guest OUT=$(GUEST)/bin; fi
 
 run: guest
 	@mkdir -p $(LOGS)
-	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/run.cpio $(TOP)/scripts/guest-run.sh $(GUEST)/bin
+	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/run.cpio $(TOP)/scripts/guest/run.sh $(GUEST)/bin
 	$(TOP)/scripts/qemu-run.sh --timeout $(QEMU_TIMEOUT) $(KERNEL) $(GUEST)/run.cpio $(LOGS)/run; \
 		rc=$$?; cat $(LOGS)/run.out; \
 		echo "== against io_uring, instructions per call (bench/results/percall.md, make FLAVOR=perf bench) =="; \
@@ -97,6 +99,8 @@ host-tests: setup
 		$(MAKE) -s -C lib-syslet test 2>&1 | tee $(LOGS)/host-tests.log; \
 		echo "$${PIPESTATUS[0]}" > $(LOGS)/host-tests.rc; \
 	else echo 0 > $(LOGS)/host-tests.rc; : > $(LOGS)/host-tests.log; fi
+	@$(TOP)/scripts/readme-links.py $(TOP) README.md bench/README.md lib-syslet/README.md \
+		> $(LOGS)/readme-links.log || grep '^# ' $(LOGS)/readme-links.log || true
 
 # The teardown tests read a virtio disk throttled to 200 operations a
 # second, so that chains really wait for disk I/O when they are killed.
@@ -108,7 +112,7 @@ FIO := /usr/bin/fio
 guest-check: guest
 	@mkdir -p $(LOGS)
 	@[ -f $(GUEST)/disk.img ] || truncate -s 64M $(GUEST)/disk.img
-	$(TOP)/scripts/mkinitramfs.sh --prog $(FIO) $(GUEST)/check.cpio $(TOP)/scripts/guest-check.sh $(GUEST)/bin
+	$(TOP)/scripts/mkinitramfs.sh --prog $(FIO) $(GUEST)/check.cpio $(TOP)/scripts/guest/check.sh $(GUEST)/bin
 	@$(TOP)/scripts/qemu-run.sh --timeout $(CHECK_TIMEOUT) --drive $(CHECK_DISK) \
 		$(KERNEL) $(GUEST)/check.cpio $(LOGS)/check; \
 		echo $$? > $(LOGS)/guest.rc
@@ -117,6 +121,7 @@ check: SHELL := /bin/bash
 check: host-tests guest-check
 	@$(TOP)/scripts/results.py \
 		--tests $(LOGS)/host-tests.log --status host-tests=$$(cat $(LOGS)/host-tests.rc) \
+		--tests $(LOGS)/readme-links.log \
 		--tests $(LOGS)/check.out --console $(LOGS)/check.console \
 		--status guest=$$(cat $(LOGS)/guest.rc)
 
@@ -129,8 +134,8 @@ FUZZ_RACE_ARGS ?= -r -p 9 -t 6 -n 1000
 FUZZ_TIMEOUT ?= 2400
 fuzz: guest
 	@mkdir -p $(LOGS)
-	printf '#!/bin/sh\nrc=0\nfor s in $(FUZZ_SEEDS); do ./syslet_fuzz -s $$s $(FUZZ_ARGS) || rc=1; ./syslet_fuzz -s $$s $(FUZZ_RACE_ARGS) || rc=1; done\nexit $$rc\n' > $(GUEST)/fuzz.sh
-	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/fuzz.cpio $(GUEST)/fuzz.sh $(GUEST)/bin
+	$(TOP)/scripts/mkinitramfs.sh --env 'FUZZ_SEEDS=$(FUZZ_SEEDS)' --env 'FUZZ_ARGS=$(FUZZ_ARGS)' \
+		--env 'FUZZ_RACE_ARGS=$(FUZZ_RACE_ARGS)' $(GUEST)/fuzz.cpio $(TOP)/scripts/guest/fuzz.sh $(GUEST)/bin
 	@$(TOP)/scripts/qemu-run.sh --timeout $(FUZZ_TIMEOUT) $(KERNEL) $(GUEST)/fuzz.cpio $(LOGS)/fuzz; \
 		echo $$? > $(LOGS)/fuzz.rc
 	@$(TOP)/scripts/results.py --tests $(LOGS)/fuzz.out --console $(LOGS)/fuzz.console \
@@ -142,8 +147,8 @@ STRESS_SEEDS ?= 1 2 3
 STRESS_ARGS ?= -d 900 -w 6 -h 3
 stress: guest
 	@mkdir -p $(LOGS)
-	printf '#!/bin/sh\nrc=0\nfor s in $(STRESS_SEEDS); do ./handoff_stress -s $$s $(STRESS_ARGS) || rc=1; done\nexit $$rc\n' > $(GUEST)/stress.sh
-	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/stress.cpio $(GUEST)/stress.sh $(GUEST)/bin
+	$(TOP)/scripts/mkinitramfs.sh --env 'STRESS_SEEDS=$(STRESS_SEEDS)' --env 'STRESS_ARGS=$(STRESS_ARGS)' \
+		$(GUEST)/stress.cpio $(TOP)/scripts/guest/stress.sh $(GUEST)/bin
 	@$(TOP)/scripts/qemu-run.sh --timeout $$(( $(words $(STRESS_SEEDS)) * 1200 + 300 )) $(KERNEL) $(GUEST)/stress.cpio $(LOGS)/stress; \
 		echo $$? > $(LOGS)/stress.rc
 	@$(TOP)/scripts/results.py --tests $(LOGS)/stress.out --console $(LOGS)/stress.console \
@@ -152,14 +157,14 @@ stress: guest
 # Per-call cost in instructions (QEMU -icount: 1 ns = 1 instruction).
 percall: guest
 	@mkdir -p $(LOGS)
-	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/percall.cpio $(TOP)/scripts/guest-percall.sh $(GUEST)/bin
+	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/percall.cpio $(TOP)/scripts/guest/percall.sh $(GUEST)/bin
 	$(TOP)/scripts/qemu-run.sh --icount --timeout $(QEMU_TIMEOUT) $(KERNEL) $(GUEST)/percall.cpio $(LOGS)/percall
 
 # Instructions per syslet::async_stat() vs stat(): steady state and the
 # first call in a fresh process, on the perf kernel (like bench).
 statbench: guest kernel-perf
 	@mkdir -p $(LOGS)
-	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/statbench.cpio $(TOP)/scripts/guest-statbench.sh $(GUEST)/bin
+	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/statbench.cpio $(TOP)/scripts/guest/statbench.sh $(GUEST)/bin
 	$(TOP)/scripts/qemu-run.sh --icount --timeout $(QEMU_TIMEOUT) $(BENCH_KERNEL) $(GUEST)/statbench.cpio $(LOGS)/statbench
 
 # Where the cached path's instructions go: the perf kernel single-stepped
@@ -174,7 +179,7 @@ itrace: guest kernel-perf
 # writes bench/results/percall.md.
 bench: guest kernel-perf
 	@mkdir -p $(LOGS)
-	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/bench.cpio $(TOP)/scripts/guest-bench.sh $(GUEST)/bin
+	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/bench.cpio $(TOP)/scripts/guest/bench.sh $(GUEST)/bin
 	$(TOP)/scripts/qemu-run.sh --icount --timeout $(QEMU_TIMEOUT) $(BENCH_KERNEL) $(GUEST)/bench.cpio $(LOGS)/bench
 	$(TOP)/scripts/bench-table.py $(LOGS)/bench -o $(TOP)/bench/results/percall.md
 	@cat $(TOP)/bench/results/percall.md
@@ -191,14 +196,13 @@ CONC_REPS  ?= 5
 bench-concurrency: guest kernel-perf
 	@mkdir -p $(LOGS)
 	$(TOP)/scripts/mkdiskimg.sh $(CONC_IMG)
-	$(TOP)/scripts/benchlog.py $(LOGS)/concurrency scripts/guest-concurrency.sh
+	$(TOP)/scripts/benchlog.py $(LOGS)/concurrency scripts/guest/concurrency.sh
 	cp $(LOGS)/concurrency.commit $(LOGS)/ls-icount.commit
-	printf '#!/bin/sh\nREPS=$(CONC_REPS) exec sh /opt/syslet/guest-concurrency.sh\n' > $(GUEST)/concurrency.sh
-	cp $(TOP)/scripts/guest-concurrency.sh $(GUEST)/bin/
-	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/concurrency.cpio $(GUEST)/concurrency.sh $(GUEST)/bin
+	$(TOP)/scripts/mkinitramfs.sh --env 'REPS=$(CONC_REPS)' \
+		$(GUEST)/concurrency.cpio $(TOP)/scripts/guest/concurrency.sh $(GUEST)/bin
 	$(TOP)/scripts/qemu-run.sh --timeout $(QEMU_TIMEOUT) --drive file=$(CONC_IMG),$(CONC_DRIVE) \
 		$(BENCH_KERNEL) $(GUEST)/concurrency.cpio $(LOGS)/concurrency
-	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/ls-icount.cpio $(TOP)/scripts/guest-ls-icount.sh $(GUEST)/bin
+	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/ls-icount.cpio $(TOP)/scripts/guest/ls-icount.sh $(GUEST)/bin
 	$(TOP)/scripts/qemu-run.sh --icount --timeout $(QEMU_TIMEOUT) --drive file=$(CONC_IMG),$(CONC_DRIVE) \
 		$(BENCH_KERNEL) $(GUEST)/ls-icount.cpio $(LOGS)/ls-icount
 	$(TOP)/scripts/concurrency-report.py $(LOGS)/concurrency --icount $(LOGS)/ls-icount \
@@ -220,9 +224,9 @@ bench-fio: guest kernel-perf
 	@mkdir -p $(LOGS) $(dir $(FIO_IMG))
 	@[ -f $(FIO_IMG) ] || { head -c 1G /dev/urandom > $(FIO_IMG).tmp && mv $(FIO_IMG).tmp $(FIO_IMG); }
 	cat $(FIO_IMG) > /dev/null
-	$(TOP)/scripts/benchlog.py $(LOGS)/fio scripts/guest-fio.sh
-	printf '#!/bin/sh\nFIO_ROUNDS=$(FIO_ROUNDS) FIO_RUNTIME=$(FIO_RUNTIME) exec sh /opt/syslet/guest-fio.sh /dev/vda\n' > $(GUEST)/fio.sh
-	$(TOP)/scripts/mkinitramfs.sh --prog $(FIO) $(GUEST)/fio.cpio $(GUEST)/fio.sh $(GUEST)/bin
+	$(TOP)/scripts/benchlog.py $(LOGS)/fio scripts/guest/fio.sh
+	$(TOP)/scripts/mkinitramfs.sh --prog $(FIO) --env 'FIO_ROUNDS=$(FIO_ROUNDS)' --env 'FIO_RUNTIME=$(FIO_RUNTIME)' \
+		$(GUEST)/fio.cpio $(TOP)/scripts/guest/fio.sh $(GUEST)/bin
 	$(TOP)/scripts/qemu-run.sh --timeout $(QEMU_TIMEOUT) --drive file=$(FIO_IMG),$(FIO_DRIVE) \
 		$(BENCH_KERNEL) $(GUEST)/fio.cpio $(LOGS)/fio
 	$(TOP)/scripts/fio-report.py $(LOGS)/fio -o $(TOP)/bench/results/fio.md
@@ -233,7 +237,7 @@ bench-fio: guest kernel-perf
 bench-smoke: guest
 	@mkdir -p $(LOGS)
 	@[ -f $(GUEST)/disk.img ] || truncate -s 64M $(GUEST)/disk.img
-	$(TOP)/scripts/mkinitramfs.sh --prog $(FIO) $(GUEST)/bench-smoke.cpio $(TOP)/scripts/guest-bench-smoke.sh $(GUEST)/bin
+	$(TOP)/scripts/mkinitramfs.sh --prog $(FIO) $(GUEST)/bench-smoke.cpio $(TOP)/scripts/guest/bench-smoke.sh $(GUEST)/bin
 	@$(TOP)/scripts/qemu-run.sh --timeout $(QEMU_TIMEOUT) --drive $(CHECK_DISK) \
 		$(KERNEL) $(GUEST)/bench-smoke.cpio $(LOGS)/bench-smoke; \
 		rc=$$?; $(TOP)/scripts/results.py --tests $(LOGS)/bench-smoke.out \

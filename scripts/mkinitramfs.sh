@@ -4,16 +4,22 @@
 # second serial port (a clean copy for the host to parse), followed by
 # "SYSLET-GUEST-EXIT: <status>".
 #
-#   mkinitramfs.sh [--prog PATH]... OUT.cpio JOB.sh DIR...   (DIRs' files go to /opt/syslet)
+#   mkinitramfs.sh [--prog PATH]... [--env NAME=VALUE]... OUT.cpio JOB.sh DIR...
+#   (DIRs' files go to /opt/syslet; JOB.sh, one of scripts/guest/, runs there)
 #
 # --prog PATH: a dynamic program of the host (e.g. /usr/bin/fio), copied to
 # the same path with every shared library it loads (ldd), also skipped
 # quietly when the host has no such program (the guest job says so).
+# --env NAME=VALUE: exported to the job (make's knobs: FUZZ_SEEDS, REPS...).
 set -euo pipefail
 progs=()
-while [ $# -gt 0 ] && [ "$1" = --prog ]; do
-	progs+=("$2")
-	shift 2
+envs=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	--prog) progs+=("$2"); shift 2 ;;
+	--env) envs+=("$2"); shift 2 ;;
+	*) break ;;
+	esac
 done
 out=$1 job=$2
 shift 2
@@ -26,6 +32,12 @@ for d in "$@"; do
 	[ -d "$d" ] && cp -a "$d"/. "$root/opt/syslet/"
 done
 cp "$job" "$root/opt/syslet/job"
+# The job's settings, one NAME='VALUE' a line, sourced by /init.
+for e in "${envs[@]}"; do
+	name=${e%%=*} value=${e#*=}
+	[[ $name =~ ^[A-Z_][A-Z0-9_]*$ ]] || { echo "mkinitramfs: bad --env $e" >&2; exit 1; }
+	printf "%s='%s'\n" "$name" "${value//\'/\'\\\'\'}"
+done > "$root/opt/syslet/job.env"
 # Dynamic programs (LD_PRELOAD tests, strace) need the C library.
 for f in /lib64/ld-linux-x86-64.so.2 /lib/x86_64-linux-gnu/{libc,libm,librt,libpthread,libstdc++,libgcc_s,libunwind,liblzma,libdw,libelf,libz,libbz2,libzstd}.so.*; do
 	[ -e "$f" ] && cp -L "$f" "$root$f" 2>/dev/null || true
@@ -59,7 +71,8 @@ mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 export PATH=/opt/syslet:/bin:/usr/bin HOME=/tmp
 cd /opt/syslet
 echo "SYSLET-GUEST: $(uname -r) $(nproc) cpus"
-( sh /opt/syslet/job; echo "SYSLET-GUEST-EXIT: $?" ) 2>&1 | tee /dev/ttyS1
+( set -a; . /opt/syslet/job.env; set +a
+  sh /opt/syslet/job; echo "SYSLET-GUEST-EXIT: $?" ) 2>&1 | tee /dev/ttyS1
 sync
 reboot -f
 INIT

@@ -13,7 +13,14 @@ body from the patch's header (the text before its first "---" line or
 diff), else derived from the file name.  The overlay files become one
 commit per group, by path: core (the uapi header: everything not below),
 x86 arch code (arch/, none today), Documentation (Documentation/),
-selftests (tools/).
+and one commit per selftest program (tools/): the programs in the order
+of the "TEST_GEN_PROGS := / +=" lines of the selftests Makefile (one
+program a line), each commit adding the program's .c file, the local
+headers it includes ("x.h", also through other headers) that no earlier
+program brought, and its own line of the Makefile (the Makefile of the
+k-th commit is the real one without the lines of later programs, so the
+last commit gives the real file).  A file under tools/ that no program
+takes is an error.
 
 Order, each class keeping patches/series order:
   pre     patches that do not refer to syslets (code lines, comments aside)
@@ -26,10 +33,15 @@ Order, each class keeping patches/series order:
 A patch header line "Series-Phase: pre|kernel" overrides the guess (and
 is left out of the commit message).  The message of an
 overlay group is SRC/patches/series-msg/<group>.txt (subject line, blank
-line, body); a group without one is an error.
+line, body), that of a selftest program
+SRC/patches/series-msg/tests/<program>.txt; a missing one is an error.
 
 plan.tsv: one line per commit: kind ("patch" or "files"), payload (patch
-file name, or a file listing the paths), commit message file, phase.
+file name, or a file listing the paths, each optionally followed by a
+tab and the file holding its content, when that is not SRC/<path>),
+commit message file, phase, unit (the patch file name, or the overlay
+group: core, arch, docs, tests/<program>; patches/series-msg/checks.txt
+names patches by it).
 """
 import os
 import re
@@ -39,6 +51,8 @@ import textwrap
 PHASES = ["pre", "core", "arch", "kernel", "docs", "tests"]
 
 GROUPS = ("core", "arch", "docs", "tests")
+
+TESTS_DIR = "tools/testing/selftests/syslet"
 
 
 def core_files(src):
@@ -70,6 +84,83 @@ def group_of(path):
     if path.startswith("arch/"):
         return "arch"
     return "core"
+
+
+def test_programs(src, paths):
+    """Programs of the selftests Makefile, in order: [(prog, line index)]."""
+    mk = os.path.join(src, TESTS_DIR, "Makefile")
+    with open(mk) as f:
+        lines = f.read().split("\n")
+    progs = []
+    for i, line in enumerate(lines):
+        m = re.match(r"^TEST_GEN_PROGS\s*[:+]?=\s*(.*?)\s*$", line)
+        if not m:
+            continue
+        words = m.group(1).split()
+        if len(words) != 1 or line.endswith("\\"):
+            sys.exit(f"series-plan: {mk}: one program per TEST_GEN_PROGS "
+                     f"line, please (line {i + 1})")
+        progs.append((words[0], i))
+    if not progs:
+        sys.exit(f"series-plan: {mk}: no TEST_GEN_PROGS")
+    return lines, progs
+
+
+def local_includes(src, path, seen):
+    """Headers of the selftests directory that @path includes, deep."""
+    out = []
+    try:
+        with open(os.path.join(src, path)) as f:
+            text = f.read()
+    except OSError:
+        return out
+    for name in re.findall(r'^#include\s+"([^"/]+)"', text, re.M):
+        h = f"{TESTS_DIR}/{name}"
+        if h in seen or not os.path.exists(os.path.join(src, h)):
+            continue
+        seen.add(h)
+        out += [h] + local_includes(src, h, seen)
+    return out
+
+
+def plan_tests(src, mine, outdir):
+    """One unit per selftest program: (listing file, program)."""
+    lines, progs = test_programs(src, mine)
+    mk = f"{TESTS_DIR}/Makefile"
+    taken = {mk}
+    units = []
+    for k, (prog, _) in enumerate(progs):
+        c = f"{TESTS_DIR}/{prog}.c"
+        if c not in mine:
+            sys.exit(f"series-plan: {mk} names {prog}, but there is no {c}")
+        files = [c] + [h for h in local_includes(src, c, set(taken))
+                       if h in mine]
+        taken.update(files)
+        later = {i for _, i in progs[k + 1:]}
+        content = os.path.join(outdir, f"Makefile-{k + 1:02d}")
+        with open(content, "w") as f:
+            f.write("\n".join(l for i, l in enumerate(lines)
+                              if i not in later))
+        listing = os.path.join(outdir, f"files-tests-{prog}")
+        with open(listing, "w") as f:
+            f.write("".join(p + "\n" for p in sorted(files)))
+            f.write(f"{mk}\t{content}\n")
+        units.append((listing, prog))
+    left = sorted(set(mine) - taken)
+    if left:
+        sys.exit("series-plan: no selftest program takes " + ", ".join(left)
+                 + f" (add it to {mk}, or include it from a program)")
+    return units
+
+
+def read_msg(src, name):
+    msgfile = os.path.join(src, "patches/series-msg", f"{name}.txt")
+    try:
+        with open(msgfile) as f:
+            subject, _, body = f.read().strip().partition("\n")
+    except OSError as e:
+        sys.exit(f"series-plan: {name} needs its commit message: {e}")
+    return subject, body.strip("\n").replace("{core_files}", core_files(src))
 
 
 def split_patch(text):
@@ -171,7 +262,7 @@ def main():
             phase = classify(diff)
         elif phase not in ("pre", "kernel"):
             sys.exit(f"series-plan: {name}: bad Series-Phase {phase}")
-        units[phase].append(("patch", name, subject, body))
+        units[phase].append(("patch", name, subject, body, name))
 
     with open(files_list) as f:
         paths = [l.rstrip("\n") for l in f if l.strip()]
@@ -179,22 +270,22 @@ def main():
         mine = sorted(p for p in paths if group_of(p) == g)
         if not mine:
             continue
+        if g == "tests":
+            for listing, prog in plan_tests(src, mine, outdir):
+                subject, body = read_msg(src, f"tests/{prog}")
+                units[g].append(("files", listing, subject,
+                                 body.splitlines(), f"tests/{prog}"))
+            continue
         listing = os.path.join(outdir, f"files-{g}")
         with open(listing, "w") as f:
             f.write("".join(p + "\n" for p in mine))
-        msgfile = os.path.join(src, "patches/series-msg", f"{g}.txt")
-        try:
-            with open(msgfile) as f:
-                subject, _, body = f.read().strip().partition("\n")
-        except OSError as e:
-            sys.exit(f"series-plan: the {g} group needs its message: {e}")
-        body = body.strip("\n").replace("{core_files}", core_files(src))
-        units[g].append(("files", listing, subject, body.splitlines()))
+        subject, body = read_msg(src, g)
+        units[g].append(("files", listing, subject, body.splitlines(), g))
 
     n = 0
     with open(os.path.join(outdir, "plan.tsv"), "w") as plan:
         for phase in PHASES:
-            for kind, payload, subject, body in units[phase]:
+            for kind, payload, subject, body, unit in units[phase]:
                 n += 1
                 msg = os.path.join(outdir, f"msg-{n:02d}")
                 text = subject + "\n\n"
@@ -207,7 +298,7 @@ def main():
                     text += sob + "\n"
                 with open(msg, "w") as f:
                     f.write(text)
-                plan.write(f"{kind}\t{payload}\t{msg}\t{phase}\n")
+                plan.write(f"{kind}\t{payload}\t{msg}\t{phase}\t{unit}\n")
                 print(f"  {n:2d}. [{phase}] {subject}"
                       + (f"  ({payload})" if kind == "patch" else ""))
 

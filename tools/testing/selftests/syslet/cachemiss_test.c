@@ -239,8 +239,7 @@ static long async_exec_vectors(struct syslet_uatom *atom,
 	register long rdx asm("rdx") = HSZ;
 
 	if (ymm)
-		asm volatile(
-			     "vmovdqu 0(%[in]), %%ymm0\n\t"
+		asm volatile("vmovdqu 0(%[in]), %%ymm0\n\t"
 			     "vmovdqu 32(%[in]), %%ymm1\n\t"
 			     "vmovdqu 64(%[in]), %%ymm2\n\t"
 			     "vmovdqu 96(%[in]), %%ymm3\n\t"
@@ -281,8 +280,7 @@ static long async_exec_vectors(struct syslet_uatom *atom,
 			       "xmm9", "xmm10", "xmm11", "xmm12", "xmm13",
 			       "xmm14", "xmm15");
 	else
-		asm volatile(
-			     "movdqu 0(%[in]), %%xmm0\n\t"
+		asm volatile("movdqu 0(%[in]), %%xmm0\n\t"
 			     "movdqu 16(%[in]), %%xmm1\n\t"
 			     "movdqu 32(%[in]), %%xmm2\n\t"
 			     "movdqu 48(%[in]), %%xmm3\n\t"
@@ -665,7 +663,7 @@ TEST(async_thread_outside_a_cachemiss_context)
 
 TEST(worker_runs_a_user_context_then_returns_to_the_pool)
 {
-	static _Alignas(16) char stack[65536];
+	static alignas(16) char stack[65536];
 	struct pipe_read pr;
 	int pool_before;
 

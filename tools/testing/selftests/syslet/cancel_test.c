@@ -248,7 +248,8 @@ TEST_F(cancel, chain_not_started_never_starts)
 			  &self->c.a[2], NULL, NULL, NULL, &rret, 0, NULL);
 		init_atom(&first, __NR_write, &w[0], &w[1], &w[2], NULL, NULL,
 			  NULL, &wret, SYSLET_ASYNC, &second);
-		wret = rret = 12345;
+		wret = 12345;
+		rret = 12345;
 		ASSERT_EQ(0, async_exec(&first, &self->ring.head,
 					sizeof(self->ring.head)));
 		ASSERT_EQ(0, async_cancel(&first, &self->ring.head, 0));

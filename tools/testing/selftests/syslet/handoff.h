@@ -76,11 +76,11 @@ static inline int start_detached(void *(*fn)(void *), void *arg)
  */
 static inline int identity_check(pid_t pid, int leader)
 {
-	pid_t tid = raw_gettid();
+	int is_leader = raw_gettid() == pid;
 
 	if (syscall(SYS_getpid) != pid)
 		return 40;
-	if (leader != (tid == pid))
+	if (leader != is_leader)
 		return 41;
 	return 0;
 }
@@ -204,7 +204,8 @@ static inline int no_pool_thread_traced_by_me(pid_t pid, pid_t except)
 		 */
 		if (tid > 0 && tid != except && is_pool_thread_of(pid, tid) &&
 		    tracer_of(pid, tid) == getpid()) {
-			fprintf(stderr, "# tracer %d: pool thread %d of %d is traced (attached to %d)\n",
+			fprintf(stderr,
+				"# tracer %d: pool thread %d of %d is traced (attached to %d)\n",
 				getpid(), tid, pid, except);
 			bad++;
 		}

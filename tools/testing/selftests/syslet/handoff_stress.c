@@ -316,7 +316,7 @@ static void *racer(void *arg)
 								__ATOMIC_ACQUIRE,
 								__ATOMIC_RELAXED)) {
 					if (timer_delete(timer_slot[j]))
-						fail(3, "timer_delete of a thread's timer after its hand-off: %m");
+						fail(3, "timer_delete after a hand-off: %m");
 					STAT(timers_deleted);
 					__atomic_store_n(&timer_full[j], 0, __ATOMIC_RELEASE);
 				}
@@ -488,7 +488,8 @@ int main(int argc, char **argv)
 			nr_ho = atoi(optarg);
 			break;
 		default:
-			fprintf(stderr, "usage: %s [-s seed] [-d seconds] [-w world-seconds] [-h threads]\n",
+			fprintf(stderr,
+				"usage: %s [-s seed] [-d secs] [-w world-secs] [-h threads]\n",
 				argv[0]);
 			return 2;
 		}
@@ -553,24 +554,26 @@ int main(int argc, char **argv)
 				if (rc == 50)
 					fail(12, "ptrace: TID %d is not the traced task", tid);
 				else if (rc >= 60)
-					fail(12, "ptrace: %d pool threads traced after attaching to TID %d",
+					fail(12, "ptrace: %d pool threads traced (TID %d)",
 					     rc - 60, tid);
 				else if (rc < 0)
 					fail(12, "ptrace: the tracer hung");
 				break;
 			}
 			case 1:
-				if (have_cg) {
-					usleep(pick(&s, 100000));
-					if (cg_freeze(cg, 1, 10000) < 0)
-						fail(13, "cgroup not frozen within 10 s");
-					st->freezes++;
-					usleep(pick(&s, 20000));
-					if (cg_freeze(cg, 0, 10000) < 0)
-						fail(13, "cgroup not thawed within 10 s");
+				/* without a cgroup to freeze: a pause */
+				if (!have_cg) {
+					usleep(50000 + pick(&s, 100000));
 					break;
 				}
-				/* fall through */
+				usleep(pick(&s, 100000));
+				if (cg_freeze(cg, 1, 10000) < 0)
+					fail(13, "cgroup not frozen within 10 s");
+				st->freezes++;
+				usleep(pick(&s, 20000));
+				if (cg_freeze(cg, 0, 10000) < 0)
+					fail(13, "cgroup not thawed within 10 s");
+				break;
 			default:
 				usleep(50000 + pick(&s, 100000));
 				break;
@@ -598,12 +601,15 @@ int main(int argc, char **argv)
 	       st->ends[END_EXIT_GROUP], st->ends[END_RAW_EXITS]);
 	printf("# %ld chains: %ld hand-offs, %ld cached\n", st->chains,
 	       st->handoffs, st->cached);
-	printf("# races: %ld threads made (%ld pthread_exit, %ld raw SYS_exit), %ld setpgid, %ld prlimit, %ld fork+setsid+exec, %ld exec from a racing thread\n",
-	       st->threads_made, st->pthread_exits, st->raw_exits,
-	       st->setpgids, st->prlimits, st->fork_execs, st->world_execs);
-	printf("# races: %ld thread CPU timers (%ld deleted by another thread after a hand-off), %ld process CPU timers, %ld ptrace attaches, %ld freezes\n",
-	       st->thread_timers, st->timers_deleted, st->proc_timers,
-	       st->ptrace_probes, st->freezes);
+	printf("# races: %ld threads made (%ld pthread_exit, %ld raw SYS_exit)\n",
+	       st->threads_made, st->pthread_exits, st->raw_exits);
+	printf("# races: %ld setpgid, %ld prlimit, %ld fork+setsid+exec\n",
+	       st->setpgids, st->prlimits, st->fork_execs);
+	printf("# races: %ld exec from a racing thread\n", st->world_execs);
+	printf("# races: %ld thread CPU timers (%ld deleted by another thread after a hand-off)\n",
+	       st->thread_timers, st->timers_deleted);
+	printf("# races: %ld process CPU timers, %ld ptrace attaches, %ld freezes\n",
+	       st->proc_timers, st->ptrace_probes, st->freezes);
 	printf("%sok 1 handoff_stress.seed_%lu\n", failed ? "not " : "", seed);
 	return failed;
 }

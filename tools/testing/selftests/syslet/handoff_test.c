@@ -130,7 +130,7 @@ static atomic_long dh_exec_ret = 1, dh_thread_ret = 1;
 static atomic_int dh_entered, dh_exec_done, dh_bystander_go;
 static atomic_int dh_first_done, dh_owner_go;
 static atomic_long dh_first_ret = 1;
-static _Alignas(16) char dh_stack[65536];
+static alignas(16) char dh_stack[65536];
 
 #define RAW_SYSCALL3(nr, a, b, c) ({					\
 	long __ret;							\
@@ -255,9 +255,10 @@ static int double_handoff_child(void *arg)
 	atoms[2] = PTR(&g);
 	reap_counting(&dh_ring, dh_exec_ret == 0 ? 3 : 2, 5000, atoms, seen,
 		      3, &other);
-	fprintf(stderr, "# second async_exec: %ld (atom %p), async_thread: %ld; completions a %d b %d async %d other %d\n",
-		dh_exec_ret, &dh_b.atom, dh_thread_ret, seen[0], seen[1],
-		seen[2], other);
+	fprintf(stderr, "# second async_exec: %ld (atom %p), async_thread: %ld\n",
+		dh_exec_ret, &dh_b.atom, dh_thread_ret);
+	fprintf(stderr, "# completions a %d b %d async %d other %d\n",
+		seen[0], seen[1], seen[2], other);
 	if (seen[0] != 1 || seen[2] != 1 || other)
 		return 16;
 	if (dh_exec_ret == 0) {
@@ -282,8 +283,15 @@ TEST(double_handoff_from_user_cachemiss_context)
 {
 	int rc = run_child(double_handoff_child, NULL, 60000);
 
-	ASSERT_EQ(0, rc)
-		TH_LOG("11/12: no hand-off or no head_ip context, 13: user threads did not exit, 14: SYSLET_ASYNC went synchronous, 15: second chain never ended, 16: a completion missing or twice, 17: the second hand-off's chain lost, 18/19: bad async_exec result, 20: results, 21: gettid");
+	ASSERT_EQ(0, rc) {
+		TH_LOG("11/12: no hand-off or no head_ip context");
+		TH_LOG("13: user threads did not exit");
+		TH_LOG("14: SYSLET_ASYNC went synchronous");
+		TH_LOG("15: second chain never ended");
+		TH_LOG("16: a completion missing or twice");
+		TH_LOG("17: the second hand-off's chain lost");
+		TH_LOG("18/19: bad async_exec result, 20: results, 21: gettid");
+	}
 }
 
 /*
@@ -414,8 +422,15 @@ TEST(leader_handoff_races_thread_creation)
 	for (int i = 0; i < n; i++) {
 		int rc = run_child(leader_child, &rounds, 60000);
 
-		ASSERT_EQ(0, rc)
-			TH_LOG("round %d: 11-13: chains, 14: main thread's gettid/getpid, 15: the leader of a single-threaded process never handed off, 40/41: a new thread's getpid/gettid, 42: setpgid(0,0) failed, 43: getpgid, 44/45: prlimit, 48: exec failed, 1: exec'd program's getpid/gettid, -1: hung", i);
+		ASSERT_EQ(0, rc) {
+			TH_LOG("round %d", i);
+			TH_LOG("11-13: chains, 14: main thread's gettid/getpid");
+			TH_LOG("15: the leader of a single-threaded process never handed off");
+			TH_LOG("40/41: a new thread's getpid/gettid");
+			TH_LOG("42: setpgid(0,0) failed, 43: getpgid, 44/45: prlimit");
+			TH_LOG("48: exec failed, 1: exec'd program's getpid/gettid");
+			TH_LOG("-1: hung");
+		}
 	}
 }
 
@@ -573,9 +588,10 @@ static int ct_pool_thread(struct test_ring *r)
 	/*
 	 * A pool thread may not make a timer on its own CPU clock (allow.c:
 	 * it would measure, and be queued on, a thread that is not the
-	 * submitter's): the chain ends with -ENOSYS and nothing is queued.
+	 * submitter's): the chain ends with the no-such-call errno and
+	 * nothing is queued.
 	 */
-	if (ret == -ENOSYS)
+	if (ret == -no_such_syscall)
 		return 0;
 	if (ret != 0)
 		return 22;
@@ -643,8 +659,12 @@ TEST_F(cpu_timer, delete_after_tid_owner_exits)
 {
 	struct ct_arg arg = { self->r, variant->in_pool_thread };
 
-	ASSERT_EQ(0, run_child(cpu_timer_child, &arg, 60000))
-		TH_LOG("10: set-up, 30/31: timer_create/settime/gettime, 11: async_exec, 12/28: timer_delete, 13/25: completion, 14: the timer had more time left than it was set for, 20-27: pool thread chains");
+	ASSERT_EQ(0, run_child(cpu_timer_child, &arg, 60000)) {
+		TH_LOG("10: set-up, 30/31: timer_create/settime/gettime");
+		TH_LOG("11: async_exec, 12/28: timer_delete, 13/25: completion");
+		TH_LOG("14: the timer had more time left than it was set for");
+		TH_LOG("20-27: pool thread chains");
+	}
 }
 
 /*
@@ -940,9 +960,9 @@ TEST(ptrace_attach_during_handoff_traces_the_tid)
 	for (int i = 0; i < n; i++) {
 		int rc = ptrace_probe(pid, sh->tid, (i * 389) % 3000);
 
-		if (rc == 1)
+		if (rc == 1) {
 			gone++;
-		else if (rc) {
+		} else if (rc) {
 			TH_LOG("attempt %d: %s (%d)", i,
 			       rc == 50 ? "the caller's TID is not traced" :
 			       rc >= 60 ? "a pool thread is traced" :
@@ -1104,8 +1124,15 @@ TEST_F(worker_signal, tgkill_to_fresh_worker_tid_reaches_the_process)
 	for (int i = 0; i < n; i++) {
 		int rc = run_child(worker_signal_child, NULL, 30000);
 
-		ASSERT_EQ(0, rc)
-			TH_LOG("round %d: 10: set-up, 11: no hand-off, 12: no pool thread, 13: tgkill, 14: completion, 15: the signal went to the caller, under its mask, after the grace period, 16: not taken once by the thread that does not block it, 17: taken and also pending on the caller", i);
+		ASSERT_EQ(0, rc) {
+			TH_LOG("round %d", i);
+			TH_LOG("10: set-up, 11: no hand-off, 12: no pool thread");
+			TH_LOG("13: tgkill, 14: completion");
+			TH_LOG("15: the signal went to the caller, under its mask,");
+			TH_LOG("    after the grace period");
+			TH_LOG("16: not taken once by the thread that does not block it");
+			TH_LOG("17: taken and also pending on the caller");
+		}
 	}
 }
 

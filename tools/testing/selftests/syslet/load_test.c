@@ -141,7 +141,8 @@ static void chain_init(long i)
 	memset(c, 0, sizeof(*c));
 	c->ts.tv_nsec = (1 + i % 7) * 1000 * 1000;
 	c->ts_ptr = PTR(&c->ts);
-	c->ret[0] = c->ret[1] = -12345;
+	c->ret[0] = -12345;
+	c->ret[1] = -12345;
 	init_atom(&c->atom[1], __NR_getpid, NULL, NULL, NULL, NULL, NULL,
 		  NULL, &c->ret[1], 0, NULL);
 	if (kind == 2)
@@ -202,7 +203,8 @@ int main(int argc, char **argv)
 			seconds = atoi(optarg);
 			break;
 		default:
-			fprintf(stderr, "usage: %s [-c chains] [-t threads] [-r rings] [-s seconds]\n",
+			fprintf(stderr,
+				"usage: %s [-c chains] [-t threads] [-r rings] [-s seconds]\n",
 				argv[0]);
 			return 2;
 		}
@@ -263,8 +265,9 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < nr_rings; i++)
 		reaped += atomic_load(&rings[i].reaped);
-	ksft_print_msg("submitted %ld: %ld completed in the caller, %ld went asynchronous, %ld reaped from the rings\n",
-		       atomic_load(&submitted), atomic_load(&cached),
+	ksft_print_msg("submitted %ld: %ld completed in the caller\n",
+		       atomic_load(&submitted), atomic_load(&cached));
+	ksft_print_msg("%ld went asynchronous, %ld reaped from the rings\n",
 		       atomic_load(&went_async), reaped);
 	ksft_print_msg("async_wait said EOVERFLOW %ld times; %.1f s\n",
 		       atomic_load(&held_back),

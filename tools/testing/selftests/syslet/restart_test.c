@@ -227,54 +227,71 @@ FIXTURE_VARIANT(restart) {
 FIXTURE_VARIANT_ADD(restart, caller_sigstop) {
 	.where = IN_CALLER, .ev = EV_STOP,
 };
+
 FIXTURE_VARIANT_ADD(restart, caller_sigtstp) {
 	.where = IN_CALLER, .ev = EV_TSTP,
 };
+
 FIXTURE_VARIANT_ADD(restart, caller_io_uring_task_work) {
 	.where = IN_CALLER, .ev = EV_TASK_WORK,
 };
+
 FIXTURE_VARIANT_ADD(restart, caller_ptrace_interrupt) {
 	.where = IN_CALLER, .ev = EV_PTRACE,
 };
+
 FIXTURE_VARIANT_ADD(restart, caller_sa_restart_handler) {
 	.where = IN_CALLER, .ev = EV_SA_RESTART,
 };
+
 FIXTURE_VARIANT_ADD(restart, caller_handler) {
 	.where = IN_CALLER, .ev = EV_HANDLER,
 };
+
 FIXTURE_VARIANT_ADD(restart, worker_sigstop) {
 	.where = IN_WORKER, .ev = EV_STOP,
 };
+
 FIXTURE_VARIANT_ADD(restart, worker_sigtstp) {
 	.where = IN_WORKER, .ev = EV_TSTP,
 };
+
 FIXTURE_VARIANT_ADD(restart, worker_io_uring_task_work) {
 	.where = IN_WORKER, .ev = EV_TASK_WORK,
 };
+
 FIXTURE_VARIANT_ADD(restart, worker_ptrace_interrupt) {
 	.where = IN_WORKER, .ev = EV_PTRACE,
 };
+
 FIXTURE_VARIANT_ADD(restart, worker_sa_restart_handler) {
 	.where = IN_WORKER, .ev = EV_SA_RESTART,
 };
+
 FIXTURE_VARIANT_ADD(restart, worker_handler) {
 	.where = IN_WORKER, .ev = EV_HANDLER,
 };
+
 FIXTURE_VARIANT_ADD(restart, pool_sigstop) {
 	.where = IN_POOL, .ev = EV_STOP,
 };
+
 FIXTURE_VARIANT_ADD(restart, pool_sigtstp) {
 	.where = IN_POOL, .ev = EV_TSTP,
 };
+
 FIXTURE_VARIANT_ADD(restart, pool_io_uring_task_work) {
 	.where = IN_POOL, .ev = EV_TASK_WORK,
 };
+
 FIXTURE_VARIANT_ADD(restart, pool_ptrace_interrupt) {
 	.where = IN_POOL, .ev = EV_PTRACE,
 };
+
 FIXTURE_VARIANT_ADD(restart, pool_sa_restart_handler) {
 	.where = IN_POOL, .ev = EV_SA_RESTART,
 };
+
 FIXTURE_VARIANT_ADD(restart, pool_handler) {
 	.where = IN_POOL, .ev = EV_HANDLER,
 };
@@ -328,7 +345,7 @@ FIXTURE_TEARDOWN(chain_child)
 	child_teardown(self->child);
 }
 
-TEST_F_TIMEOUT(restart, read_then_getpid, 60)
+TEST_F_TIMEOUT(restart, interrupted_read_ends_as_the_direct_call_would, 60)
 {
 	bool traced = false;
 	char c;
@@ -859,8 +876,9 @@ static void tracer_redirect(struct __test_metadata *_metadata, bool syslet)
 		reap(pid, true);
 	}
 	EXPECT_EQ(pid, w) {
-		TH_LOG("still in the kernel 2 s after the tracer moved rip (probe ran %d, read %lld)",
-		       seen->probed, (long long)seen->read_ret);
+		TH_LOG("still in the kernel 2 s after the tracer moved rip");
+		TH_LOG("probe ran %d, read %lld", seen->probed,
+		       (long long)seen->read_ret);
 	}
 	if (w == pid) {
 		ASSERT_TRUE(WIFEXITED(status));

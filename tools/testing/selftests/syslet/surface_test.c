@@ -518,7 +518,7 @@ static void make_atom(FIXTURE_DATA(bad_input) *self, struct syslet_uatom *a,
 	}
 }
 
-TEST_F(bad_input, call)
+TEST_F(bad_input, answers_the_errno_the_header_promises)
 {
 	const FIXTURE_VARIANT(bad_input) *v = variant;
 	size_t size = v->size ? (v->size == 1 ? 0 : v->size) : HSZ;
@@ -642,7 +642,7 @@ TEST_F(bad_input, call)
 		long ran = want >= 0 || next ? getpid() : SENTINEL;
 
 		if (v->tweak == T_NR_HUGE || v->tweak == T_NR_FORBIDDEN)
-			ran = -ENOSYS;
+			ran = -no_such_syscall;
 		EXPECT_EQ(ran, *self->ret);
 	}
 	if (v->call == C_UMEM && v->kind == K_READONLY)
@@ -1129,8 +1129,8 @@ static void on_sud_sigsys(int sig, siginfo_t *si, void *uc)
 /*
  * Syscall User Dispatch is on, the selector at ALLOW.  The chain's first
  * atom reads BLOCK into the selector; the next atom, which dispatch
- * would send to the SIGSYS handler, ends the chain with -ENOSYS and no
- * SIGSYS; async_exec() returns normally with that atom.
+ * would send to the SIGSYS handler, ends the chain with the no-such-call
+ * errno and no SIGSYS; async_exec() returns normally with that atom.
  */
 TEST(sud_blocked_atom_ends_chain_without_sigsys)
 {
@@ -1162,7 +1162,7 @@ TEST(sud_blocked_atom_ends_chain_without_sigsys)
 	prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0);
 	EXPECT_EQ((long)&a[1], r);
 	EXPECT_EQ(1, ra);
-	EXPECT_EQ(-ENOSYS, rb);
+	EXPECT_EQ(-no_such_syscall, rb);
 	EXPECT_EQ(SENTINEL, rc);
 	EXPECT_EQ(0, sud_sigsys);
 }

@@ -493,7 +493,6 @@ static const char *const end_name[] = {
 	[END_EXEC] = "exec",
 };
 
-
 static void race_fail(int code)
 {
 	/* Scribbled processes are in a session of their own: no setpgid. */
@@ -703,10 +702,11 @@ static int fuzz_process(uint64_t seed, int nr_threads, unsigned long n,
 		scribbling = 0;
 		pthread_join(scribble_tid, NULL);
 	}
-	ksft_print_msg("seed %llu%s: %lu chains, %lu atoms: %lu async, %lu cached, %lu errors; %lu forks\n",
-	       (unsigned long long)seed, scribbled ? " (scribbled)" : "",
-	       totals[0], totals[1], totals[2], totals[3], totals[4],
-	       totals[5]);
+	ksft_print_msg("seed %llu%s: %lu chains, %lu atoms: %lu async, %lu cached\n",
+		       (unsigned long long)seed, scribbled ? " (scribbled)" : "",
+		       totals[0], totals[1], totals[2], totals[3]);
+	ksft_print_msg("seed %llu: %lu errors; %lu forks\n",
+		       (unsigned long long)seed, totals[4], totals[5]);
 	fflush(stdout);
 	if (racing) {
 		if (how == END_EXIT) {
@@ -720,17 +720,17 @@ static int fuzz_process(uint64_t seed, int nr_threads, unsigned long n,
 		race_stop = 1;
 		pthread_join(racer_tid, NULL);
 		ksft_print_msg("seed %llu: %lu racing operations\n",
-		       (unsigned long long)seed, race_ops);
+			       (unsigned long long)seed, race_ops);
 		if (race_err)
 			ksft_print_msg("seed %llu: race check %d failed\n",
-			       (unsigned long long)seed, race_err);
+				       (unsigned long long)seed, race_err);
 		fflush(stdout);
 		if (race_err)
 			return 5;
 	}
 	if (totals[6]) {
 		ksft_print_msg("seed %llu: %lu forked children hung\n",
-		       (unsigned long long)seed, totals[6]);
+			       (unsigned long long)seed, totals[6]);
 		return 3;
 	}
 	switch (how) {
@@ -834,7 +834,8 @@ int main(int argc, char **argv)
 			racing = 1;
 			break;
 		default:
-			fprintf(stderr, "usage: %s [-s seed] [-p procs] [-t threads] [-n iterations] [-e] [-r]\n",
+			fprintf(stderr,
+				"usage: %s [-s seed] [-p procs] [-t threads] [-n n] [-e] [-r]\n",
 				argv[0]);
 			return 2;
 		}

@@ -30,7 +30,7 @@
 
 /* ---------------------------------------------------------------- ABI */
 
-TEST(abi_layout)
+TEST(abi_structs_flags_and_numbers_are_as_documented)
 {
 	ASSERT_EQ(88, sizeof(struct syslet_uatom));
 	ASSERT_EQ(SYSLET_HEAD_SIZE_VER0, sizeof(struct async_head_user));
@@ -40,35 +40,36 @@ TEST(abi_layout)
 	ASSERT_EQ(468, __NR_umem_add);
 }
 
-TEST(syscalls_exist)
+TEST(every_syslet_syscall_is_wired_up)
 {
 	uint64_t v = 41;
 
-	/* Every syslet syscall is wired up: none answers ENOSYS for itself. */
+	/* Every syslet syscall is wired up: none answers "no such call". */
+	ASSERT_NE(0, no_such_syscall);
 	ASSERT_EQ(42, umem_add(&v, 1));
 	ASSERT_EQ(-1, async_register(NULL, HSZ));
-	ASSERT_NE(ENOSYS, errno);
+	ASSERT_NE(no_such_syscall, errno);
 	ASSERT_EQ(-1, async_unregister(NULL, HSZ));
-	ASSERT_NE(ENOSYS, errno);
+	ASSERT_NE(no_such_syscall, errno);
 	ASSERT_EQ(-1, async_exec(NULL, NULL, 0));
-	ASSERT_NE(ENOSYS, errno);
+	ASSERT_NE(no_such_syscall, errno);
 	ASSERT_EQ(-1, async_wait(0, NULL, NULL));
-	ASSERT_NE(ENOSYS, errno);
+	ASSERT_NE(no_such_syscall, errno);
 }
 
-TEST(compat_int80_gets_enosys)
+TEST(compat_int80_has_no_syslet_syscalls)
 {
 	long ret;
 
 	/* The ia32 entry has no syslet syscalls. */
 	asm volatile("int $0x80" : "=a"(ret) : "a"(465L), "b"(0L), "c"(0L),
 		     "d"(0L) : "memory");
-	ASSERT_EQ(-ENOSYS, ret);
+	ASSERT_EQ(-no_such_syscall, ret);
 }
 
 /* ------------------------------------------------------------ umem_add */
 
-TEST(umem_add_basic)
+TEST(umem_add_stores_and_returns_the_sum)
 {
 	uint64_t v = 10;
 
@@ -78,7 +79,7 @@ TEST(umem_add_basic)
 	ASSERT_EQ(14, v);
 }
 
-TEST(umem_add_bad_pointers)
+TEST(umem_add_refuses_misaligned_and_bad_pointers)
 {
 	uint64_t v[2] = { 0, 0 };
 	void *ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
@@ -126,7 +127,7 @@ TEST(umem_add_is_atomic)
 
 /* --------------------------------------------------- cached execution */
 
-TEST(cached_getpid)
+TEST(cached_atom_returns_its_own_address_and_result)
 {
 	struct syslet_uatom atom;
 	int64_t ret = 0;
@@ -137,7 +138,7 @@ TEST(cached_getpid)
 	ASSERT_EQ(getpid(), ret);
 }
 
-TEST(cached_chain_in_context)
+TEST(cached_chain_runs_in_the_callers_context)
 {
 	struct test_ring r;
 	struct syslet_uatom a[3];
@@ -208,7 +209,7 @@ struct stop_case {
 	int stops;
 };
 
-TEST(stop_conditions)
+TEST(each_stop_flag_ends_the_chain_on_its_condition)
 {
 	/* getppid returns > 0; open of a missing file returns -ENOENT. */
 	static const struct stop_case cases[] = {
@@ -261,7 +262,7 @@ TEST(stop_conditions)
 	}
 }
 
-TEST(skip_to_next_on_stop)
+TEST(skip_to_next_on_stop_branches_to_the_linear_next)
 {
 	struct syslet_uatom a[3];
 	int64_t ret[3] = { 0, 0, 0 };
@@ -317,7 +318,7 @@ TEST(atom_reused_after_kernel_moved_on)
 
 /* ----------------------------------------------------- refused calls */
 
-TEST(disallowed_syscalls)
+TEST(refused_syscalls_end_the_chain_as_unknown_calls)
 {
 	static const long refused[] = {
 		__NR_fork, __NR_vfork, __NR_clone, __NR_execve, __NR_exit,
@@ -340,13 +341,13 @@ TEST(disallowed_syscalls)
 			  NULL, &ret[1], 0, NULL);
 		EXPECT_EQ((long)&a[0], async_exec(&a[0], NULL, 0))
 			TH_LOG("nr %ld", refused[i]);
-		EXPECT_EQ(-ENOSYS, ret[0]) TH_LOG("nr %ld", refused[i]);
+		EXPECT_EQ(-no_such_syscall, ret[0]) TH_LOG("nr %ld", refused[i]);
 		EXPECT_EQ(12345, ret[1]) TH_LOG("nr %ld: chain went on",
 						refused[i]);
 	}
 }
 
-TEST(pi_futex_refused)
+TEST(pi_futex_operations_are_refused)
 {
 	struct syslet_uatom atom;
 	uint32_t word = 0;
@@ -356,15 +357,15 @@ TEST(pi_futex_refused)
 	init_atom(&atom, __NR_futex, &uaddr, &op, NULL, NULL, NULL, NULL,
 		  &ret, 0, NULL);
 	ASSERT_EQ((long)&atom, async_exec(&atom, NULL, 0));
-	ASSERT_EQ(-ENOSYS, ret);
+	ASSERT_EQ(-no_such_syscall, ret);
 	ASSERT_EQ(0, word);
 }
 
 /* ------------------------------------------------------- bad atoms */
 
-TEST(bad_atom_pointers)
+TEST(bad_atom_pointers_are_refused)
 {
-	_Alignas(8) char buf[2 * sizeof(struct syslet_uatom)];
+	alignas(8) char buf[2 * sizeof(struct syslet_uatom)];
 	struct syslet_uatom *mis = (void *)(buf + 4);
 
 	ASSERT_EQ(-1, async_exec(NULL, NULL, 0));
@@ -378,7 +379,7 @@ TEST(bad_atom_pointers)
 	ASSERT_EQ(EINVAL, errno);
 }
 
-TEST(bad_flags)
+TEST(unknown_and_conflicting_flags_are_refused)
 {
 	struct syslet_uatom atom;
 	int64_t ret = 12345;
@@ -400,7 +401,7 @@ TEST(bad_flags)
 	ASSERT_EQ(12345, ret);
 }
 
-TEST(bad_ret_and_arg_pointers)
+TEST(bad_ret_and_arg_pointers_are_refused)
 {
 	struct syslet_uatom a[2];
 	int64_t ret = 0;
@@ -433,9 +434,9 @@ TEST(bad_ret_and_arg_pointers)
 
 /* ------------------------------------------------------------- heads */
 
-TEST(bad_heads)
+TEST(bad_heads_are_refused)
 {
-	_Alignas(8) char big[8192];
+	alignas(8) char big[8192];
 	struct test_ring r;
 	struct syslet_uatom atom;
 	int64_t ret;
@@ -496,7 +497,7 @@ TEST(bad_heads)
 	ASSERT_EQ(EINVAL, errno);
 }
 
-TEST(register_unregister)
+TEST(register_and_unregister_pair_up)
 {
 	struct test_ring r, r2;
 
@@ -520,7 +521,7 @@ TEST(register_unregister)
 
 /* -------------------------------------------- asynchronous execution */
 
-TEST(hello_syslet_world_async)
+TEST(hello_syslet_world_completes_in_the_ring)
 {
 	static struct test_ring r;
 	const char *msg = "Hello Syslet World!\n";
@@ -788,7 +789,7 @@ static int child_blocks_then(int how)
 	return 13;
 }
 
-TEST(exit_with_blocked_pool_threads)
+TEST(exit_ends_blocked_pool_threads)
 {
 	for (int how = 0; how < 3; how++) {
 		pid_t pid = fork();
@@ -801,7 +802,7 @@ TEST(exit_with_blocked_pool_threads)
 	}
 }
 
-TEST(sigkill_with_blocked_pool_threads)
+TEST(sigkill_ends_blocked_pool_threads)
 {
 	pid_t pid = fork();
 
@@ -892,7 +893,7 @@ static int deny_getppid(void)
 	return seccomp_filter_nr(__NR_getppid, SECCOMP_RET_ERRNO | 99, 0);
 }
 
-TEST(seccomp_filters_atoms)
+TEST(seccomp_filter_applies_to_atoms)
 {
 	static struct test_ring r;
 	struct syslet_uatom atom;

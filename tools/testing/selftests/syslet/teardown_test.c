@@ -3,13 +3,15 @@
  * Syslet selftests: teardown under fire.
  *
  * A child process gets chains blocked in cachemiss workers and in
- * SYSLET_ASYNC pool threads -- asleep, in a pipe read, in disk I/O --
- * and then is killed, calls exit_group(), execs, or tries to unregister
- * its ring; many times over.  Every time the child must end promptly
- * with the status it asked for.  After each scenario the kernel's
- * task_struct, signal and sighand objects (/proc/slabinfo) are back where
- * they started, counted over the threads and processes that exist: no
- * thread, no task and no process state is leaked.
+ * SYSLET_ASYNC pool threads -- asleep, in a pipe read, in disk I/O, or
+ * with hand-offs under way all the time -- and then is killed, calls
+ * exit_group(), execs, or tries to unregister its ring; many times over:
+ * the full grid of four kinds of work in flight by four ways to go.
+ * Every time the child must end promptly with the status it asked for.
+ * After each scenario the kernel's task_struct, signal and sighand
+ * objects (/proc/slabinfo) are back where they started, counted over the
+ * threads and processes that exist: no thread, no task and no process
+ * state is leaked.
  *
  * TEARDOWN_REPS (environment) sets the repetitions per scenario; the
  * disk scenarios need a block device, TEARDOWN_DISK (default /dev/vda),
@@ -35,6 +37,8 @@
 #define HSZ		sizeof(struct async_head_user)
 #define NR_BLOCKED	8	/* chains blocked per child */
 #define DISK_CHAIN	16	/* O_DIRECT reads per disk chain */
+#define FOREVER_READS	24	/* pipe reads beside the hand-offs */
+#define MAX_CHAINS	FOREVER_READS
 
 enum block_kind { BLOCK_SLEEP, BLOCK_PIPE, BLOCK_DISK, BLOCK_HANDOFFS };
 enum teardown { BY_SIGKILL, BY_EXIT_GROUP, BY_EXEC, BY_UNREGISTER };
@@ -146,7 +150,7 @@ static uint64_t blocked_last(struct blocked *b, enum block_kind kind)
 static int reap_all(struct test_ring *r, struct blocked *b, int n,
 		    enum block_kind kind)
 {
-	char seen[NR_BLOCKED] = { 0 };
+	char seen[MAX_CHAINS] = { 0 };
 	int reaped = 0;
 
 	while (reaped < n) {
@@ -179,7 +183,6 @@ static int reap_all(struct test_ring *r, struct blocked *b, int n,
  * parked spares SYSLET_ASYNC pipe reads that only the teardown can end.
  */
 #define HANDOFF_THREADS	3
-#define FOREVER_READS	24
 
 struct handoff_thread {
 	struct test_ring ring;
@@ -208,34 +211,39 @@ static void *handoff_loop(void *arg)
 	return NULL;
 }
 
+/* The child's ring and chains (the hand-off threads keep their own). */
+static struct test_ring child_ring;
+static struct blocked child_chains[MAX_CHAINS];
+
+/* SYSLET_ASYNC pipe reads, one every 2 ms, that only the teardown ends. */
 static void *forever_reads(void *arg)
 {
-	static struct blocked b[FOREVER_READS];
-	struct test_ring *r = arg;
-
+	(void)arg;
 	for (int i = 0; i < FOREVER_READS; i++) {
-		if (blocked_init(&b[i], 1, BLOCK_PIPE, -1, 0))
+		if (blocked_init(&child_chains[i], 1, BLOCK_PIPE, -1, 0))
 			_exit(35);
-		async_exec(&b[i].atom[0], &r->head, HSZ);
+		if (async_exec(&child_chains[i].atom[0], &child_ring.head, HSZ))
+			_exit(22);
 		usleep(2000);
 	}
 	return NULL;
 }
 
-static void start_handoffs(void)
+/* Return: the thread submitting the pipe reads, to wait for. */
+static pthread_t start_handoffs(void)
 {
 	static struct handoff_thread t[HANDOFF_THREADS];
-	static struct test_ring r;
-	pthread_t tid;
+	pthread_t tid, reader;
 
 	/* Registered: spares are kept from the first block on. */
-	if (ring_setup(&r, 64, FOREVER_READS))
+	if (ring_setup(&child_ring, 64, FOREVER_READS))
 		_exit(19);
 	for (int i = 0; i < HANDOFF_THREADS; i++)
 		if (pthread_create(&tid, NULL, handoff_loop, &t[i]))
 			_exit(36);
-	if (pthread_create(&tid, NULL, forever_reads, &r))
+	if (pthread_create(&reader, NULL, forever_reads, NULL))
 		_exit(36);
+	return reader;
 }
 
 /*
@@ -246,8 +254,12 @@ static void start_handoffs(void)
 static void child(enum block_kind kind, enum teardown how, int ready,
 		  int go)
 {
-	static struct test_ring r;
-	static struct blocked b[NR_BLOCKED];
+	struct test_ring *r = &child_ring;
+	struct blocked *b = child_chains;
+	/* the chains to reap, and what they are blocked in */
+	enum block_kind chains = kind;
+	int nr = NR_BLOCKED;
+	pthread_t reader;
 	/*
 	 * Unregister: the chains must still sleep when it is tried (-EBUSY),
 	 * also on a loaded host where a guest second is slow; then they end
@@ -258,9 +270,16 @@ static void child(enum block_kind kind, enum teardown how, int ready,
 	char c;
 
 	if (kind == BLOCK_HANDOFFS) {
-		start_handoffs();
+		reader = start_handoffs();
 		if (write(ready, "r", 1) != 1 || read(go, &c, 1) != 1)
 			_exit(23);
+		if (how == BY_UNREGISTER) {
+			/* every pipe read in flight before unregistering */
+			if (pthread_join(reader, NULL))
+				_exit(36);
+			chains = BLOCK_PIPE;
+			nr = FOREVER_READS;
+		}
 		goto teardown;
 	}
 	if (kind == BLOCK_DISK) {
@@ -269,14 +288,13 @@ static void child(enum block_kind kind, enum teardown how, int ready,
 			_exit(20);
 	}
 	/* Registered: the very first block hands off too. */
-	test_ring_init(&r, 16, NR_BLOCKED);
-	if (async_register(&r.head, HSZ))
+	if (ring_setup(r, 16, NR_BLOCKED))
 		_exit(19);
 	for (int i = 0; i < NR_BLOCKED; i++) {
 		if (blocked_init(&b[i], i, kind, disk_fd, sleep_ms))
 			_exit(21);
 		/* 0: went asynchronous, blocked in a worker or pool thread */
-		if (async_exec(&b[i].atom[0], &r.head, HSZ) != 0)
+		if (async_exec(&b[i].atom[0], &r->head, HSZ) != 0)
 			_exit(22);
 	}
 	if (write(ready, "r", 1) != 1 || read(go, &c, 1) != 1)
@@ -295,12 +313,12 @@ teardown:
 		_exit(26);
 	case BY_UNREGISTER:
 		/* Completions still to come: the ring stays. */
-		if (async_unregister(&r.head, HSZ) != -1 || errno != EBUSY)
+		if (async_unregister(&r->head, HSZ) != -1 || errno != EBUSY)
 			_exit(27);
-		for (int i = 0; i < NR_BLOCKED; i++)
-			if (blocked_release(&b[i], kind))
+		for (int i = 0; i < nr; i++)
+			if (blocked_release(&b[i], chains))
 				_exit(28);
-		c = reap_all(&r, b, NR_BLOCKED, kind);
+		c = reap_all(r, b, nr, chains);
 		if (c)
 			_exit(c);
 		/*
@@ -308,12 +326,12 @@ teardown:
 		 * ring's in-flight count yet (it posts first): as the
 		 * header says, async_wait() until nothing is in flight.
 		 */
-		if (async_wait(1, &r.head, NULL) != 0)
+		if (async_wait(1, &r->head, NULL) != 0)
 			_exit(37);
 		/* Now it goes, and is unknown afterwards. */
-		if (async_unregister(&r.head, HSZ))
+		if (async_unregister(&r->head, HSZ))
 			_exit(29);
-		if (async_wait(1, &r.head, NULL) != 0)
+		if (async_wait(1, &r->head, NULL) != 0)
 			_exit(33);
 		_exit(0);
 	}
@@ -491,43 +509,55 @@ static void run_scenario(struct __test_metadata *_metadata,
 			       status);
 		ok += status == expect;
 	}
-	EXPECT_TRUE(census_settles(&before, &after))
-		TH_LOG("threads %d -> %d, processes %d -> %d, task_struct %ld -> %ld, signal %ld -> %ld, sighand %ld -> %ld",
+	EXPECT_TRUE(census_settles(&before, &after)) {
+		TH_LOG("threads %d -> %d, processes %d -> %d",
 		       before.threads, after.threads, before.processes,
-		       after.processes, before.objs[0], after.objs[0],
-		       before.objs[1], after.objs[1], before.objs[2],
-		       after.objs[2]);
+		       after.processes);
+		TH_LOG("task_struct %ld -> %ld, signal %ld -> %ld, sighand %ld -> %ld",
+		       before.objs[0], after.objs[0], before.objs[1],
+		       after.objs[1], before.objs[2], after.objs[2]);
+	}
 	TH_LOG("%s, %s %s: %d of %d rounds ended as expected",
 	       how_name[how], during, kind_name[kind], ok, n);
 }
 
 /*
- * The teardown grid: what the child's chains are doing (one variant
- * each), how the child goes (one test each).  Every round must end as
- * told, and the threads, processes and task slabs must come back to
- * where they were.
+ * The teardown grid: what the child has in flight (one variant each) by
+ * how the child goes (one test each).  Every round must end as told,
+ * and the threads, processes and task slabs must come back to where
+ * they were.
+ *
+ * The hand-offs variant is the regression test for "a spare that took
+ * the group's SIGKILL in the pool then took over a context ran on in
+ * user space": the exec()ing thread (de_thread()) or the parent's wait()
+ * waited for it forever.  Found by syslet_fuzz -e.  Its ring holds the
+ * SYSLET_ASYNC pipe reads; the hand-off threads keep rings of their own.
  */
-FIXTURE(blocked) {
+FIXTURE(inflight) {
 	int unused;
 };
 
-FIXTURE_VARIANT(blocked) {
+FIXTURE_VARIANT(inflight) {
 	enum block_kind kind;
 };
 
-FIXTURE_VARIANT_ADD(blocked, sleep) {
+FIXTURE_VARIANT_ADD(inflight, sleep) {
 	.kind = BLOCK_SLEEP,
 };
 
-FIXTURE_VARIANT_ADD(blocked, pipe) {
+FIXTURE_VARIANT_ADD(inflight, pipe) {
 	.kind = BLOCK_PIPE,
 };
 
-FIXTURE_VARIANT_ADD(blocked, disk) {
+FIXTURE_VARIANT_ADD(inflight, disk) {
 	.kind = BLOCK_DISK,
 };
 
-FIXTURE_SETUP(blocked)
+FIXTURE_VARIANT_ADD(inflight, handoffs) {
+	.kind = BLOCK_HANDOFFS,
+};
+
+FIXTURE_SETUP(inflight)
 {
 	(void)self;
 	if (variant->kind == BLOCK_DISK && access(disk_path(), R_OK))
@@ -535,66 +565,30 @@ FIXTURE_SETUP(blocked)
 		     disk_path());
 }
 
-FIXTURE_TEARDOWN(blocked)
+FIXTURE_TEARDOWN(inflight)
 {
 	(void)self;
 }
 
-TEST_F(blocked, sigkill_ends_the_process_and_frees_its_tasks)
+TEST_F(inflight, sigkill_ends_the_process_and_frees_its_tasks)
 {
 	run_scenario(_metadata, variant->kind, BY_SIGKILL, 128 + SIGKILL);
 }
 
-TEST_F(blocked, exit_group_ends_the_process_and_frees_its_tasks)
+TEST_F(inflight, exit_group_ends_the_process_and_frees_its_tasks)
 {
 	run_scenario(_metadata, variant->kind, BY_EXIT_GROUP, 7);
 }
 
-TEST_F(blocked, exec_ends_the_chains_and_frees_their_tasks)
+TEST_F(inflight, exec_ends_the_chains_and_frees_their_tasks)
 {
 	run_scenario(_metadata, variant->kind, BY_EXEC, 5);
 }
 
 /* Refused with EBUSY while chains run; the ring goes once all are reaped. */
-TEST_F(blocked, unregister_waits_for_every_completion)
+TEST_F(inflight, unregister_waits_for_every_completion)
 {
 	run_scenario(_metadata, variant->kind, BY_UNREGISTER, 0);
-}
-
-/*
- * Regression tests for "a spare that took the group's SIGKILL in the pool
- * then took over a context ran on in user space": the exec()ing thread
- * (de_thread()) or the parent's wait() waited for it forever.  Found by
- * syslet_fuzz -e.  No ring to unregister here: the hand-off threads keep
- * their own.
- */
-FIXTURE(handoffs) {
-	int unused;
-};
-
-FIXTURE_SETUP(handoffs)
-{
-	(void)self;
-}
-
-FIXTURE_TEARDOWN(handoffs)
-{
-	(void)self;
-}
-
-TEST_F(handoffs, sigkill_ends_the_process_and_frees_its_tasks)
-{
-	run_scenario(_metadata, BLOCK_HANDOFFS, BY_SIGKILL, 128 + SIGKILL);
-}
-
-TEST_F(handoffs, exit_group_ends_the_process_and_frees_its_tasks)
-{
-	run_scenario(_metadata, BLOCK_HANDOFFS, BY_EXIT_GROUP, 7);
-}
-
-TEST_F(handoffs, exec_ends_the_handoffs_and_frees_their_tasks)
-{
-	run_scenario(_metadata, BLOCK_HANDOFFS, BY_EXEC, 5);
 }
 
 TEST_HARNESS_MAIN

@@ -3,7 +3,7 @@
 # make bench-smoke): fio 4 KiB random reads of the read-only virtio disk
 # DEV with each engine, O_DIRECT and cold buffered.
 #
-#   guest-fio.sh [--smoke] [DEV]        (DEV default /dev/vda)
+#   fio.sh [--smoke] [DEV]        (DEV default /dev/vda)
 #
 # Engines: io_uring, libaio, posixaio (glibc's POSIX AIO), posixaio with
 # LD_PRELOAD=libsyslet-aio.so (POSIX AIO on syslets: "shim"), and psync

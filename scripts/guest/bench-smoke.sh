@@ -1,7 +1,7 @@
 #!/bin/sh
-# Guest job of "make bench-smoke": every peer of the benchmarks a few
-# times, results checked (KTAP "ok N bench.smoke_<peer>"); seconds, also
-# on the debug kernel.
+# Guest job of "make bench-smoke" (and the end of make check's job,
+# check.sh): every peer of the benchmarks a few times, results checked
+# (KTAP "ok N bench.smoke_<peer>"); seconds, also on the debug kernel.
 rc=0
 echo "# bench smoke"
 ./peers --smoke || rc=1
@@ -11,5 +11,5 @@ echo "# bench smoke"
 ./lsbench --smoke || rc=1
 # fio through glibc's POSIX AIO and the syslet shim, on the throttled disk
 # (figures: make FLAVOR=perf bench-fio)
-sh ./guest-fio.sh --smoke /dev/vda || rc=1
+sh ./fio.sh --smoke /dev/vda || rc=1
 exit $rc

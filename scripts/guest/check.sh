@@ -1,5 +1,6 @@
 #!/bin/sh
-# Guest job of "make check": the kselftests, then lib-syslet's tests.
+# Guest job of "make check": the kselftests, then lib-syslet's tests,
+# then the benchmarks' smoke runs (bench-smoke.sh).
 # Every program runs even if an earlier one failed; the status says
 # whether all passed.
 rc=0
@@ -15,6 +16,8 @@ echo "# syslet cachemiss selftests"
 ./cachemiss_test || rc=1
 echo "# syslet security selftests"
 ./security_test || rc=1
+echo "# syslet isolation selftests"
+./isolation_test || rc=1
 echo "# syslet system call surface: bad input, the contracts of the header"
 ./surface_test || rc=1
 echo "# syslet shared memory under fire"
@@ -210,16 +213,9 @@ if [ -x ./syslet-lib-tests ]; then
 	echo "# lib-syslet tests"
 	./syslet-lib-tests || rc=1
 fi
-# The benchmarks with tiny sizes, so they never rot (figures: make bench).
-echo "# bench smoke"
-./peers --smoke || rc=1
-./peers-lib --smoke || rc=1
-./blocking --smoke || rc=1
-# tmpfs: the disk part of "ls -l" runs only in make bench-concurrency
-./lsbench --smoke || rc=1
-# fio through glibc's POSIX AIO and the syslet shim, on the throttled disk
-# (figures: make FLAVOR=perf bench-fio)
-sh ./guest-fio.sh --smoke /dev/vda || rc=1
+# The benchmarks with tiny sizes, so they never rot (figures: make bench):
+# the job of make bench-smoke, one list of them.
+sh ./bench-smoke.sh || rc=1
 # Kernel memory: nothing the whole suite allocated may be left unreferenced
 # (kmemleak reports objects unreferenced for 5 s over two scans).
 if [ -w $kmemleak ]; then
