@@ -10,7 +10,7 @@ pkgs=(
 	linux-source-6.12
 	liburing-dev libaio-dev strace fio gnuplot-nox gdb
 	libgtest-dev cmake pkg-config clang-format
-	groff-base mandoc man-db quilt
+	groff-base mandoc man-db quilt sparse
 )
 
 missing=()
