@@ -185,6 +185,7 @@ namespace detail
 {
 
 class chain_state;
+struct launch_ticket;
 
 // The ring a chain is in flight on.
 class chain_owner
@@ -578,6 +579,9 @@ public:
 		bool cancelled = false;
 		int cancel_reason = 0;
 		clock::time_point deadline = clock::time_point::max();
+		// Set while the submitting thread is inside async_exec() (or
+		// the fallback's pool_exec()) for this chain: see launch_ticket.
+		launch_ticket* launch = nullptr;
 	};
 	ring_links links;
 

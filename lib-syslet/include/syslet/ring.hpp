@@ -268,6 +268,22 @@ private:
 	std::atomic<bool> taken_{false};
 };
 
+// A chain being handed over: the submitting thread has dropped the ring's
+// lock and is inside async_exec() (or pool_exec()) for it.  Until that
+// call returns, the kernel may not know the chain yet (async_cancel()
+// answers -ENOENT, as for a chain that is completing), so a cancel() or an
+// expired deadline in that window cannot be passed on: it is kept here
+// and the submitter passes it on once the call returned 0 (the chain went
+// asynchronous).  The ticket lives on the submitter's stack; @chain is
+// cleared if the chain finishes before the submitter takes the lock
+// again (a fast completion reaped by another thread), after which the
+// chain may be delivered, reused or freed, and the submitter must not
+// touch it.
+struct launch_ticket {
+	chain_state* chain = nullptr;
+	int deferred_reason = 0; // a cancel asked in the window: its reason
+};
+
 inline bool chain_may_block(const chain_state& chain) noexcept
 {
 	for (std::size_t i = 0; i < chain.size(); ++i)
@@ -395,6 +411,8 @@ public:
 			++nr_kernel_;
 		++unconfirmed_;
 		++async_epoch_;
+		launch_ticket ticket{&chain};
+		chain.links.launch = &ticket;
 		lock.unlock();
 		const long ret =
 			pooled ? fallback::pool_exec(first, &head_, sizeof(head_))
@@ -402,10 +420,13 @@ public:
 		lock.lock();
 		--unconfirmed_;
 		if (ret == 0) {
+			end_launch_locked(ticket);
 			lock.unlock();
 			notify_work(); // the notifier thread has something to wait for
 			return {};     // went asynchronous: finishes when reaped
 		}
+		// (Not asynchronous: nothing was posted, nobody finished it.)
+		chain.links.launch = nullptr;
 		if (chain.links.kernel) {
 			chain.links.kernel = false;
 			--nr_kernel_;
@@ -555,11 +576,13 @@ public:
 	// Either way it completes once, and the atom it ended on has
 	// -@reason: ECANCELED for cancel(), ETIMEDOUT for a per-chain
 	// timeout.  An atom in an uninterruptible sleep (a disk read) keeps
-	// its own result.  Answers: success (asked; also when asked before);
-	// ENOENT: not in flight on this ring (done and reaped, or never
-	// submitted); EALREADY: too late to stop, the chain completes
-	// normally (it is completing, its completion is posted but not yet
-	// reaped, or it runs cached in a submitting thread).
+	// its own result.  Answers: success (asked; also when asked before;
+	// a chain asked while its submitter is still inside async_exec()
+	// is asked once that returns, and may still complete normally if it
+	// finished there); ENOENT: not in flight on this ring (done and
+	// reaped, or never submitted); EALREADY: too late to stop, the chain
+	// completes normally (it is completing, or its completion is posted
+	// but not yet reaped).
 	result<void> cancel(chain_state& chain, int reason) override
 	{
 		const std::lock_guard lock(mutex_);
@@ -650,6 +673,12 @@ private:
 			chain.links.next->links.prev = chain.links.prev;
 		chain.links.prev = chain.links.next = nullptr;
 		--nr_in_flight_;
+		if (chain.links.launch != nullptr) {
+			// Finished while its submitter is still in async_exec():
+			// the submitter must leave it alone from now on.
+			chain.links.launch->chain = nullptr;
+			chain.links.launch = nullptr;
+		}
 		if (chain.links.deadline != clock::time_point::max()) {
 			chain.links.deadline = clock::time_point::max();
 			--nr_deadlines_;
@@ -741,6 +770,14 @@ private:
 			end_unrun_locked(chain, -reason);
 			return {};
 		}
+		if (chain.links.launch != nullptr) {
+			// Its submitter is inside async_exec(): the kernel may
+			// not know it yet.  The submitter passes it on.
+			chain.links.launch->deferred_reason = reason;
+			chain.links.cancelled = true;
+			chain.links.cancel_reason = reason;
+			return {};
+		}
 		long ret = 0;
 		if (chain.links.pooled) {
 			ret = fallback::pool_cancel(chain.first_atom(), &head_);
@@ -761,6 +798,25 @@ private:
 		chain.links.cancelled = true;
 		chain.links.cancel_reason = reason;
 		return {};
+	}
+
+	// The submitter is back from an async_exec() that returned 0: the
+	// chain is the kernel's (or the pool's) now, unless it finished
+	// already.  Passes on a cancel asked meanwhile.  -ENOENT from
+	// async_cancel() here means it is completing: its completion is on
+	// its way, with its own result.
+	void end_launch_locked(launch_ticket& ticket) noexcept
+	{
+		chain_state* chain = ticket.chain;
+		if (chain == nullptr)
+			return; // finished and reaped meanwhile
+		chain->links.launch = nullptr;
+		if (ticket.deferred_reason == 0)
+			return;
+		if (chain->links.pooled)
+			(void)fallback::pool_cancel(chain->first_atom(), &head_);
+		else
+			(void)sys::async_cancel(chain->first_atom(), &head_);
 	}
 
 	void deliver_all(chain_state* chain)
@@ -866,12 +922,17 @@ private:
 			++nr_kernel_;
 			++unconfirmed_;
 			++async_epoch_;
+			launch_ticket ticket{&chain};
+			chain.links.launch = &ticket;
 			lock.unlock();
 			const long ret = backend::async_exec(chain.first_atom(), &head_, sizeof(head_));
 			lock.lock();
 			--unconfirmed_;
-			if (ret == 0)
+			if (ret == 0) {
+				end_launch_locked(ticket);
 				continue;
+			}
+			chain.links.launch = nullptr;
 			chain.links.kernel = false;
 			--nr_kernel_;
 			if (ret < 0)
