@@ -328,21 +328,40 @@ public:
 		extras_.reserve_one();
 		const std::size_t index = atoms_.size();
 		// Filled in place; committed (size grows) only once nothing can
-		// throw any more (storing a string may).
+		// throw any more (storing a string may).  Field by field: only
+		// the first nr_args sources and values are ever read.
 		atom_extra& extra = extras_.slot_past_end();
-		extra = atom_extra{};
 		extra.flags = flags.bits();
+		extra.result = not_run;
+		extra.next = no_next;
+		extra.ended_explicitly = false;
 		const auto args = c.args();
-		for (std::size_t i = 0; i < args.size(); ++i)
+		bool values_only = true;
+		for (std::size_t i = 0; i < args.size(); ++i) {
 			extra.sources[i] = make_source(args[i], extra.values[i]);
+			values_only = values_only && extra.sources[i].kind == source_kind::value;
+		}
 		extra.nr_args = static_cast<std::uint8_t>(args.size());
 		abi::atom& atom = atoms_.slot_past_end();
-		atom = abi::atom{};
 		atom.flags = flags.bits();
 		atom.nr = static_cast<std::uint64_t>(c.nr);
 		atoms_.commit_one();
 		extras_.commit_one();
-		materialized_ = false;
+		if (index == 0 && values_only) {
+			// The first atom of a fresh chain (a one-shot operation):
+			// its addresses are final already (nothing links to it,
+			// and it links to nothing yet), so materialize() has
+			// nothing to redo.  A later add(), link() or variable
+			// clears materialized_ again.
+			atom.ret_ptr = abi::address_of(&extra.result);
+			atom.next = 0;
+			for (std::size_t a = 0; a < abi::max_args; ++a)
+				atom.arg_ptr[a] = a < args.size() ? abi::address_of(&extra.values[a]) : 0;
+			abi::user_data(atom) = abi::address_of(this);
+			materialized_ = true;
+		} else {
+			materialized_ = false;
+		}
 		if (index > 0 && extras_[index - 1].next == no_next && !extras_[index - 1].ended_explicitly)
 			extras_[index - 1].next = index;
 		return index;
@@ -430,17 +449,8 @@ public:
 			for (std::size_t i = 0; i < nr_atoms; ++i)
 				for (std::size_t a = 0; a < extras_[i].nr_args; ++a)
 					check_source(extras_[i].sources[a]);
-			for (std::size_t i = 0; i < nr_atoms; ++i) {
-				abi::atom& atom = atoms_[i];
-				atom_extra& extra = extras_[i];
-				atom.ret_ptr = abi::address_of(&extra.result);
-				atom.next = extra.next == no_next ? 0 : abi::address_of(&atoms_[extra.next]);
-				// (arg_ptr[nr_args..] stay 0: the kernel reads up to the first 0.)
-				for (std::size_t a = 0; a < extra.nr_args; ++a)
-					atom.arg_ptr[a] =
-						address_of_source(extra.sources[a], extra.values[a]);
-				abi::user_data(atom) = abi::address_of(this);
-			}
+			for (std::size_t i = 0; i < nr_atoms; ++i)
+				write_addresses(i);
 			materialized_ = true;
 		}
 		for (std::size_t i = 0; i < nr_atoms; ++i) {
@@ -461,7 +471,7 @@ public:
 	long syscall_of(std::size_t i) const noexcept { return static_cast<long>(atoms_[i].nr); }
 	std::optional<std::uint64_t> value_argument(std::size_t i, std::size_t a) const noexcept
 	{
-		if (extras_[i].sources[a].kind != source_kind::value)
+		if (a >= extras_[i].nr_args || extras_[i].sources[a].kind != source_kind::value)
 			return std::nullopt;
 		return extras_[i].values[a];
 	}
@@ -658,6 +668,21 @@ private:
 			break;
 		}
 		return 0;
+	}
+
+	// Writes atom @i's addresses: its result slot, its next atom, its
+	// arguments (the rest 0: the kernel reads up to the first 0) and the
+	// chain it belongs to.
+	void write_addresses(std::size_t i) noexcept
+	{
+		abi::atom& atom = atoms_[i];
+		atom_extra& extra = extras_[i];
+		atom.ret_ptr = abi::address_of(&extra.result);
+		atom.next = extra.next == no_next ? 0 : abi::address_of(&atoms_[extra.next]);
+		for (std::size_t a = 0; a < abi::max_args; ++a)
+			atom.arg_ptr[a] =
+				a < extra.nr_args ? address_of_source(extra.sources[a], extra.values[a]) : 0;
+		abi::user_data(atom) = abi::address_of(this);
 	}
 
 	void check_atom(std::size_t atom) const
