@@ -96,7 +96,8 @@ inline ::testing::AssertionResult drained(syslet::ring& r,
 			       << " in flight, " << r.pending_delivery() << " undelivered";
 		const auto waited = r.wait(1, left);
 		if (!waited && waited.error() != std::errc::timed_out)
-			return ::testing::AssertionFailure() << "ring wait failed: " << waited.error().message();
+			return ::testing::AssertionFailure()
+			       << "ring wait failed: " << waited.error().message();
 	}
 }
 
