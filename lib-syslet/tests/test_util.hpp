@@ -93,7 +93,10 @@ inline ::testing::AssertionResult drained(syslet::ring& r,
 		if (left <= std::chrono::steady_clock::duration::zero())
 			return ::testing::AssertionFailure()
 			       << "ring not drained within " << within.count() << " ms: " << r.in_flight()
-			       << " in flight, " << r.pending_delivery() << " undelivered";
+			       << " in flight, " << r.pending_delivery()
+			       << " undelivered; ring indices: kernel "
+			       << std::atomic_ref<__u64>(r.head().kernel_ring_idx).load() << ", user "
+			       << std::atomic_ref<__u64>(r.head().user_ring_idx).load();
 		const auto waited = r.wait(1, left);
 		if (!waited && waited.error() != std::errc::timed_out)
 			return ::testing::AssertionFailure()

@@ -37,6 +37,7 @@
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -324,20 +325,28 @@ public:
 	ring_core(const ring_core&) = delete;
 	ring_core& operator=(const ring_core&) = delete;
 
-	~ring_core()
+	~ring_core() = default;
+
+	// Before the ring is freed: waits until nothing is in flight, stops
+	// the notifier thread and tears the ring down in the kernel.  False
+	// if the kernel may still write into this object (the head) or its
+	// slots: then the caller must never free it (ring's deleter leaks
+	// it).  Not while other threads use the ring.
+	bool shut_down() noexcept
 	{
 		const bool drained = static_cast<bool>(drain());
 		stop_notifier();
 		if (!drained) {
-			// The kernel may still write into this memory and into the
-			// chains in flight: leaking them is the only safe thing left.
-			(void)owned_slots_.release();
+			// The chains in flight may still be written to: they stay
+			// with the leaked ring, their chain objects let go of them.
 			for (chain_state* chain = in_flight_; chain != nullptr; chain = chain->links.next)
 				chain->clear_owner();
-			return;
+			return false;
 		}
-		(void)backend::async_unregister(&head_, sizeof(head_));
+		if (!unregister_from_kernel())
+			return false;
 		static_slots::release(slots_);
+		return true;
 	}
 
 	abi::head& head() noexcept { return head_; }
@@ -645,6 +654,44 @@ public:
 	}
 
 private:
+	// async_unregister() answers -EBUSY while a chain that named the ring
+	// still runs, and a pool thread still runs for a moment after it
+	// posted the chain's completion, which drain() may already have
+	// reaped.  Ignoring that left the ring set up in the kernel after its
+	// memory was freed: the kernel then posted into freed memory, and a
+	// new ring allocated at the same address got the old ring's slots
+	// (completions lost, a ring that never drains).  So retry, as the
+	// uapi header says (reap, then again), for up to 10 s; false if the
+	// kernel still has it then.
+	bool unregister_from_kernel() noexcept
+	{
+		const auto give_up = clock::now() + std::chrono::seconds(10);
+		for (;;) {
+			const long ret = backend::async_unregister(&head_, sizeof(head_));
+			// 0: torn down; -ENOENT: never set up; anything else
+			// but -EBUSY means the kernel has no ring at this head.
+			if (ret != -EBUSY)
+				return true;
+			if (clock::now() >= give_up)
+				return false;
+			(void)reap_posted_only();
+			const struct ::timespec pause {
+				0, 100 * 1000
+			};
+			(void)::nanosleep(&pause, nullptr);
+		}
+	}
+
+	// Consumes posted completions of chains no longer tracked (there are
+	// none in flight by now), so that held-back ones can move in.
+	std::size_t reap_posted_only() noexcept
+	{
+		std::size_t seen = 0;
+		const std::lock_guard lock(mutex_);
+		consume_posted(head_, slots_, nr_slots_, [&](abi::word) { ++seen; });
+		return seen;
+	}
+
 	bool ring_is_empty() const noexcept
 	{
 		return std::atomic_ref<const abi::word>(head_.user_ring_idx)
@@ -1079,10 +1126,14 @@ public:
 	    : ring(ring_options{nr_slots, max_threads, inline_policy::never_block_caller})
 	{
 	}
-	explicit ring(const ring_options& options) : core_(std::make_unique<detail::ring_core>(options)) {}
+	explicit ring(const ring_options& options)
+	    : core_(new detail::ring_core(options)) // NOLINT(cppcoreguidelines-owning-memory)
+	{
+	}
 	// (The per-thread default ring: default options, static slots if free.)
 	explicit ring(detail::default_ring_tag /*unused*/)
-	    : core_(std::make_unique<detail::ring_core>(ring_options{}, detail::static_slots::claim()))
+	    : core_(new detail::ring_core(ring_options{}, // NOLINT(cppcoreguidelines-owning-memory)
+					  detail::static_slots::claim()))
 	{
 		static_assert(default_slots == detail::static_slots::count);
 	}
@@ -1147,7 +1198,17 @@ private:
 		return *core_;
 	}
 
-	std::unique_ptr<detail::ring_core> core_;
+	// Frees a ring_core only once the kernel is done with it.
+	struct core_deleter {
+		void operator()(detail::ring_core* core) const noexcept
+		{
+			if (core->shut_down())
+				delete core; // NOLINT(cppcoreguidelines-owning-memory)
+					     // else leaked on purpose: the kernel may still write into it
+		}
+	};
+
+	std::unique_ptr<detail::ring_core, core_deleter> core_;
 };
 
 } // namespace syslet
