@@ -1,96 +1,75 @@
 // A watchdog for the test binary: no test may hang `make check`.  Every
 // wait in the tests is bounded, but a bug in the library (a lost wake-up,
 // a lost cancel) could still block a ring's destructor or an unbounded
-// drain.  A thread watches the running test; when one runs longer than
-// SYSLET_TEST_WATCHDOG seconds (default 300, generous for the debug guest
-// under TCG on a loaded host), it prints which test hung and for how
-// long, and ends the process with status 3, so the run fails with a
-// message instead of being killed by the guest's timeout.
+// drain.  Each test arms alarm(2) for SYSLET_TEST_WATCHDOG seconds
+// (default 300, generous for the debug guest under TCG on a loaded host);
+// if it fires, the handler prints which test hung and ends the process
+// with status 3, so the run fails with a message instead of being killed
+// by the guest's timeout.
+//
+// Not a thread: the kernel sends every chain of the main thread of a
+// multi-threaded process to a pool thread (see "The group leader" in
+// Documentation/syslet-design.txt), so a watchdog thread alive for the
+// whole run made every test that expects a cached completion fail.
 #include <gtest/gtest.h>
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <chrono>
-#include <cstdio>
 #include <cstdlib>
-#include <string>
-#include <thread>
+#include <cstring>
 
 namespace
 {
 
-using clock_type = std::chrono::steady_clock;
+std::atomic<const ::testing::TestInfo*> running_test{nullptr};
+unsigned int limit_seconds = 300;
+
+void write_text(const char* text) noexcept
+{
+	(void)!::write(STDOUT_FILENO, text, std::strlen(text));
+	(void)!::write(STDERR_FILENO, text, std::strlen(text));
+}
+
+// Async-signal-safe: write(2) and _Exit only.
+extern "C" void on_alarm(int /*signal*/)
+{
+	const ::testing::TestInfo* test = running_test.load();
+	write_text("\nWATCHDOG: ");
+	write_text(test != nullptr ? test->test_suite_name() : "?");
+	write_text(".");
+	write_text(test != nullptr ? test->name() : "?");
+	write_text(" still running after SYSLET_TEST_WATCHDOG seconds: failing the run\n");
+	std::_Exit(3);
+}
 
 class watchdog : public ::testing::EmptyTestEventListener
 {
-public:
-	explicit watchdog(std::chrono::seconds limit) : limit_(limit)
-	{
-		std::thread([this] { watch(); }).detach();
-	}
-
-private:
 	void OnTestStart(const ::testing::TestInfo& test) override
 	{
-		// (gtest keeps every TestInfo until the program ends.)
-		test_.store(&test, std::memory_order_relaxed);
-		started_.store(clock_type::now().time_since_epoch().count(), std::memory_order_release);
+		running_test.store(&test);
+		(void)::alarm(limit_seconds);
 	}
 	void OnTestEnd(const ::testing::TestInfo& /*test*/) override
 	{
-		started_.store(idle, std::memory_order_release);
+		(void)::alarm(0);
+		running_test.store(nullptr);
 	}
-
-	void watch()
-	{
-		for (;;) {
-			std::this_thread::sleep_for(std::chrono::seconds(1));
-			const auto started = started_.load(std::memory_order_acquire);
-			if (started == idle)
-				continue;
-			const auto ran =
-				clock_type::now() - clock_type::time_point(clock_type::duration(started));
-			if (ran < limit_)
-				continue;
-			const ::testing::TestInfo* test = test_.load(std::memory_order_relaxed);
-			char message[512];
-			const int length = std::snprintf(
-				message, sizeof(message),
-				"\nWATCHDOG: %s.%s still running after %lld s (limit %lld s, "
-				"SYSLET_TEST_WATCHDOG): failing the run\n",
-				test != nullptr ? test->test_suite_name() : "?",
-				test != nullptr ? test->name() : "?",
-				static_cast<long long>(
-					std::chrono::duration_cast<std::chrono::seconds>(ran).count()),
-				static_cast<long long>(limit_.count()));
-			if (length > 0) {
-				const auto size = static_cast<std::size_t>(length) < sizeof(message)
-							  ? static_cast<std::size_t>(length)
-							  : sizeof(message) - 1;
-				(void)!::write(STDOUT_FILENO, message, size);
-				(void)!::write(STDERR_FILENO, message, size);
-			}
-			std::_Exit(3);
-		}
-	}
-
-	static constexpr clock_type::rep idle = 0;
-	const std::chrono::seconds limit_;
-	std::atomic<clock_type::rep> started_{idle};
-	std::atomic<const ::testing::TestInfo*> test_{nullptr};
 };
-
-std::chrono::seconds watchdog_limit()
-{
-	const char* value = std::getenv("SYSLET_TEST_WATCHDOG"); // NOLINT(concurrency-mt-unsafe)
-	const long seconds = value != nullptr ? std::strtol(value, nullptr, 10) : 0;
-	return std::chrono::seconds(seconds > 0 ? seconds : 300);
-}
 
 // Installed before main() (gtest_main) runs the tests; gtest owns it.
 [[maybe_unused]] const bool installed = [] {
-	::testing::UnitTest::GetInstance()->listeners().Append(new watchdog(watchdog_limit()));
+	const char* value = std::getenv("SYSLET_TEST_WATCHDOG"); // NOLINT(concurrency-mt-unsafe)
+	const long seconds = value != nullptr ? std::strtol(value, nullptr, 10) : 0;
+	if (seconds > 0)
+		limit_seconds = static_cast<unsigned int>(seconds);
+	struct sigaction action {
+	};
+	action.sa_handler = on_alarm;
+	sigemptyset(&action.sa_mask);
+	(void)::sigaction(SIGALRM, &action, nullptr);
+	::testing::UnitTest::GetInstance()->listeners().Append(new watchdog);
 	return true;
 }();
 
