@@ -161,11 +161,14 @@ percall: guest
 	$(TOP)/scripts/qemu-run.sh --icount --timeout $(QEMU_TIMEOUT) $(KERNEL) $(GUEST)/percall.cpio $(LOGS)/percall
 
 # Instructions per syslet::async_stat() vs stat(): steady state and the
-# first call in a fresh process, on the perf kernel (like bench).
+# first call in a fresh process, on the perf kernel (like bench);
+# writes bench/results/statbench.md.
 statbench: guest kernel-perf
 	@mkdir -p $(LOGS)
 	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/statbench.cpio $(TOP)/scripts/guest/statbench.sh $(GUEST)/bin
 	$(TOP)/scripts/qemu-run.sh --icount --timeout $(QEMU_TIMEOUT) $(BENCH_KERNEL) $(GUEST)/statbench.cpio $(LOGS)/statbench
+	$(TOP)/scripts/statbench-report.py $(LOGS)/statbench -o $(TOP)/bench/results/statbench.md
+	@cat $(TOP)/bench/results/statbench.md
 
 # Where the cached path's instructions go: the perf kernel single-stepped
 # under QEMU's gdb stub, function by function, for getpid and stat direct

@@ -29,6 +29,7 @@
  */
 #include <syslet.hpp>
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,6 +37,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <ctime>
 #include <string>
 
@@ -71,9 +73,58 @@ int first_call(const std::string& mode, const char* path)
 	return ok && (mode == "none" || st.st_size > 0) ? 0 : 1;
 }
 
+// A fresh process's first async_stat() taken apart: prints the
+// instructions of each step (clock reads included: one read is
+// subtracted per step by the caller).
+long minor_faults()
+{
+	struct rusage usage {
+	};
+	::getrusage(RUSAGE_SELF, &usage);
+	return usage.ru_minflt;
+}
+
+// A fresh process's first async_stat() taken apart: prints, for each
+// step, the instructions (one clock read included: the caller subtracts
+// it) and then the page faults it took.
+int first_call_steps(const char* path)
+{
+	struct stat st {
+	};
+	(void)now();
+	(void)minor_faults();
+	double took[4];
+	long faults[4];
+	bool ok = true;
+	auto step = [&](int i, auto&& what) {
+		const long f0 = minor_faults();
+		const double t0 = now();
+		what();
+		took[i] = now() - t0;
+		faults[i] = minor_faults() - f0;
+	};
+	syslet::ring* ring = nullptr;
+	std::optional<syslet::chain> op;
+	step(0, [&] { ring = &syslet::default_ring(); });
+	step(1, [&] { op.emplace(syslet::op::stat(path, &st)); });
+	step(2, [&] { ok = ok && ring->submit(*op).has_value(); });
+	step(3, [&] {
+		const auto r = op->result();
+		ok = ok && r.has_value() && *r == 0;
+		op.reset();
+	});
+	for (const double t : took)
+		std::printf("%.0f ", t);
+	for (const long f : faults)
+		std::printf("%ld ", f);
+	std::printf("\n");
+	return ok && syslet::sys::kernel_has_syslets() && st.st_size > 0 ? 0 : 1;
+}
+
 // Runs "self --first MODE path" in a fresh process; returns the whole
 // fork..wait time and stores the child's own figure in @inner.
-double run_fresh(const char* self, const char* mode, const char* path, double& inner)
+double run_fresh(const char* self, const char* mode, const char* path, double& inner,
+		 double* steps = nullptr, int nr_steps = 0)
 {
 	int out[2];
 	if (::pipe(out) != 0)
@@ -99,7 +150,13 @@ double run_fresh(const char* self, const char* mode, const char* path, double& i
 		inner = -1;
 		return -1;
 	}
-	inner = std::strtod(text, nullptr);
+	char* at = text;
+	inner = std::strtod(at, &at);
+	if (steps != nullptr) {
+		steps[0] = inner;
+		for (int i = 1; i < nr_steps; ++i)
+			steps[i] = std::strtod(at, &at);
+	}
 	return t1 - t0;
 }
 
@@ -108,7 +165,8 @@ double run_fresh(const char* self, const char* mode, const char* path, double& i
 int main(int argc, char** argv)
 {
 	if (argc == 4 && std::strcmp(argv[1], "--first") == 0)
-		return first_call(argv[2], argv[3]);
+		return std::strcmp(argv[2], "steps") == 0 ? first_call_steps(argv[3])
+							   : first_call(argv[2], argv[3]);
 
 	const long iterations = argc > 1 ? std::strtol(argv[1], nullptr, 10) : 20000;
 	const char* path = argc > 2 ? argv[2] : argv[0];
@@ -146,6 +204,28 @@ int main(int argc, char** argv)
 	for (int m = 1; m < 3; ++m)
 		std::printf("  %-28s %10.0f %14.0f\n", m == 1 ? "stat()" : "syslet::async_stat()",
 			    inner[m] - inner[0], whole[m] - whole[0]);
+
+	// The first async_stat() step by step (each step minus one clock read).
+	constexpr int nr_steps = 4;
+	const char* step_names[nr_steps] = {"default_ring()", "chain(op::stat(...))",
+					    "ring.submit() (probe, ring set-up)", "result() + ~chain()"};
+	double step_sum[2 * nr_steps] = {};
+	for (int run = 0; run < runs + 1; ++run) {
+		double in = 0;
+		double steps[2 * nr_steps] = {};
+		if (run_fresh(self_path.c_str(), "steps", path, in, steps, 2 * nr_steps) < 0)
+			return 1;
+		if (run == 0)
+			continue;
+		for (int i = 0; i < nr_steps; ++i) {
+			step_sum[i] += (steps[i] - inner[0]) / runs;
+			step_sum[nr_steps + i] += steps[nr_steps + i] / runs;
+		}
+	}
+	std::printf("first syslet::async_stat() by step (average of %d):\n", runs);
+	std::printf("  %-36s %12s %12s\n", "", "instructions", "page faults");
+	for (int i = 0; i < nr_steps; ++i)
+		std::printf("  %-36s %12.0f %12.1f\n", step_names[i], step_sum[i], step_sum[nr_steps + i]);
 
 	struct stat st {
 	};

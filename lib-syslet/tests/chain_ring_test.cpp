@@ -161,7 +161,7 @@ TEST(Ring, ModifyingAChainInFlightIsRefused)
 	ASSERT_TRUE(r.submit(c));
 	EXPECT_THROW(c.add(op::syscall(SYS_getpid)), std::logic_error);
 	EXPECT_EQ(r.submit(c).error(), std::errc::device_or_resource_busy);
-	ASSERT_TRUE(r.drain());
+	ASSERT_TRUE(syslet_test::drained(r));
 }
 
 TEST(Ring, MoreChainsThanSlotsNeverOverflow)
@@ -175,7 +175,7 @@ TEST(Ring, MoreChainsThanSlotsNeverOverflow)
 		ASSERT_TRUE(r.submit(chains.back()));
 		EXPECT_LE(r.in_flight(), r.capacity());
 	}
-	ASSERT_TRUE(r.drain());
+	ASSERT_TRUE(syslet_test::drained(r));
 	EXPECT_EQ(completed, 50);
 	for (const auto& c : chains)
 		EXPECT_EQ(c.result().value(), ::getpid());
@@ -193,7 +193,7 @@ TEST(Ring, DroppedChainIsKeptAliveUntilItCompletes)
 		});
 		ASSERT_TRUE(r.submit(c));
 	} // destroyed in flight: the ring owns it now
-	ASSERT_TRUE(r.drain());
+	ASSERT_TRUE(syslet_test::drained(r));
 	EXPECT_EQ(completed, 1);
 }
 
@@ -202,7 +202,7 @@ TEST(Ring, NoCompleteChainIsReportedUnobservedWhenTheRingIsIdle)
 	ring r;
 	chain c(op::syscall(SYS_getpid), flag::async | flag::no_complete);
 	ASSERT_TRUE(r.submit(c));
-	ASSERT_TRUE(r.drain());
+	ASSERT_TRUE(syslet_test::drained(r));
 	ASSERT_TRUE(c.done());
 	EXPECT_EQ(c.finished()->path, completion_path::unobserved);
 	EXPECT_EQ(c.result().error(), std::errc::no_message_available);
@@ -224,7 +224,7 @@ TEST(Ring, MovedRingKeepsItsChains)
 	chain c(op::syscall(SYS_getpid), flag::async);
 	ASSERT_TRUE(r.submit(c));
 	ring moved = std::move(r);
-	ASSERT_TRUE(moved.drain());
+	ASSERT_TRUE(syslet_test::drained(moved));
 	EXPECT_EQ(c.result().value(), ::getpid());
 }
 

@@ -78,6 +78,32 @@ private:
 	std::jthread thread_;
 };
 
+// ring::drain() with a bound: nothing in flight and everything delivered
+// within @within, or a failure that says what is left (a test that would
+// hang fails instead; the watchdog, watchdog.cpp, is the last resort).
+inline ::testing::AssertionResult drained(syslet::ring& r,
+					  std::chrono::milliseconds within = std::chrono::seconds(20))
+{
+	const auto deadline = std::chrono::steady_clock::now() + within;
+	for (;;) {
+		(void)r.reap();
+		if (r.in_flight() == 0 && r.pending_delivery() == 0)
+			return ::testing::AssertionSuccess();
+		const auto left = deadline - std::chrono::steady_clock::now();
+		if (left <= std::chrono::steady_clock::duration::zero())
+			return ::testing::AssertionFailure()
+			       << "ring not drained within " << within.count() << " ms: " << r.in_flight()
+			       << " in flight, " << r.pending_delivery()
+			       << " undelivered; ring indices: kernel "
+			       << std::atomic_ref<__u64>(r.head().kernel_ring_idx).load() << ", user "
+			       << std::atomic_ref<__u64>(r.head().user_ring_idx).load();
+		const auto waited = r.wait(1, left);
+		if (!waited && waited.error() != std::errc::timed_out)
+			return ::testing::AssertionFailure()
+			       << "ring wait failed: " << waited.error().message();
+	}
+}
+
 // A temporary directory removed (recursively) on scope exit.
 class temp_dir
 {

@@ -31,6 +31,7 @@ inline constexpr long nr_async_exec = __NR_async_exec;
 inline constexpr long nr_async_wait = __NR_async_wait;
 inline constexpr long nr_async_thread = __NR_async_thread;
 inline constexpr long nr_umem_add = __NR_umem_add;
+inline constexpr long nr_async_cancel = __NR_async_cancel;
 
 static_assert(sizeof(atom) == 88, "struct syslet_uatom is 88 bytes");
 static_assert(sizeof(head) >= SYSLET_HEAD_SIZE_VER0);

@@ -30,6 +30,7 @@
 #include <initializer_list>
 #include <limits>
 #include <memory>
+#include <new>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -184,6 +185,7 @@ namespace detail
 {
 
 class chain_state;
+struct launch_ticket;
 
 // The ring a chain is in flight on.
 class chain_owner
@@ -326,19 +328,40 @@ public:
 		extras_.reserve_one();
 		const std::size_t index = atoms_.size();
 		// Filled in place; committed (size grows) only once nothing can
-		// throw any more (storing a string may).
+		// throw any more (storing a string may).  Field by field: only
+		// the first nr_args sources and values are ever read.
 		atom_extra& extra = extras_.slot_past_end();
-		extra = atom_extra{};
 		extra.flags = flags.bits();
+		extra.result = not_run;
+		extra.next = no_next;
+		extra.ended_explicitly = false;
 		const auto args = c.args();
-		for (std::size_t i = 0; i < args.size(); ++i)
+		bool values_only = true;
+		for (std::size_t i = 0; i < args.size(); ++i) {
 			extra.sources[i] = make_source(args[i], extra.values[i]);
+			values_only = values_only && extra.sources[i].kind == source_kind::value;
+		}
+		extra.nr_args = static_cast<std::uint8_t>(args.size());
 		abi::atom& atom = atoms_.slot_past_end();
-		atom = abi::atom{};
 		atom.flags = flags.bits();
 		atom.nr = static_cast<std::uint64_t>(c.nr);
 		atoms_.commit_one();
 		extras_.commit_one();
+		if (index == 0 && values_only) {
+			// The first atom of a fresh chain (a one-shot operation):
+			// its addresses are final already (nothing links to it,
+			// and it links to nothing yet), so materialize() has
+			// nothing to redo.  A later add(), link() or variable
+			// clears materialized_ again.
+			atom.ret_ptr = abi::address_of(&extra.result);
+			atom.next = 0;
+			for (std::size_t a = 0; a < abi::max_args; ++a)
+				atom.arg_ptr[a] = a < args.size() ? abi::address_of(&extra.values[a]) : 0;
+			abi::user_data(atom) = abi::address_of(this);
+			materialized_ = true;
+		} else {
+			materialized_ = false;
+		}
 		if (index > 0 && extras_[index - 1].next == no_next && !extras_[index - 1].ended_explicitly)
 			extras_[index - 1].next = index;
 		return index;
@@ -351,6 +374,7 @@ public:
 		check_atom(to);
 		extras_[from].next = to;
 		extras_[from].ended_explicitly = false;
+		materialized_ = false;
 	}
 
 	void end_after(std::size_t atom)
@@ -359,12 +383,14 @@ public:
 		check_atom(atom);
 		extras_[atom].next = no_next;
 		extras_[atom].ended_explicitly = true;
+		materialized_ = false;
 	}
 
 	std::size_t add_variable(std::uint64_t initial)
 	{
 		require_not_in_flight();
 		variables_.push_back(initial);
+		materialized_ = false; // the variables may have moved
 		return variables_.size() - 1;
 	}
 
@@ -412,24 +438,26 @@ public:
 	// Writes every address into the atoms; returns the first atom.
 	// @extra_first_flags is or-ed into the first atom's flags (the ring
 	// adds SYSLET_ASYNC for a chain that may block its caller).
+	// The addresses are written once and kept while the chain is not
+	// changed (a resubmitted chain only resets its result slots).
 	abi::atom* materialize(std::uint64_t extra_first_flags = 0)
 	{
-		if (atoms_.empty())
+		const std::size_t nr_atoms = atoms_.size();
+		if (nr_atoms == 0)
 			contract_violation("syslet::chain: submitting an empty chain");
-		for (std::size_t i = 0; i < atoms_.size(); ++i)
-			for (std::size_t a = 0; a < abi::max_args; ++a)
-				check_source(extras_[i].sources[a]);
-		for (std::size_t i = 0; i < atoms_.size(); ++i) {
-			abi::atom& atom = atoms_[i];
-			atom_extra& extra = extras_[i];
-			extra.result = not_run;
-			atom.flags = extra.flags | (i == 0 ? extra_first_flags : 0);
-			atom.ret_ptr = abi::address_of(&extra.result);
-			atom.next = extra.next == no_next ? 0 : abi::address_of(&atoms_[extra.next]);
-			for (std::size_t a = 0; a < abi::max_args; ++a)
-				atom.arg_ptr[a] = address_of_source(extra.sources[a], extra.values[a]);
-			abi::user_data(atom) = abi::address_of(this);
+		if (!materialized_) {
+			for (std::size_t i = 0; i < nr_atoms; ++i)
+				for (std::size_t a = 0; a < extras_[i].nr_args; ++a)
+					check_source(extras_[i].sources[a]);
+			for (std::size_t i = 0; i < nr_atoms; ++i)
+				write_addresses(i);
+			materialized_ = true;
 		}
+		for (std::size_t i = 0; i < nr_atoms; ++i) {
+			extras_[i].result = not_run;
+			atoms_[i].flags = extras_[i].flags;
+		}
+		atoms_[0].flags |= extra_first_flags;
 		return atoms_.data();
 	}
 
@@ -443,7 +471,7 @@ public:
 	long syscall_of(std::size_t i) const noexcept { return static_cast<long>(atoms_[i].nr); }
 	std::optional<std::uint64_t> value_argument(std::size_t i, std::size_t a) const noexcept
 	{
-		if (extras_[i].sources[a].kind != source_kind::value)
+		if (a >= extras_[i].nr_args || extras_[i].sources[a].kind != source_kind::value)
 			return std::nullopt;
 		return extras_[i].values[a];
 	}
@@ -543,6 +571,7 @@ public:
 		callback_ = nullptr;
 		continuation_ = {};
 		timeout_.reset();
+		materialized_ = false;
 		links = {};
 	}
 
@@ -560,21 +589,33 @@ public:
 		bool cancelled = false;
 		int cancel_reason = 0;
 		clock::time_point deadline = clock::time_point::max();
+		// Set while the submitting thread is inside async_exec() (or
+		// the fallback's pool_exec()) for this chain: see launch_ticket.
+		launch_ticket* launch = nullptr;
 	};
 	ring_links links;
 
 private:
 	enum class source_kind : std::uint8_t { none, value, atom_result, variable };
+	// (8 bytes: an atom_extra stays small, and so does a chain_state, which
+	// keeps a one-shot's first allocation in malloc's small-bin range.)
 	struct source_ref {
 		source_kind kind = source_kind::none;
-		std::size_t index = 0;
+		std::uint32_t index = 0; // an index past 2^32 - 1 is stored as that: invalid
 	};
+	static std::uint32_t narrow_index(std::size_t index) noexcept
+	{
+		return index > std::numeric_limits<std::uint32_t>::max()
+			       ? std::numeric_limits<std::uint32_t>::max()
+			       : static_cast<std::uint32_t>(index);
+	}
 	struct atom_extra {
 		std::array<source_ref, abi::max_args> sources{};
 		std::array<std::uint64_t, abi::max_args> values{};
 		std::uint64_t flags = 0;
 		std::int64_t result = not_run;
 		std::size_t next = no_next;
+		std::uint8_t nr_args = 0;
 		bool ended_explicitly = false;
 	};
 
@@ -590,11 +631,11 @@ private:
 			}
 			source_ref operator()(atom_ref ref) const
 			{
-				return {source_kind::atom_result, ref.index};
+				return {source_kind::atom_result, narrow_index(ref.index)};
 			}
 			source_ref operator()(var_ref ref) const
 			{
-				return {source_kind::variable, ref.index};
+				return {source_kind::variable, narrow_index(ref.index)};
 			}
 			source_ref operator()(const owned_string& text) const
 			{
@@ -629,6 +670,21 @@ private:
 		return 0;
 	}
 
+	// Writes atom @i's addresses: its result slot, its next atom, its
+	// arguments (the rest 0: the kernel reads up to the first 0) and the
+	// chain it belongs to.
+	void write_addresses(std::size_t i) noexcept
+	{
+		abi::atom& atom = atoms_[i];
+		atom_extra& extra = extras_[i];
+		atom.ret_ptr = abi::address_of(&extra.result);
+		atom.next = extra.next == no_next ? 0 : abi::address_of(&atoms_[extra.next]);
+		for (std::size_t a = 0; a < abi::max_args; ++a)
+			atom.arg_ptr[a] =
+				a < extra.nr_args ? address_of_source(extra.sources[a], extra.values[a]) : 0;
+		abi::user_data(atom) = abi::address_of(this);
+	}
+
 	void check_atom(std::size_t atom) const
 	{
 		if (atom >= atoms_.size())
@@ -647,6 +703,7 @@ private:
 	string_arena strings_;
 	std::vector<std::shared_ptr<void>> objects_;
 
+	bool materialized_ = false; // the atoms hold the current addresses
 	std::atomic<status> status_{status::idle};
 	std::atomic<chain_owner*> owner_{nullptr};
 	std::optional<completion> finished_;
@@ -658,7 +715,10 @@ private:
 
 // Chain states are reused through a small per-thread cache, so that a
 // program that makes one chain per operation (async_stat() & co.)
-// allocates nothing per operation once warm.
+// allocates nothing per operation once warm.  The cache itself is on the
+// heap, made on first use: thread-local storage holds only a pointer
+// (a large thread_local would spread a thread's first operation over
+// pages of static TLS nothing else touched).
 class chain_state_cache
 {
 public:
@@ -666,18 +726,16 @@ public:
 
 	~chain_state_cache()
 	{
-		gone() = true;
 		for (std::size_t i = 0; i < count_; ++i)
 			delete states_[i]; // NOLINT(cppcoreguidelines-owning-memory)
 	}
+	chain_state_cache(const chain_state_cache&) = delete;
+	chain_state_cache& operator=(const chain_state_cache&) = delete;
 
 	static chain_state* take()
 	{
-		if (!gone()) {
-			chain_state_cache& cache = instance();
-			if (cache.count_ > 0)
-				return cache.states_[--cache.count_];
-		}
+		if (chain_state_cache* cache = instance(); cache != nullptr && cache->count_ > 0)
+			return cache->states_[--cache->count_];
 		return new chain_state; // NOLINT(cppcoreguidelines-owning-memory)
 	}
 
@@ -686,27 +744,38 @@ public:
 		if (state == nullptr)
 			return;
 		state->reset();
-		if (!gone()) {
-			chain_state_cache& cache = instance();
-			if (cache.count_ < max_cached) {
-				cache.states_[cache.count_++] = state;
-				return;
-			}
+		if (chain_state_cache* cache = instance(); cache != nullptr && cache->count_ < max_cached) {
+			cache->states_[cache->count_++] = state;
+			return;
 		}
 		delete state; // NOLINT(cppcoreguidelines-owning-memory)
 	}
 
 private:
 	chain_state_cache() = default;
-	static chain_state_cache& instance() noexcept
+
+	struct holder {
+		chain_state_cache* cache = nullptr;
+		bool gone = false;
+		holder() = default;
+		holder(const holder&) = delete;
+		holder& operator=(const holder&) = delete;
+		~holder()
+		{
+			gone = true;
+			delete std::exchange(cache, nullptr); // NOLINT(cppcoreguidelines-owning-memory)
+		}
+	};
+
+	// This thread's cache; nullptr once the thread's cache is destroyed
+	// (states given back after that are freed) or if it cannot be made.
+	static chain_state_cache* instance() noexcept
 	{
-		thread_local chain_state_cache cache;
-		return cache;
-	}
-	static bool& gone() noexcept
-	{
-		thread_local bool destroyed = false; // trivially destructible: outlives the cache
-		return destroyed;
+		thread_local holder per_thread;
+		if (per_thread.cache == nullptr && !per_thread.gone)
+			per_thread.cache = new (std::nothrow)
+				chain_state_cache; // NOLINT(cppcoreguidelines-owning-memory)
+		return per_thread.cache;
 	}
 
 	std::array<chain_state*, max_cached> states_{};

@@ -21,7 +21,7 @@ namespace syslet
 
 inline ring& default_ring()
 {
-	thread_local ring per_thread_ring;
+	thread_local ring per_thread_ring{detail::default_ring_tag{}};
 	return per_thread_ring;
 }
 

@@ -31,11 +31,13 @@
 #include "error.hpp"
 
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <linux/time_types.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -191,6 +193,98 @@ inline bool atom_may_block(const chain_state& chain, std::size_t i) noexcept
 	}
 }
 
+// Slots for one ring of default_slots in static storage, handed to the
+// first per-thread default ring that asks (and back when it is gone), so
+// that a thread's first one-shot operation touches no new memory for
+// them: zero-filled by the loader, and written by the kernel only when a
+// chain completes asynchronously.
+struct default_ring_tag {
+};
+
+// The ring's lock: its critical sections are a few dozen instructions,
+// so taking and releasing it uncontended is one atomic instruction each
+// (std::mutex goes through pthread_mutex_lock/unlock, about 75
+// instructions a pair); a contended lock sleeps on a futex.  States: 0
+// free, 1 held, 2 held and maybe waited for.
+class ring_lock
+{
+public:
+	void lock() noexcept
+	{
+		std::uint32_t expected = 0;
+		if (!word().compare_exchange_strong(expected, 1, std::memory_order_acquire,
+						    std::memory_order_relaxed))
+			lock_contended();
+	}
+	bool try_lock() noexcept
+	{
+		std::uint32_t expected = 0;
+		return word().compare_exchange_strong(expected, 1, std::memory_order_acquire,
+						      std::memory_order_relaxed);
+	}
+	void unlock() noexcept
+	{
+		if (word().exchange(0, std::memory_order_release) == 2)
+			(void)sys::raw_syscall(SYS_futex, abi::address_of(&state_), FUTEX_WAKE_PRIVATE, 1);
+	}
+
+private:
+	std::atomic_ref<std::uint32_t> word() noexcept { return std::atomic_ref<std::uint32_t>(state_); }
+
+	void lock_contended() noexcept
+	{
+		while (word().exchange(2, std::memory_order_acquire) != 0)
+			(void)sys::raw_syscall(SYS_futex, abi::address_of(&state_), FUTEX_WAIT_PRIVATE, 2, 0);
+	}
+
+	alignas(std::atomic_ref<std::uint32_t>::required_alignment) std::uint32_t state_ = 0;
+};
+
+class static_slots
+{
+public:
+	static constexpr std::size_t count = 256;
+
+	static abi::word* claim() noexcept
+	{
+		static_slots& self = instance();
+		return self.taken_.exchange(true, std::memory_order_acquire) ? nullptr : self.words_;
+	}
+	// @words must be all zero again (everything posted was reaped).
+	static void release(abi::word* words) noexcept
+	{
+		static_slots& self = instance();
+		if (words == self.words_)
+			self.taken_.store(false, std::memory_order_release);
+	}
+
+private:
+	static static_slots& instance() noexcept
+	{
+		static static_slots self; // constant-initialized: no guard, in .bss
+		return self;
+	}
+
+	abi::word words_[count]{};
+	std::atomic<bool> taken_{false};
+};
+
+// A chain being handed over: the submitting thread has dropped the ring's
+// lock and is inside async_exec() (or pool_exec()) for it.  Until that
+// call returns, the kernel may not know the chain yet (async_cancel()
+// answers -ENOENT, as for a chain that is completing), so a cancel() or an
+// expired deadline in that window cannot be passed on: it is kept here
+// and the submitter passes it on once the call returned 0 (the chain went
+// asynchronous).  The ticket lives on the submitter's stack; @chain is
+// cleared if the chain finishes before the submitter takes the lock
+// again (a fast completion reaped by another thread), after which the
+// chain may be delivered, reused or freed, and the submitter must not
+// touch it.
+struct launch_ticket {
+	chain_state* chain = nullptr;
+	int deferred_reason = 0; // a cancel asked in the window: its reason
+};
+
 inline bool chain_may_block(const chain_state& chain) noexcept
 {
 	for (std::size_t i = 0; i < chain.size(); ++i)
@@ -211,33 +305,48 @@ public:
 	// such chains back instead (see submit()).
 	static constexpr std::size_t kernel_default_threads = 64;
 
-	explicit ring_core(const ring_options& options)
-	    : slots_(std::make_unique<abi::word[]>(options.slots)), nr_slots_(options.slots),
-	      policy_(options.policy),
+	// @zeroed_slots: storage for options.slots slots, all zero, that the
+	// ring uses instead of allocating (static_slots); nullptr: allocate.
+	explicit ring_core(const ring_options& options, abi::word* zeroed_slots = nullptr)
+	    : nr_slots_(options.slots), policy_(options.policy),
 	      async_bound_(options.max_threads != 0 ? options.max_threads : kernel_default_threads)
 	{
 		if (options.slots == 0)
 			contract_violation("syslet::ring: a ring needs at least one slot");
-		head_.completion_ring = abi::address_of(slots_.get());
+		if (zeroed_slots == nullptr) {
+			owned_slots_ = std::make_unique<abi::word[]>(options.slots);
+			zeroed_slots = owned_slots_.get();
+		}
+		slots_ = zeroed_slots;
+		head_.completion_ring = abi::address_of(slots_);
 		head_.ring_size_bytes = options.slots * sizeof(std::uint64_t);
 		head_.max_nr_threads = options.max_threads;
 	}
 	ring_core(const ring_core&) = delete;
 	ring_core& operator=(const ring_core&) = delete;
 
-	~ring_core()
+	~ring_core() = default;
+
+	// Before the ring is freed: waits until nothing is in flight, stops
+	// the notifier thread and tears the ring down in the kernel.  False
+	// if the kernel may still write into this object (the head) or its
+	// slots: then the caller must never free it (ring's deleter leaks
+	// it).  Not while other threads use the ring.
+	bool shut_down() noexcept
 	{
 		const bool drained = static_cast<bool>(drain());
 		stop_notifier();
 		if (!drained) {
-			// The kernel may still write into this memory and into the
-			// chains in flight: leaking them is the only safe thing left.
-			(void)slots_.release();
+			// The chains in flight may still be written to: they stay
+			// with the leaked ring, their chain objects let go of them.
 			for (chain_state* chain = in_flight_; chain != nullptr; chain = chain->links.next)
 				chain->clear_owner();
-			return;
+			return false;
 		}
-		(void)backend::async_unregister(&head_, sizeof(head_));
+		if (!unregister_from_kernel())
+			return false;
+		static_slots::release(slots_);
+		return true;
 	}
 
 	abi::head& head() noexcept { return head_; }
@@ -263,12 +372,15 @@ public:
 	{
 		if (chain.state() == chain_state::status::in_flight)
 			return errno_code(EBUSY);
-		const bool kernel = sys::kernel_has_syslets();
 		const std::uint64_t asked = chain.first_flags();
 		bool off_caller = false;
 		if ((asked & SYSLET_SYNC) == 0)
 			off_caller = (asked & SYSLET_ASYNC) != 0 ||
 				     (policy_ == inline_policy::never_block_caller && chain_may_block(chain));
+		// Only a chain that leaves the caller needs to know now whether
+		// the kernel has syslets; for the others the first async_exec()
+		// of the process is the probe (backend::async_exec_chain).
+		const bool kernel = off_caller && sys::kernel_has_syslets();
 		const bool pooled = off_caller && !kernel;
 		const std::uint64_t added_flags = off_caller && kernel ? SYSLET_ASYNC : 0;
 		std::unique_lock lock(mutex_);
@@ -308,16 +420,22 @@ public:
 			++nr_kernel_;
 		++unconfirmed_;
 		++async_epoch_;
+		launch_ticket ticket{&chain};
+		chain.links.launch = &ticket;
 		lock.unlock();
-		const long ret = pooled ? fallback::pool_exec(first, &head_, sizeof(head_))
-					: backend::async_exec(first, &head_, sizeof(head_));
+		const long ret =
+			pooled ? fallback::pool_exec(first, &head_, sizeof(head_))
+			       : backend::async_exec_chain(first, &head_, sizeof(head_), first, chain.size());
 		lock.lock();
 		--unconfirmed_;
 		if (ret == 0) {
+			end_launch_locked(ticket);
 			lock.unlock();
-			work_.notify_all(); // the notifier thread has something to wait for
-			return {};          // went asynchronous: finishes when reaped
+			notify_work(); // the notifier thread has something to wait for
+			return {};     // went asynchronous: finishes when reaped
 		}
+		// (Not asynchronous: nothing was posted, nobody finished it.)
+		chain.links.launch = nullptr;
 		if (chain.links.kernel) {
 			chain.links.kernel = false;
 			--nr_kernel_;
@@ -330,8 +448,10 @@ public:
 		}
 		(void)chain.take_continuation(); // an awaiting coroutine resumes at once
 		const bool deliver = chain.wants_delivery();
-		chain.record(chain.completed_at(static_cast<std::uint64_t>(ret), completion_path::cached),
-			     deliver);
+		completion done =
+			chain.completed_at(static_cast<std::uint64_t>(ret), completion_path::cached);
+		apply_cancel_reason(chain, done); // (cancelled by another thread while it ran here)
+		chain.record(done, deliver);
 		if (deliver) {
 			chain.links.delivery_pending = true;
 			push_ready_locked(chain);
@@ -457,14 +577,21 @@ public:
 		}
 	}
 
-	// Cancels @chain if the library can stop it: a chain in the fallback's
-	// worker pool that has not started never starts, one that is blocked
-	// in an interruptible call is interrupted; either way it completes
-	// once, with -@reason (ECANCELED or ETIMEDOUT) as the result of the
-	// atom it ended on.  ENOENT: not in flight on this ring (done, or
-	// never submitted).  EALREADY: it runs where it cannot be stopped (in
-	// the kernel, until the kernel can cancel; in a pool call that cannot
-	// be interrupted): it completes normally.
+	// Cancels @chain: a chain that has not started (held back in the
+	// ring, queued for a kernel pool thread or for the fallback's worker
+	// pool) never starts; one blocked in an interruptible call (a kernel
+	// pool thread or cachemiss worker, through async_cancel(); a fallback
+	// worker, through a signal) is interrupted and runs no further atom.
+	// Either way it completes once, and the atom it ended on has
+	// -@reason: ECANCELED for cancel(), ETIMEDOUT for a per-chain
+	// timeout.  An atom in an uninterruptible sleep (a disk read) keeps
+	// its own result.  Answers: success (asked; also when asked before;
+	// a chain asked while its submitter is still inside async_exec()
+	// is asked once that returns, and may still complete normally if it
+	// finished there); ENOENT: not in flight on this ring (done and
+	// reaped, or never submitted); EALREADY: too late to stop, the chain
+	// completes normally (it is completing, or its completion is posted
+	// but not yet reaped).
 	result<void> cancel(chain_state& chain, int reason) override
 	{
 		const std::lock_guard lock(mutex_);
@@ -496,6 +623,10 @@ public:
 		armed_.store(true);
 		bool started = false;
 		if (!try_invoke([&] {
+			    if (!work_cv_) {
+				    work_cv_ = std::make_unique<std::condition_variable_any>();
+				    work_.store(work_cv_.get(), std::memory_order_release);
+			    }
 			    sigset_t all{};
 			    sigset_t previous{};
 			    sigfillset(&all);
@@ -523,6 +654,44 @@ public:
 	}
 
 private:
+	// async_unregister() answers -EBUSY while a chain that named the ring
+	// still runs, and a pool thread still runs for a moment after it
+	// posted the chain's completion, which drain() may already have
+	// reaped.  Ignoring that left the ring set up in the kernel after its
+	// memory was freed: the kernel then posted into freed memory, and a
+	// new ring allocated at the same address got the old ring's slots
+	// (completions lost, a ring that never drains).  So retry, as the
+	// uapi header says (reap, then again), for up to 10 s; false if the
+	// kernel still has it then.
+	bool unregister_from_kernel() noexcept
+	{
+		const auto give_up = clock::now() + std::chrono::seconds(10);
+		for (;;) {
+			const long ret = backend::async_unregister(&head_, sizeof(head_));
+			// 0: torn down; -ENOENT: never set up; anything else
+			// but -EBUSY means the kernel has no ring at this head.
+			if (ret != -EBUSY)
+				return true;
+			if (clock::now() >= give_up)
+				return false;
+			(void)reap_posted_only();
+			const struct ::timespec pause {
+				0, 100 * 1000
+			};
+			(void)::nanosleep(&pause, nullptr);
+		}
+	}
+
+	// Consumes posted completions of chains no longer tracked (there are
+	// none in flight by now), so that held-back ones can move in.
+	std::size_t reap_posted_only() noexcept
+	{
+		std::size_t seen = 0;
+		const std::lock_guard lock(mutex_);
+		consume_posted(head_, slots_, nr_slots_, [&](abi::word) { ++seen; });
+		return seen;
+	}
+
 	bool ring_is_empty() const noexcept
 	{
 		return std::atomic_ref<const abi::word>(head_.user_ring_idx)
@@ -551,6 +720,12 @@ private:
 			chain.links.next->links.prev = chain.links.prev;
 		chain.links.prev = chain.links.next = nullptr;
 		--nr_in_flight_;
+		if (chain.links.launch != nullptr) {
+			// Finished while its submitter is still in async_exec():
+			// the submitter must leave it alone from now on.
+			chain.links.launch->chain = nullptr;
+			chain.links.launch = nullptr;
+		}
 		if (chain.links.deadline != clock::time_point::max()) {
 			chain.links.deadline = clock::time_point::max();
 			--nr_deadlines_;
@@ -568,6 +743,20 @@ private:
 		++nr_ready_;
 	}
 
+	// A cancelled chain's interrupted atom reads -ECANCELED (the kernel
+	// turns the -EINTR of the interrupted call into it; a fallback worker
+	// may leave -EINTR): it becomes -reason, in the completion and in
+	// the atom's result slot.
+	static void apply_cancel_reason(chain_state& chain, completion& done) noexcept
+	{
+		if (!chain.links.cancelled || done.final_atom == completion::unknown_atom)
+			return;
+		if (done.value != -ECANCELED && done.value != -EINTR)
+			return;
+		done.value = -chain.links.cancel_reason;
+		chain.set_raw_result(done.final_atom, done.value);
+	}
+
 	// The chain finished in flight: records it; delivery if wanted.
 	void finish_locked(chain_state& chain, completion done)
 	{
@@ -576,8 +765,7 @@ private:
 			chain.links.kernel = false;
 			--nr_kernel_;
 		}
-		if (chain.links.cancelled && done.value == -ECANCELED)
-			done.value = -chain.links.cancel_reason;
+		apply_cancel_reason(chain, done);
 		const bool deliver = chain.links.orphaned || chain.wants_delivery();
 		chain.record(done, deliver);
 		if (deliver) {
@@ -590,7 +778,7 @@ private:
 	std::size_t collect_locked(chain_state*& deliveries)
 	{
 		std::size_t finished = 0;
-		consume_posted(head_, slots_.get(), nr_slots_, [&](abi::word atom_address) {
+		consume_posted(head_, slots_, nr_slots_, [&](abi::word atom_address) {
 			const auto* atom = abi::pointer_from<const abi::atom>(atom_address);
 			auto* chain = abi::pointer_from<chain_state>(abi::user_data(*atom));
 			if (chain == nullptr || chain->owner() != this ||
@@ -629,14 +817,53 @@ private:
 			end_unrun_locked(chain, -reason);
 			return {};
 		}
-		if (!chain.links.pooled)
-			return errno_code(EALREADY); // the kernel cannot cancel yet
-		const long ret = fallback::pool_cancel(chain.first_atom(), &head_);
+		if (chain.links.launch != nullptr) {
+			// Its submitter is inside async_exec(): the kernel may
+			// not know it yet.  The submitter passes it on.
+			chain.links.launch->deferred_reason = reason;
+			chain.links.cancelled = true;
+			chain.links.cancel_reason = reason;
+			return {};
+		}
+		long ret = 0;
+		if (chain.links.pooled) {
+			ret = fallback::pool_cancel(chain.first_atom(), &head_);
+		} else if (chain.links.kernel) {
+			// Never blocks: the kernel marks the chain and interrupts
+			// the thread running it.  -ENOENT: it is completing (or
+			// runs cached in the submitting thread), -ENOSYS: a
+			// syslet kernel without async_cancel().
+			const long asked = sys::async_cancel(chain.first_atom(), &head_);
+			ret = asked == -EALREADY                     ? 0 // asked before: still asked
+			      : asked == -ENOENT || asked == -ENOSYS ? -EALREADY
+								     : asked;
+		} else {
+			ret = -EALREADY;
+		}
 		if (ret < 0)
 			return errno_code(static_cast<int>(-ret));
 		chain.links.cancelled = true;
 		chain.links.cancel_reason = reason;
 		return {};
+	}
+
+	// The submitter is back from an async_exec() that returned 0: the
+	// chain is the kernel's (or the pool's) now, unless it finished
+	// already.  Passes on a cancel asked meanwhile.  -ENOENT from
+	// async_cancel() here means it is completing: its completion is on
+	// its way, with its own result.
+	void end_launch_locked(launch_ticket& ticket) noexcept
+	{
+		chain_state* chain = ticket.chain;
+		if (chain == nullptr)
+			return; // finished and reaped meanwhile
+		chain->links.launch = nullptr;
+		if (ticket.deferred_reason == 0)
+			return;
+		if (chain->links.pooled)
+			(void)fallback::pool_cancel(chain->first_atom(), &head_);
+		else
+			(void)sys::async_cancel(chain->first_atom(), &head_);
 	}
 
 	void deliver_all(chain_state* chain)
@@ -742,12 +969,17 @@ private:
 			++nr_kernel_;
 			++unconfirmed_;
 			++async_epoch_;
+			launch_ticket ticket{&chain};
+			chain.links.launch = &ticket;
 			lock.unlock();
 			const long ret = backend::async_exec(chain.first_atom(), &head_, sizeof(head_));
 			lock.lock();
 			--unconfirmed_;
-			if (ret == 0)
+			if (ret == 0) {
+				end_launch_locked(ticket);
 				continue;
+			}
+			chain.links.launch = nullptr;
 			chain.links.kernel = false;
 			--nr_kernel_;
 			if (ret < 0)
@@ -759,7 +991,7 @@ private:
 		}
 		if (ended)
 			signal_fd();
-		work_.notify_all();
+		notify_work();
 	}
 
 	std::optional<clock::time_point> earliest_deadline_locked() const noexcept
@@ -798,7 +1030,7 @@ private:
 		}
 		if (!armed_.load())
 			signal_fd();
-		work_.notify_all();
+		notify_work();
 	}
 
 	void notify_loop()
@@ -806,8 +1038,9 @@ private:
 		for (;;) {
 			{
 				std::unique_lock lock(mutex_);
-				work_.wait(lock,
-					   [&] { return stopping_ || (armed_.load() && nr_in_flight_ > 0); });
+				work_cv_->wait(lock, [&] {
+					return stopping_ || (armed_.load() && nr_in_flight_ > 0);
+				});
 				if (stopping_)
 					return;
 			}
@@ -824,10 +1057,16 @@ private:
 			} else if (!ready) {
 				// Nothing to wait for in the kernel (yet): do not spin.
 				std::unique_lock lock(mutex_);
-				work_.wait_for(lock, std::chrono::milliseconds(10),
-					       [&] { return stopping_; });
+				work_cv_->wait_for(lock, std::chrono::milliseconds(10),
+						   [&] { return stopping_; });
 			}
 		}
+	}
+
+	void notify_work() noexcept
+	{
+		if (std::condition_variable_any* cv = work_.load(std::memory_order_acquire))
+			cv->notify_all();
 	}
 
 	void stop_notifier() noexcept
@@ -836,7 +1075,7 @@ private:
 			const std::lock_guard lock(mutex_);
 			stopping_ = true;
 		}
-		work_.notify_all();
+		notify_work();
 		if (notifier_.joinable())
 			notifier_.join();
 		if (event_fd_.load() >= 0)
@@ -844,9 +1083,10 @@ private:
 		event_fd_.store(-1);
 	}
 
-	std::mutex mutex_;
+	ring_lock mutex_;
 	abi::head head_{};
-	std::unique_ptr<abi::word[]> slots_;
+	std::unique_ptr<abi::word[]> owned_slots_;
+	abi::word* slots_ = nullptr;
 	std::size_t nr_slots_;
 	inline_policy policy_;
 	chain_state* in_flight_ = nullptr;
@@ -864,7 +1104,10 @@ private:
 	chain_state* queued_tail_ = nullptr;
 
 	std::mutex notifier_mutex_;
-	std::condition_variable work_; // (with mutex_) something went in flight, or stop
+	// (with mutex_) something went in flight, or stop: made with the
+	// notifier thread, before it starts; notify_work() when it exists.
+	std::unique_ptr<std::condition_variable_any> work_cv_;
+	std::atomic<std::condition_variable_any*> work_{nullptr};
 	std::atomic<int> event_fd_{-1};
 	std::atomic<bool> armed_{false};
 	bool stopping_ = false;
@@ -883,7 +1126,17 @@ public:
 	    : ring(ring_options{nr_slots, max_threads, inline_policy::never_block_caller})
 	{
 	}
-	explicit ring(const ring_options& options) : core_(std::make_unique<detail::ring_core>(options)) {}
+	explicit ring(const ring_options& options)
+	    : core_(new detail::ring_core(options)) // NOLINT(cppcoreguidelines-owning-memory)
+	{
+	}
+	// (The per-thread default ring: default options, static slots if free.)
+	explicit ring(detail::default_ring_tag /*unused*/)
+	    : core_(new detail::ring_core(ring_options{}, // NOLINT(cppcoreguidelines-owning-memory)
+					  detail::static_slots::claim()))
+	{
+		static_assert(default_slots == detail::static_slots::count);
+	}
 
 	// Submits @c.  It either completes right away ("cached": c.result() is
 	// available when submit() returns, but its callback runs only at the
@@ -945,7 +1198,17 @@ private:
 		return *core_;
 	}
 
-	std::unique_ptr<detail::ring_core> core_;
+	// Frees a ring_core only once the kernel is done with it.
+	struct core_deleter {
+		void operator()(detail::ring_core* core) const noexcept
+		{
+			if (core->shut_down())
+				delete core; // NOLINT(cppcoreguidelines-owning-memory)
+					     // else leaked on purpose: the kernel may still write into it
+		}
+	};
+
+	std::unique_ptr<detail::ring_core, core_deleter> core_;
 };
 
 } // namespace syslet
