@@ -42,6 +42,12 @@
 /* The bound on any one completion, and on a whole test's completions. */
 #define OP_BOUND_MS	2000
 #define ALL_BOUND_MS	10000
+/*
+ * A disk read waits behind up to K others on a disk throttled to 200
+ * requests a second (make check's CHECK_DISK): 320 ms at K = 64 when the
+ * host keeps up, and several times that when TCG's vCPUs are starved.
+ */
+#define DISK_OP_BOUND_MS	5000
 
 static long long now_ms(void)
 {
@@ -68,6 +74,7 @@ FIXTURE(depth) {
 	char (*data)[4096];
 	uint64_t reaped;
 	int cached;		/* async_exec() completed in the caller */
+	int slept;		/* ... after sleeping there: no hand-off */
 	long long worst;	/* slowest completion, ms */
 };
 
@@ -99,6 +106,8 @@ FIXTURE_TEARDOWN(depth)
 {
 	TH_LOG("%llu completions, %d completed in the caller, slowest %lld ms",
 	       (unsigned long long)self->reaped, self->cached, self->worst);
+	if (self->slept)
+		TH_LOG("%d of them slept in the caller", self->slept);
 }
 
 static void op_init(struct op *o, int fd, void *buf, uint64_t len, int nr)
@@ -147,16 +156,32 @@ static struct op *reap_one(struct __test_metadata *_metadata,
 	return o;
 }
 
-/* Submit @o: 0 if it went asynchronous, else what async_exec() said. */
+/* Voluntary context switches of the calling thread so far: its sleeps. */
+static long sleeps(void)
+{
+	struct rusage ru;
+
+	return getrusage(RUSAGE_THREAD, &ru) ? -1 : ru.ru_nvcsw;
+}
+
+/*
+ * Submit @o: 0 if it went asynchronous, else what async_exec() said.
+ * A chain that completed in the caller and slept there on the way was
+ * not handed off although it blocked; one that did not sleep never
+ * blocked (under TCG a virtio read may complete before its submitter
+ * gets to wait for it) and was right to complete in the caller.
+ */
 static long submit(FIXTURE_DATA(depth) *self, struct op *o)
 {
-	long r;
+	long r, before = sleeps();
 
 	o->busy = 1;
 	r = async_exec(&o->atom, &self->head, HSZ);
 	if (r) {
 		o->busy = 0;
 		self->cached++;
+		if (sleeps() != before)
+			self->slept++;
 	}
 	return r;
 }
@@ -247,13 +272,14 @@ TEST_F(depth, pipe_reads_at_steady_depth)
 /*
  * O_DIRECT 4 KiB reads at random offsets of a disk, K in flight: the
  * block layer completes them from interrupts, in any order.  Not every
- * read must hand off (one may find its spare still on its way), but
- * every one must complete, promptly.
+ * read blocks: one whose data is back before it waits completes in the
+ * caller, as it should.  One that does block must hand off, and every
+ * read must complete, promptly.
  */
 TEST_F(depth, odirect_disk_reads_at_steady_depth)
 {
 	const char *disk = getenv("DEPTH_DISK") ?: "/dev/vda";
-	int k = variant->k, total = 8 * k, submitted = 0, fd;
+	int k = variant->k, total = 8 * k, submitted = 0, blocked, fd;
 	uint64_t size = 0, blocks;
 	long long start, t;
 	unsigned int seed = 15;
@@ -291,10 +317,10 @@ TEST_F(depth, odirect_disk_reads_at_steady_depth)
 		}
 		if (done == total)
 			break;
-		o = reap_one(_metadata, self, OP_BOUND_MS);
+		o = reap_one(_metadata, self, DISK_OP_BOUND_MS);
 		ASSERT_NE(NULL, o) {
 			TH_LOG("%d of %d done; nothing completed in %d ms",
-			       done, total, OP_BOUND_MS);
+			       done, total, DISK_OP_BOUND_MS);
 		}
 		t = now_ms() - o->started;
 		if (t > self->worst)
@@ -305,10 +331,16 @@ TEST_F(depth, odirect_disk_reads_at_steady_depth)
 	t = now_ms() - start;
 	TH_LOG("%d reads at depth %d in %lld ms: %lld IOPS", total, k, t,
 	       t ? total * 1000LL / t : 0);
-	ASSERT_GT(OP_BOUND_MS, self->worst);
+	ASSERT_GT(DISK_OP_BOUND_MS, self->worst);
 	ASSERT_GT(ALL_BOUND_MS * 3, t);
-	/* At this depth most reads block and go asynchronous. */
-	ASSERT_LT(self->cached, total / 2);
+	/*
+	 * At this depth reads block, and one that blocks goes asynchronous:
+	 * a spare is kept for it.  (The bound leaves room for a sleep in
+	 * async_exec() itself, outside the read: memory for a new spare.)
+	 */
+	blocked = total - self->cached + self->slept;
+	ASSERT_LT(0, blocked);
+	ASSERT_LT(self->slept * 8, blocked);
 	close(fd);
 }
 
