@@ -11,6 +11,11 @@
 # define yet are reported, not fatal.  Stops at the first commit that does
 # not build and says which; its log is kept.
 #
+# Each kernel that builds is then booted under QEMU (scripts/qemu-run.sh)
+# with an initramfs whose job prints the release and whether the syslet
+# system calls are there (scripts/guest/series-boot.sh): a patch that
+# builds but does not boot stops the run too.  SERIES_BOOT=0 skips it.
+#
 # Slow: several steps touch widely included headers.  Runs under
 # nice -n 10 with JOBS (default 2) jobs.
 set -euo pipefail
@@ -23,6 +28,7 @@ repo=$sdir/git
 obj=$sdir/obj
 logs=$sdir/build-logs
 jobs=${JOBS:-2}
+boot=${SERIES_BOOT:-1}
 say() { echo "series-build: $*"; }
 die() { echo "series-build: $*" >&2; exit 1; }
 g() { git -C "$repo" "$@"; }
@@ -52,7 +58,10 @@ trap 'check_pristine || exit 1' EXIT
 mapfile -t commits < <(g rev-list --reverse base..series)
 n=${#commits[@]}
 mkdir -p "$obj" "$logs"
-rm -f "$logs"/*.log
+rm -f "$logs"/*.log "$logs"/*.boot.*
+if [ "$boot" = 1 ]; then
+	"$top/scripts/mkinitramfs.sh" "$sdir/boot.cpio" "$top/scripts/guest/series-boot.sh" >/dev/null
+fi
 say "building base and $n patches in $obj (-j$jobs, nice 10)"
 i=0
 for c in "$(g rev-parse base)" "${commits[@]}"; do
@@ -83,8 +92,21 @@ for c in "$(g rev-parse base)" "${commits[@]}"; do
 	warn=$(grep -c 'warning:' "$log" || true)
 	cc=$(grep -cE '^  CC ' "$log" || true)
 	syslet=$(grep -q '^CONFIG_SYSLET=y' "$obj/.config" && echo "CONFIG_SYSLET=y" || echo "no CONFIG_SYSLET yet")
-	say "$label ok in $((SECONDS - start))s ($cc CC, $warn warnings, $syslet): $subject"
+	booted=""
+	if [ "$boot" = 1 ]; then
+		if ! "$top/scripts/qemu-run.sh" --timeout 300 "$obj/arch/x86/boot/bzImage" \
+			"$sdir/boot.cpio" "$logs/$(printf '%02d' $i).boot" >/dev/null 2>&1; then
+			tail -20 "$logs/$(printf '%02d' $i).boot.console" >&2
+			die "FAILED at $label ${c:0:12} \"$subject\": built, but did not boot (log: $logs/$(printf '%02d' $i).boot.console)"
+		fi
+		booted=", booted: $(tr '\n' ' ' < "$logs/$(printf '%02d' $i).boot.out" | sed 's/SYSLET-GUEST-EXIT: [0-9]* *//; s/ *$//')"
+	fi
+	say "$label ok in $((SECONDS - start))s ($cc CC, $warn warnings, $syslet$booted): $subject"
 	i=$((i + 1))
 done
 g checkout -q -f series
-say "all $n patches build"
+if [ "$boot" = 1 ]; then
+	say "all $n patches build and boot"
+else
+	say "all $n patches build"
+fi
