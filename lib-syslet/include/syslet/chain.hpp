@@ -26,6 +26,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <initializer_list>
 #include <limits>
@@ -125,6 +126,11 @@ public:
 
 	using source = std::variant<std::uint64_t, atom_ref, var_ref, owned_string>;
 	const source& get() const noexcept { return source_; }
+	bool is_value_or_string() const noexcept
+	{
+		return std::holds_alternative<std::uint64_t>(source_) ||
+		       std::holds_alternative<owned_string>(source_);
+	}
 
 private:
 	source source_{std::uint64_t{0}};
@@ -141,9 +147,14 @@ public:
 			detail_invalid_argument("syslet::call: at most 6 arguments");
 		std::copy(arguments.begin(), arguments.end(), args_.begin());
 		nr_args_ = arguments.size();
+		for (const arg& a : arguments)
+			values_only_ = values_only_ && a.is_value_or_string();
 	}
 
 	std::span<const arg> args() const noexcept { return {args_.data(), nr_args_}; }
+	// Every argument is a plain value or a string (no atom result, no
+	// chain variable).
+	bool values_only() const noexcept { return values_only_; }
 
 	long nr;
 
@@ -155,6 +166,7 @@ private:
 
 	std::array<arg, abi::max_args> args_{};
 	std::size_t nr_args_ = 0;
+	bool values_only_ = true;
 };
 
 // How a chain's completion was observed.
@@ -228,8 +240,8 @@ public:
 	small_vector& operator=(const small_vector&) = delete;
 	~small_vector() = default;
 
-	T* data() noexcept { return heap_ ? heap_.get() : inline_.data(); }
-	const T* data() const noexcept { return heap_ ? heap_.get() : inline_.data(); }
+	T* data() noexcept { return data_; }
+	const T* data() const noexcept { return data_; }
 	std::size_t size() const noexcept { return size_; }
 	bool empty() const noexcept { return size_ == 0; }
 	T& operator[](std::size_t i) noexcept { return data()[i]; }
@@ -248,6 +260,7 @@ public:
 		auto grown = std::make_unique<T[]>(bigger);
 		std::copy(begin(), end(), grown.get());
 		heap_ = std::move(grown);
+		data_ = heap_.get();
 		capacity_ = bigger;
 	}
 	void push_back(const T& value) noexcept { data()[size_++] = value; }
@@ -260,6 +273,7 @@ public:
 private:
 	std::array<T, N> inline_{};
 	std::unique_ptr<T[]> heap_;
+	T* data_ = inline_.data(); // inline_ or heap_: the object never moves
 	std::size_t size_ = 0;
 	std::size_t capacity_ = N;
 };
@@ -272,25 +286,12 @@ public:
 	const char* store(std::string_view text)
 	{
 		const std::size_t need = text.size() + 1;
-		char* at = nullptr;
-		if (inline_.size() - inline_used_ >= need) {
-			at = inline_.data() + inline_used_;
-			inline_used_ += need;
-		} else {
-			while (chunk_index_ < chunks_.size() &&
-			       chunks_[chunk_index_].size - chunk_used_ < need) {
-				++chunk_index_;
-				chunk_used_ = 0;
-			}
-			if (chunk_index_ == chunks_.size()) {
-				const std::size_t size = std::max<std::size_t>(4096, need);
-				chunks_.push_back({std::make_unique<char[]>(size), size});
-				chunk_used_ = 0;
-			}
-			at = chunks_[chunk_index_].bytes.get() + chunk_used_;
-			chunk_used_ += need;
-		}
-		text.copy(at, text.size());
+		if (inline_.size() - inline_used_ < need)
+			return store_in_chunk(text);
+		char* at = inline_.data() + inline_used_;
+		inline_used_ += need;
+		if (!text.empty())
+			std::memcpy(at, text.data(), text.size());
 		at[text.size()] = '\0';
 		return at;
 	}
@@ -302,6 +303,25 @@ public:
 	}
 
 private:
+	const char* store_in_chunk(std::string_view text)
+	{
+		const std::size_t need = text.size() + 1;
+		while (chunk_index_ < chunks_.size() && chunks_[chunk_index_].size - chunk_used_ < need) {
+			++chunk_index_;
+			chunk_used_ = 0;
+		}
+		if (chunk_index_ == chunks_.size()) {
+			const std::size_t size = std::max<std::size_t>(4096, need);
+			chunks_.push_back({std::make_unique<char[]>(size), size});
+			chunk_used_ = 0;
+		}
+		char* at = chunks_[chunk_index_].bytes.get() + chunk_used_;
+		chunk_used_ += need;
+		text.copy(at, text.size());
+		at[text.size()] = '\0';
+		return at;
+	}
+
 	struct chunk {
 		std::unique_ptr<char[]> bytes;
 		std::size_t size;
@@ -321,9 +341,13 @@ public:
 
 	std::size_t add(const call& c, atom_flags flags)
 	{
-		require_not_in_flight();
 		if ((flags.bits() & ~abi::valid_flags) != 0)
 			SYSLET_THROW(std::invalid_argument("syslet::chain: unknown atom flags"));
+		if (atoms_.empty() && c.values_only() && state() != status::in_flight) {
+			add_first_values_only(c, flags.bits());
+			return 0;
+		}
+		require_not_in_flight();
 		atoms_.reserve_one();
 		extras_.reserve_one();
 		const std::size_t index = atoms_.size();
@@ -365,6 +389,44 @@ public:
 		if (index > 0 && extras_[index - 1].next == no_next && !extras_[index - 1].ended_explicitly)
 			extras_[index - 1].next = index;
 		return index;
+	}
+
+	// add() of the first atom of an empty chain whose arguments are all
+	// plain values or strings (every one-shot operation): its addresses
+	// are final at once (nothing links to it, it links to nothing yet),
+	// so materialize() has nothing to redo until a later add(), link()
+	// or variable changes the chain.  The inline room of atoms_ and
+	// extras_ holds it: nothing to reserve.
+	void add_first_values_only(const call& c, std::uint64_t flags)
+	{
+		atom_extra& extra = *extras_.data();
+		abi::atom& atom = *atoms_.data();
+		const auto args = c.args();
+		const std::size_t nr_args = args.size();
+		for (std::size_t i = 0; i < nr_args; ++i) {
+			const arg::source& source = args[i].get();
+			if (const auto* text = std::get_if<owned_string>(&source))
+				extra.values[i] = abi::address_of(store_string(text->text));
+			else
+				extra.values[i] = *std::get_if<std::uint64_t>(&source);
+			extra.sources[i] = {source_kind::value, 0};
+		}
+		extra.flags = flags;
+		extra.result = not_run;
+		extra.next = no_next;
+		extra.ended_explicitly = false;
+		extra.nr_args = static_cast<std::uint8_t>(nr_args);
+		atom.flags = flags;
+		atom.nr = static_cast<std::uint64_t>(c.nr);
+		atom.ret_ptr = abi::address_of(&extra.result);
+		atom.next = 0;
+		std::fill(std::begin(atom.arg_ptr), std::end(atom.arg_ptr), 0);
+		for (std::size_t a = 0; a < nr_args; ++a)
+			atom.arg_ptr[a] = abi::address_of(&extra.values[a]);
+		abi::user_data(atom) = abi::address_of(this);
+		atoms_.commit_one();
+		extras_.commit_one();
+		materialized_ = true;
 	}
 
 	void link(std::size_t from, std::size_t to)
@@ -440,7 +502,23 @@ public:
 	// adds SYSLET_ASYNC for a chain that may block its caller).
 	// The addresses are written once and kept while the chain is not
 	// changed (a resubmitted chain only resets its result slots).
+	// A one-atom chain whose addresses are written: materialize() has
+	// nothing to redo (and cannot throw).
+	bool materialized_one_atom() const noexcept { return materialized_ && atoms_.size() == 1; }
+
 	abi::atom* materialize(std::uint64_t extra_first_flags = 0)
+	{
+		if (materialized_one_atom()) { // a one-shot: nothing to redo
+			abi::atom* first = atoms_.data();
+			atom_extra& extra = *extras_.data();
+			extra.result = not_run;
+			first->flags = extra.flags | extra_first_flags;
+			return first;
+		}
+		return materialize_all(extra_first_flags);
+	}
+
+	abi::atom* materialize_all(std::uint64_t extra_first_flags)
 	{
 		const std::size_t nr_atoms = atoms_.size();
 		if (nr_atoms == 0)
@@ -479,6 +557,8 @@ public:
 	std::size_t index_of(std::uint64_t atom_address) const noexcept
 	{
 		const std::uint64_t first = abi::address_of(atoms_.data());
+		if (atom_address == first)
+			return 0; // (a one-atom chain: no division)
 		const std::uint64_t offset = atom_address - first;
 		if (atom_address < first || offset % sizeof(abi::atom) != 0 ||
 		    offset / sizeof(abi::atom) >= atoms_.size())
@@ -500,7 +580,8 @@ public:
 	{
 		owner_.store(&owner, std::memory_order_relaxed);
 		finished_.reset();
-		failure_ = {};
+		if (failure_)
+			failure_ = {};
 		status_.store(status::in_flight, std::memory_order_release);
 	}
 
@@ -559,20 +640,30 @@ public:
 	// Back to a fresh chain, keeping the storage it grew (for reuse).
 	void reset() noexcept
 	{
+		// (What a one-shot leaves as it was is tested, not stored: a
+		// chain per operation goes through here every time.)
 		atoms_.clear();
 		extras_.clear();
 		variables_.clear();
 		strings_.clear();
-		objects_.clear();
+		if (!objects_.empty() || callback_)
+			drop_objects_and_callback();
 		status_.store(status::idle, std::memory_order_relaxed);
 		owner_.store(nullptr, std::memory_order_relaxed);
 		finished_.reset();
-		failure_ = {};
-		callback_ = nullptr;
+		if (failure_)
+			failure_ = {};
 		continuation_ = {};
 		timeout_.reset();
 		materialized_ = false;
 		links = {};
+	}
+
+	// (Out of line: what reset() rarely has to do.)
+	[[gnu::noinline]] void drop_objects_and_callback() noexcept
+	{
+		objects_.clear();
+		callback_ = nullptr;
 	}
 
 	// Bookkeeping of the ring the chain is in flight on (ring.hpp), under
