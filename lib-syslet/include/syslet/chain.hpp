@@ -42,6 +42,10 @@
 #include <variant>
 #include <vector>
 
+#if __has_include(<sys/single_threaded.h>)
+#include <sys/single_threaded.h>
+#endif
+
 namespace syslet
 {
 
@@ -254,14 +258,15 @@ public:
 	// Makes room for one more element (may throw); push_back then cannot.
 	void reserve_one()
 	{
-		if (size_ < capacity_)
+		const std::size_t capacity = heap_ ? heap_capacity_ : N;
+		if (size_ < capacity)
 			return;
-		const std::size_t bigger = capacity_ * 2;
+		const std::size_t bigger = capacity * 2;
 		auto grown = std::make_unique<T[]>(bigger);
 		std::copy(begin(), end(), grown.get());
 		heap_ = std::move(grown);
 		data_ = heap_.get();
-		capacity_ = bigger;
+		heap_capacity_ = bigger;
 	}
 	void push_back(const T& value) noexcept { data()[size_++] = value; }
 	// After reserve_one(): the element one past the end, to fill in place
@@ -275,7 +280,10 @@ private:
 	std::unique_ptr<T[]> heap_;
 	T* data_ = inline_.data(); // inline_ or heap_: the object never moves
 	std::size_t size_ = 0;
-	std::size_t capacity_ = N;
+	// (0 while inline: a new chain_state is all zeros but for pointers to
+	// itself, and its constructor reads no constant from .rodata, a page
+	// a process's first chain would have to fault in.)
+	std::size_t heap_capacity_ = 0;
 };
 
 // Copies of path strings: in the chain object for short ones, else in
@@ -580,8 +588,7 @@ public:
 	{
 		owner_.store(&owner, std::memory_order_relaxed);
 		finished_.reset();
-		if (failure_)
-			failure_ = {};
+		failure_.clear();
 		status_.store(status::in_flight, std::memory_order_release);
 	}
 
@@ -595,7 +602,7 @@ public:
 	{
 		owner_.store(nullptr, std::memory_order_relaxed);
 		finished_.reset();
-		failure_ = error;
+		failure_.set(error);
 		status_.store(status::done, std::memory_order_release);
 	}
 
@@ -626,7 +633,11 @@ public:
 	}
 
 	const std::optional<completion>& finished() const noexcept { return finished_; }
-	std::error_code failure() const noexcept { return failure_; }
+	// (The failure's error_code, made when asked: std::error_code{}
+	// calls std::system_category(), code a process's first operation
+	// need not touch.)
+	bool failed() const noexcept { return failure_.failed(); }
+	std::error_code failure() const noexcept { return failure_.code(); }
 	chain_owner* owner() const noexcept { return owner_.load(std::memory_order_acquire); }
 	void clear_owner() noexcept { owner_.store(nullptr, std::memory_order_release); }
 
@@ -651,8 +662,7 @@ public:
 		status_.store(status::idle, std::memory_order_relaxed);
 		owner_.store(nullptr, std::memory_order_relaxed);
 		finished_.reset();
-		if (failure_)
-			failure_ = {};
+		failure_.clear();
 		continuation_ = {};
 		timeout_.reset();
 		materialized_ = false;
@@ -685,6 +695,9 @@ public:
 		launch_ticket* launch = nullptr;
 	};
 	ring_links links;
+
+	// Built in static storage (chain_state_cache's spare): never deleted.
+	bool in_static_storage = false;
 
 private:
 	enum class source_kind : std::uint8_t { none, value, atom_result, variable };
@@ -798,7 +811,7 @@ private:
 	std::atomic<status> status_{status::idle};
 	std::atomic<chain_owner*> owner_{nullptr};
 	std::optional<completion> finished_;
-	std::error_code failure_;
+	detail::stored_error failure_;
 	completion_callback callback_;
 	std::coroutine_handle<> continuation_;
 	std::optional<std::chrono::nanoseconds> timeout_;
@@ -806,27 +819,31 @@ private:
 
 // Chain states are reused through a small per-thread cache, so that a
 // program that makes one chain per operation (async_stat() & co.)
-// allocates nothing per operation once warm.  The cache itself is on the
-// heap, made on first use: thread-local storage holds only a pointer
-// (a large thread_local would spread a thread's first operation over
-// pages of static TLS nothing else touched).
+// allocates nothing per operation once warm.  The cache is a few hundred
+// bytes of thread-local storage: static TLS sits right below the thread
+// pointer, on the page the thread's own descriptor is on, which is
+// touched before main() (glibc, x86-64), so it costs the first operation
+// no page fault, where a heap allocation may cost one (about 5,000
+// instructions: the new page is zeroed).  For the same reason the main
+// thread's very first chain state is not allocated either: it is built in
+// static storage (spare_state) that lives as long as the process; it is
+// cached and reused like any other, never freed.  (Other threads allocate
+// their first one: their chains may outlive them.)
 class chain_state_cache
 {
 public:
 	static constexpr std::size_t max_cached = 64;
 
-	~chain_state_cache()
-	{
-		for (std::size_t i = 0; i < count_; ++i)
-			delete states_[i]; // NOLINT(cppcoreguidelines-owning-memory)
-	}
 	chain_state_cache(const chain_state_cache&) = delete;
 	chain_state_cache& operator=(const chain_state_cache&) = delete;
 
 	static chain_state* take()
 	{
-		if (chain_state_cache* cache = instance(); cache != nullptr && cache->count_ > 0)
-			return cache->states_[--cache->count_];
+		per_thread& cache = instance();
+		if (cache.count > 0)
+			return cache.states[--cache.count];
+		if (chain_state* spare = spare_state())
+			return spare;
 		return new chain_state; // NOLINT(cppcoreguidelines-owning-memory)
 	}
 
@@ -835,44 +852,78 @@ public:
 		if (state == nullptr)
 			return;
 		state->reset();
-		if (chain_state_cache* cache = instance(); cache != nullptr && cache->count_ < max_cached) {
-			cache->states_[cache->count_++] = state;
+		if (per_thread& cache = instance(); !cache.gone && cache.count < max_cached) {
+			cache.states[cache.count++] = state;
 			return;
 		}
-		delete state; // NOLINT(cppcoreguidelines-owning-memory)
+		dispose(state);
 	}
 
 private:
 	chain_state_cache() = default;
 
-	struct holder {
-		chain_state_cache* cache = nullptr;
-		bool gone = false;
-		holder() = default;
-		holder(const holder&) = delete;
-		holder& operator=(const holder&) = delete;
-		~holder()
+	struct per_thread {
+		std::array<chain_state*, max_cached> states{};
+		std::size_t count = 0;
+		bool gone = false; // the thread's cache is destroyed: states given back are freed
+		per_thread() = default;
+		per_thread(const per_thread&) = delete;
+		per_thread& operator=(const per_thread&) = delete;
+		~per_thread()
 		{
 			gone = true;
-			delete std::exchange(cache, nullptr); // NOLINT(cppcoreguidelines-owning-memory)
+			while (count > 0)
+				dispose(states[--count]);
 		}
 	};
 
-	// This thread's cache; nullptr once the thread's cache is destroyed
-	// (states given back after that are freed) or if it cannot be made.
-	static chain_state_cache* instance() noexcept
+	static per_thread& instance() noexcept
 	{
-		thread_local holder per_thread;
-		if (per_thread.cache == nullptr && !per_thread.gone)
-			per_thread.cache = new (std::nothrow)
-				chain_state_cache; // NOLINT(cppcoreguidelines-owning-memory)
-		return per_thread.cache;
+		thread_local per_thread cache;
+		return cache;
 	}
 
-	std::array<chain_state*, max_cached> states_{};
-	std::size_t count_ = 0;
-};
+	static void dispose(chain_state* state) noexcept
+	{
+		if (state->in_static_storage)
+			state->~chain_state(); // (its storage is never freed)
+		else
+			delete state; // NOLINT(cppcoreguidelines-owning-memory)
+	}
 
+	// Room for one chain state in static TLS, constant-initialized (no
+	// guard, no destructor to register); used by the main thread only,
+	// whose static TLS lives as long as the process.
+	struct spare_room {
+		alignas(chain_state) unsigned char bytes[sizeof(chain_state)];
+		bool asked;
+	};
+
+	// The main thread's first chain state; nullptr elsewhere or later.
+	static chain_state* spare_state()
+	{
+		static constinit thread_local spare_room room{};
+		if (room.asked)
+			return nullptr;
+		room.asked = true; // (once per thread, whatever the answer)
+		if (!known_main_thread())
+			return nullptr;
+		auto* state = new (room.bytes) chain_state;
+		state->in_static_storage = true;
+		return state;
+	}
+
+	// True only if this is certainly the main thread: no other thread
+	// was ever made (a process that made threads allocates instead).
+	static bool known_main_thread() noexcept
+	{
+#if __has_include(<sys/single_threaded.h>)
+		return __libc_single_threaded != 0;
+#else
+		return false;
+#endif
+	}
+};
 } // namespace detail
 
 // A chain of atoms and the storage its arguments and results live in.
@@ -946,8 +997,8 @@ public:
 	// whose timeout expired ETIMEDOUT.
 	syscall_result result() const
 	{
-		if (const auto failure = state().failure())
-			return failure;
+		if (state().failed())
+			return state().failure();
 		if (!done())
 			return errno_code(in_flight() ? EINPROGRESS : EAGAIN);
 		return finished()->result();
