@@ -349,12 +349,20 @@ public:
 
 	std::size_t add(const call& c, atom_flags flags)
 	{
-		if ((flags.bits() & ~abi::valid_flags) != 0)
-			SYSLET_THROW(std::invalid_argument("syslet::chain: unknown atom flags"));
-		if (atoms_.empty() && c.values_only() && state() != status::in_flight) {
+		if (atoms_.empty() && c.values_only() && (flags.bits() & ~abi::valid_flags) == 0 &&
+		    state() != status::in_flight) {
 			add_first_values_only(c, flags.bits());
 			return 0;
 		}
+		return add_any(c, flags);
+	}
+
+	// add() of any atom.  (Out of line: a one-shot, the first atom of an
+	// empty chain, takes add_first_values_only(), inlined in add().)
+	[[gnu::noinline]] std::size_t add_any(const call& c, atom_flags flags)
+	{
+		if ((flags.bits() & ~abi::valid_flags) != 0)
+			SYSLET_THROW(std::invalid_argument("syslet::chain: unknown atom flags"));
 		require_not_in_flight();
 		atoms_.reserve_one();
 		extras_.reserve_one();

@@ -706,7 +706,8 @@ private:
 
 	// Under the lock again after async_exec() (or pool_exec()) of @chain
 	// returned @ret; drops the lock.  What submit() returns.
-	result<void> launched_locked(chain_state& chain, launch_ticket& ticket, long ret) noexcept
+	[[gnu::always_inline]] result<void> launched_locked(chain_state& chain, launch_ticket& ticket,
+							    long ret) noexcept
 	{
 		--unconfirmed_;
 		if (ret == 0) {
