@@ -26,6 +26,8 @@ FIRST_TARGET = 3.0
 NUM = r"(-?[0-9]+(?:\.[0-9]+)?)"
 FIRST_RE = re.compile(r"^\s+(clock reads only \(none\)|stat\(\)|syslet::async_stat\(\))\s+" + NUM + r"\s+" + NUM + r"$")
 STEP_RE = re.compile(r"^\s+(.+?)\s{2,}" + NUM + r"\s+" + NUM + r"$")
+# bench/percall.c's rows, printed after the program's (same boot).
+PERCALL_RE = re.compile(r"^(stat atom, with ring)\s+" + NUM + r" ns/call$")
 STEADY_RE = re.compile(r"^\s+(stat\(\)|syslet::async_stat\(\) \+ result\(\)|same chain resubmitted \+ result\(\))\s+"
                        + NUM + r"(.*)$")
 
@@ -50,6 +52,8 @@ def main():
             section = None
         elif line.startswith("#"):
             section = None
+        elif m := PERCALL_RE.match(line):
+            notes["raw"] = float(m.group(2))
         elif section == "first" and (m := FIRST_RE.match(line)):
             first[m.group(1)] = (float(m.group(2)), float(m.group(3)))
         elif section == "steps" and (m := STEP_RE.match(line)):
@@ -110,6 +114,13 @@ def main():
     out.append(f"| syslet::async_stat() + result() (new chain per call) | {fmt(one_shot)} | "
                f"{steady_ratio:.2f} |")
     out.append(f"| same chain resubmitted + result() | {fmt(resubmit)} | {resubmit / stat_steady:.2f} |")
+    if "raw" in notes:
+        raw = notes["raw"]
+        out.append(f"| raw stat atom on a ring, no library (`bench/percall.c`, same boot) | {fmt(raw)} | "
+                   f"{raw / stat_steady:.2f} |")
+        out.append(f"\nThe library's own share (over the raw atom): {fmt(one_shot - raw)} instructions per "
+                   f"`async_stat()` + `result()`, {fmt(resubmit - raw)} per resubmitted chain; "
+                   f"{STEADY_TARGET}x `stat()` leaves it {fmt(STEADY_TARGET * stat_steady - raw)}.")
     if one_shot_note:
         out.append(f"\nasync_stat() completions: {one_shot_note.strip('()')}.")
     out.append("")
