@@ -825,6 +825,52 @@ private:
 	std::optional<std::chrono::nanoseconds> timeout_;
 };
 
+// True only if this is certainly the main thread, whose static TLS lives
+// as long as the process: no other thread was ever made.
+inline bool known_main_thread() noexcept
+{
+#if __has_include(<sys/single_threaded.h>)
+	return __libc_single_threaded != 0;
+#else
+	return false;
+#endif
+}
+
+// This thread's state of the library: the chain state cache and the
+// default ring (oneshot.hpp).  One thread_local object, so that a thread's
+// first operation registers one destructor with the C++ runtime, not one
+// per object (a registration costs about 360 guest instructions, a
+// calloc() among them).  At thread exit the default ring goes first (it
+// waits for its chains, which come back to the cache), then the cache.
+class thread_context
+{
+public:
+	static constexpr std::size_t max_cached = 64;
+
+	static thread_context& get() noexcept
+	{
+		thread_local thread_context context;
+		return context;
+	}
+
+	thread_context(const thread_context&) = delete;
+	thread_context& operator=(const thread_context&) = delete;
+	inline ~thread_context();
+
+	// The chain state cache (chain_state_cache).
+	std::array<chain_state*, max_cached> states{};
+	std::size_t count = 0;
+	bool gone = false; // destroyed: states given back are freed
+
+	// The default ring, made by default_ring() in default_ring_room.
+	void* default_ring = nullptr;
+	void (*destroy_default_ring)(void*) noexcept = nullptr;
+	alignas(void*) unsigned char default_ring_room[sizeof(void*)]{};
+
+private:
+	thread_context() = default;
+};
+
 // Chain states are reused through a small per-thread cache, so that a
 // program that makes one chain per operation (async_stat() & co.)
 // allocates nothing per operation once warm.  The cache is a few hundred
@@ -840,14 +886,13 @@ private:
 class chain_state_cache
 {
 public:
-	static constexpr std::size_t max_cached = 64;
+	static constexpr std::size_t max_cached = thread_context::max_cached;
 
-	chain_state_cache(const chain_state_cache&) = delete;
-	chain_state_cache& operator=(const chain_state_cache&) = delete;
+	chain_state_cache() = delete;
 
 	static chain_state* take()
 	{
-		per_thread& cache = instance();
+		thread_context& cache = thread_context::get();
 		if (cache.count > 0)
 			return cache.states[--cache.count];
 		if (chain_state* spare = spare_state())
@@ -860,35 +905,11 @@ public:
 		if (state == nullptr)
 			return;
 		state->reset();
-		if (per_thread& cache = instance(); !cache.gone && cache.count < max_cached) {
+		if (thread_context& cache = thread_context::get(); !cache.gone && cache.count < max_cached) {
 			cache.states[cache.count++] = state;
 			return;
 		}
 		dispose(state);
-	}
-
-private:
-	chain_state_cache() = default;
-
-	struct per_thread {
-		std::array<chain_state*, max_cached> states{};
-		std::size_t count = 0;
-		bool gone = false; // the thread's cache is destroyed: states given back are freed
-		per_thread() = default;
-		per_thread(const per_thread&) = delete;
-		per_thread& operator=(const per_thread&) = delete;
-		~per_thread()
-		{
-			gone = true;
-			while (count > 0)
-				dispose(states[--count]);
-		}
-	};
-
-	static per_thread& instance() noexcept
-	{
-		thread_local per_thread cache;
-		return cache;
 	}
 
 	static void dispose(chain_state* state) noexcept
@@ -899,9 +920,9 @@ private:
 			delete state; // NOLINT(cppcoreguidelines-owning-memory)
 	}
 
+private:
 	// Room for one chain state in static TLS, constant-initialized (no
-	// guard, no destructor to register); used by the main thread only,
-	// whose static TLS lives as long as the process.
+	// guard, no destructor to register); used by the main thread only.
 	struct spare_room {
 		alignas(chain_state) unsigned char bytes[sizeof(chain_state)];
 		bool asked;
@@ -920,18 +941,16 @@ private:
 		state->in_static_storage = true;
 		return state;
 	}
-
-	// True only if this is certainly the main thread: no other thread
-	// was ever made (a process that made threads allocates instead).
-	static bool known_main_thread() noexcept
-	{
-#if __has_include(<sys/single_threaded.h>)
-		return __libc_single_threaded != 0;
-#else
-		return false;
-#endif
-	}
 };
+
+thread_context::~thread_context()
+{
+	if (destroy_default_ring != nullptr)
+		std::exchange(destroy_default_ring, nullptr)(std::exchange(default_ring, nullptr));
+	gone = true;
+	while (count > 0)
+		chain_state_cache::dispose(states[--count]);
+}
 } // namespace detail
 
 // A chain of atoms and the storage its arguments and results live in.

@@ -16,13 +16,33 @@
 #include "ops.hpp"
 #include "ring.hpp"
 
+#include <new>
+
 namespace syslet
 {
 
+namespace detail
+{
+
+// This thread's default ring, made on first use in its thread_context
+// (destroyed when the thread exits, before the thread's chain cache).
+[[gnu::noinline]] inline ring& make_default_ring(thread_context& context)
+{
+	static_assert(sizeof(ring) <= sizeof(context.default_ring_room) && alignof(ring) <= alignof(void*));
+	ring* made = new (context.default_ring_room) ring(default_ring_tag{});
+	context.default_ring = made;
+	context.destroy_default_ring = [](void* the_ring) noexcept { static_cast<ring*>(the_ring)->~ring(); };
+	return *made;
+}
+
+} // namespace detail
+
 inline ring& default_ring()
 {
-	thread_local ring per_thread_ring{detail::default_ring_tag{}};
-	return per_thread_ring;
+	detail::thread_context& context = detail::thread_context::get();
+	if (context.default_ring != nullptr)
+		return *static_cast<ring*>(context.default_ring);
+	return detail::make_default_ring(context);
 }
 
 // Runs @c as a one-atom chain on the default ring.  The callback, if any,

@@ -361,6 +361,9 @@ public:
 
 	~ring_core() = default;
 
+	// Built in static storage (make_default_core()): never deleted.
+	bool in_static_storage = false;
+
 	// Before the ring is freed: waits until nothing is in flight, stops
 	// the notifier thread and tears the ring down in the kernel.  False
 	// if the kernel may still write into this object (the head) or its
@@ -1207,6 +1210,26 @@ private:
 	std::thread notifier_;
 };
 
+// The default ring's core: the main thread's in static TLS, which lives
+// as long as the process (so the kernel may keep writing into a core it
+// could not tear down, as into a leaked one), elsewhere on the heap.
+// Saves a process's first operation a malloc().
+inline ring_core* make_default_core()
+{
+	struct room_type {
+		alignas(ring_core) unsigned char bytes[sizeof(ring_core)];
+		bool asked;
+	};
+	static constinit thread_local room_type room{};
+	if (!std::exchange(room.asked, true) && known_main_thread()) {
+		auto* core = new (room.bytes) ring_core(ring_options{}, static_slots::claim());
+		core->in_static_storage = true;
+		return core;
+	}
+	return new ring_core(ring_options{},
+			     static_slots::claim()); // NOLINT(cppcoreguidelines-owning-memory)
+}
+
 } // namespace detail
 
 // A completion ring.  Move-only; moving does not move the ring itself.
@@ -1224,9 +1247,7 @@ public:
 	{
 	}
 	// (The per-thread default ring: default options, static slots if free.)
-	explicit ring(detail::default_ring_tag /*unused*/)
-	    : core_(new detail::ring_core(ring_options{}, // NOLINT(cppcoreguidelines-owning-memory)
-					  detail::static_slots::claim()))
+	explicit ring(detail::default_ring_tag /*unused*/) : core_(detail::make_default_core())
 	{
 		static_assert(default_slots == detail::static_slots::count);
 	}
@@ -1295,9 +1316,12 @@ private:
 	struct core_deleter {
 		void operator()(detail::ring_core* core) const noexcept
 		{
-			if (core->shut_down())
+			if (!core->shut_down())
+				return; // leaked on purpose: the kernel may still write into it
+			if (core->in_static_storage)
+				core->~ring_core(); // (its storage is never freed)
+			else
 				delete core; // NOLINT(cppcoreguidelines-owning-memory)
-					     // else leaked on purpose: the kernel may still write into it
 		}
 	};
 
