@@ -2,11 +2,12 @@
 //
 // A syslet atom names its arguments by *address*.  syslet::chain owns
 // everything those addresses point to -- the atoms, the argument values,
-// the result slots, chain variables, copied strings and buffers -- in heap
-// storage that does not move when the chain object is moved.  Addresses
-// are written into the atoms only when the chain is submitted, and a chain
-// cannot be changed while it is in flight, so a chain built with this API
-// cannot hand the kernel a dangling pointer.  Destroying a chain that is
+// the result slots, chain variables, copied strings and buffers -- in
+// storage that does not move when the chain object is moved (the heap, or
+// for the main thread's first chain static TLS; see chain_state_cache).
+// Addresses are written into the atoms only when the chain is submitted,
+// and a chain cannot be changed while it is in flight, so a chain built
+// with this API cannot hand the kernel a dangling pointer.  Destroying a chain that is
 // still in flight hands its storage to the ring, which frees it when the
 // chain completes.
 //

@@ -1226,8 +1226,8 @@ inline ring_core* make_default_core()
 		core->in_static_storage = true;
 		return core;
 	}
-	return new ring_core(ring_options{},
-			     static_slots::claim()); // NOLINT(cppcoreguidelines-owning-memory)
+	// NOLINTNEXTLINE(cppcoreguidelines-owning-memory)
+	return new ring_core(ring_options{}, static_slots::claim());
 }
 
 } // namespace detail
