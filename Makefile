@@ -165,6 +165,7 @@ percall: guest
 # writes bench/results/statbench.md.
 statbench: guest kernel-perf
 	@mkdir -p $(LOGS)
+	$(TOP)/scripts/benchlog.py $(LOGS)/statbench scripts/guest/statbench.sh
 	$(TOP)/scripts/mkinitramfs.sh $(GUEST)/statbench.cpio $(TOP)/scripts/guest/statbench.sh $(GUEST)/bin
 	$(TOP)/scripts/qemu-run.sh --icount --timeout $(QEMU_TIMEOUT) $(BENCH_KERNEL) $(GUEST)/statbench.cpio $(LOGS)/statbench
 	$(TOP)/scripts/statbench-report.py $(LOGS)/statbench -o $(TOP)/bench/results/statbench.md

@@ -11,14 +11,13 @@ and writes the table (default: stdout).  The first figure of each group
 is the direct system call that the group's ratios are taken against.
 Exits non-zero if the guest job did not finish with status 0.
 """
-import argparse
 import datetime
 import os
 import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlog import provenance  # noqa: E402
+from benchlog import fmt, provenance, report_args, write_report  # noqa: E402
 
 GROUPS = [
     ("null", "Null system call (getpid)"),
@@ -90,17 +89,8 @@ How to read this:
 """
 
 
-def fmt(v):
-    return f"{v:,.0f}"
-
-
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("log", help="LOGPREFIX of scripts/qemu-run.sh")
-    ap.add_argument("-o", "--out")
-    a = ap.parse_args()
-
-    lines = open(a.log + ".out", errors="replace").read().replace("\r", "").splitlines()
+    a, lines = report_args()
     meta, rows, status = {}, [], None
     for line in lines:
         if line.startswith("BENCH\t"):
@@ -158,12 +148,7 @@ def main():
     out.append(NOTES)
 
     text = "\n".join(out)
-    if a.out:
-        os.makedirs(os.path.dirname(a.out) or ".", exist_ok=True)
-        with open(a.out, "w") as f:
-            f.write(text)
-    else:
-        sys.stdout.write(text)
+    write_report(text, a.out)
     return 0
 
 

@@ -1,10 +1,46 @@
 #!/usr/bin/env python3
-"""Shared by scripts/bench-table.py and scripts/concurrency-report.py: where
-a benchmark's figures come from (QEMU command line and version, git commit
-of the tree that built the kernel and the guest programs).
+"""Shared by the report scripts (bench-table.py, statbench-report.py,
+concurrency-report.py, ...): their command line and the guest log they
+read, the way they write their report, and where a benchmark's figures
+come from (QEMU command line and version, git commit of the tree that built
+the kernel and the guest programs).
 
     benchlog.py LOGPREFIX JOB    record the commit now (LOGPREFIX.commit)"""
+import argparse
+import os
 import subprocess
+import sys
+
+
+def fmt(v):
+    """A count of instructions (or nanoseconds): 12,345."""
+    return f"{v:,.0f}"
+
+
+def log_lines(log):
+    """The lines of LOGPREFIX.out (the guest job's output), CRs dropped."""
+    return open(log + ".out", errors="replace").read().replace("\r", "").splitlines()
+
+
+def report_args():
+    """The command line of a report script, LOGPREFIX [-o OUT.md]: its
+    arguments (log, out) and the lines of LOGPREFIX.out."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("log", help="LOGPREFIX of scripts/qemu-run.sh")
+    ap.add_argument("-o", "--out")
+    a = ap.parse_args()
+    return a, log_lines(a.log)
+
+
+def write_report(text, out):
+    """Writes the report to @out (its directory made if needed), or to
+    stdout if @out is None."""
+    if out:
+        os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+        with open(out, "w") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
 
 
 def git(*args):

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <string>
@@ -290,6 +291,33 @@ TEST(OneShot, EachThreadHasItsOwnDefaultRing)
 	const syslet::ring* other_ring = nullptr;
 	std::thread([&] { other_ring = &syslet::default_ring(); }).join();
 	EXPECT_NE(main_ring, other_ring);
+}
+
+// At thread exit the thread's default ring waits for its operations (the
+// callbacks of dropped ones run) before the thread's chain cache goes; a
+// chain made on a thread that has exited stays usable and is freed where
+// it is destroyed.
+TEST(OneShot, ThreadExitDrainsTheDefaultRingBeforeTheCache)
+{
+	std::atomic<int> completed{0};
+	std::vector<chain> kept;
+	std::vector<struct stat> stats(8);
+	std::thread([&] {
+		for (int i = 0; i < 4; ++i)
+			(void)syslet::async_stat("/", &stats[i], [&](const syslet::completion& done) {
+				completed += done.result() ? 1 : 0;
+			});
+		for (int i = 4; i < 8; ++i)
+			kept.push_back(syslet::async_stat("/", &stats[i]));
+	}).join();
+	EXPECT_EQ(completed.load(), 4);
+	for (const auto& c : kept) {
+		EXPECT_TRUE(c.done());
+		EXPECT_EQ(c.result().value_or(-1), 0);
+	}
+	kept.clear();
+	for (const auto& st : stats)
+		EXPECT_TRUE(S_ISDIR(st.st_mode));
 }
 
 TEST(Ops, DirectoryOperations)

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -518,6 +519,43 @@ TEST(Allocations, AsyncStatAllocatesNothingInSteadyState)
 	counting_allocations = false;
 	EXPECT_EQ(allocations.load(), 0) << "heap allocations in " << rounds() << " warm async_stat() calls";
 	EXPECT_EQ(failed, rounds()) << "that path does not exist: every stat fails the same way";
+}
+
+// More one-shots alive at once than the per-thread cache keeps (64): the
+// states past it are freed when given back, except the main thread's
+// first one, which lives in static storage and is only destroyed (kept
+// last here, to be given back to a full cache).  Then a warm round
+// allocates nothing again.
+TEST(Allocations, MoreOneShotsThanTheCacheKeeps)
+{
+	struct stat st {
+	};
+	for (int round = 0; round < 3; ++round) {
+		std::vector<syslet::chain> ops;
+		for (int i = 0; i < 300; ++i)
+			ops.push_back(syslet::async_stat("/", &st));
+		ASSERT_TRUE(syslet::wait_all());
+		std::stable_partition(ops.begin(), ops.end(),
+				      [](const syslet::chain& c) { return !c.state().in_static_storage; });
+		for (const auto& c : ops)
+			ASSERT_EQ(c.result().value_or(-1), 0);
+		while (!ops.empty())
+			ops.erase(ops.begin()); // the one in static storage (if any) last
+	}
+	const auto warm = [&] {
+		std::vector<syslet::chain> ops;
+		ops.reserve(64);
+		for (int i = 0; i < 64; ++i)
+			ops.push_back(syslet::async_stat("/", &st));
+		return syslet::wait_all().has_value();
+	};
+	ASSERT_TRUE(warm());
+	allocations.store(0);
+	counting_allocations = true;
+	const bool waited = warm();
+	counting_allocations = false;
+	EXPECT_TRUE(waited);
+	EXPECT_EQ(allocations.load(), 1) << "the vector only";
 }
 
 TEST(Allocations, ReusedChainAndCallbackAllocateNothing)

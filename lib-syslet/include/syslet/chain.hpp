@@ -2,11 +2,12 @@
 //
 // A syslet atom names its arguments by *address*.  syslet::chain owns
 // everything those addresses point to -- the atoms, the argument values,
-// the result slots, chain variables, copied strings and buffers -- in heap
-// storage that does not move when the chain object is moved.  Addresses
-// are written into the atoms only when the chain is submitted, and a chain
-// cannot be changed while it is in flight, so a chain built with this API
-// cannot hand the kernel a dangling pointer.  Destroying a chain that is
+// the result slots, chain variables, copied strings and buffers -- in
+// storage that does not move when the chain object is moved (the heap, or
+// for the main thread's first chain static TLS; see chain_state_cache).
+// Addresses are written into the atoms only when the chain is submitted,
+// and a chain cannot be changed while it is in flight, so a chain built
+// with this API cannot hand the kernel a dangling pointer.  Destroying a chain that is
 // still in flight hands its storage to the ring, which frees it when the
 // chain completes.
 //
@@ -26,6 +27,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <initializer_list>
 #include <limits>
@@ -40,6 +42,10 @@
 #include <utility>
 #include <variant>
 #include <vector>
+
+#if __has_include(<sys/single_threaded.h>)
+#include <sys/single_threaded.h>
+#endif
 
 namespace syslet
 {
@@ -125,6 +131,11 @@ public:
 
 	using source = std::variant<std::uint64_t, atom_ref, var_ref, owned_string>;
 	const source& get() const noexcept { return source_; }
+	bool is_value_or_string() const noexcept
+	{
+		return std::holds_alternative<std::uint64_t>(source_) ||
+		       std::holds_alternative<owned_string>(source_);
+	}
 
 private:
 	source source_{std::uint64_t{0}};
@@ -141,9 +152,14 @@ public:
 			detail_invalid_argument("syslet::call: at most 6 arguments");
 		std::copy(arguments.begin(), arguments.end(), args_.begin());
 		nr_args_ = arguments.size();
+		for (const arg& a : arguments)
+			values_only_ = values_only_ && a.is_value_or_string();
 	}
 
 	std::span<const arg> args() const noexcept { return {args_.data(), nr_args_}; }
+	// Every argument is a plain value or a string (no atom result, no
+	// chain variable).
+	bool values_only() const noexcept { return values_only_; }
 
 	long nr;
 
@@ -155,6 +171,7 @@ private:
 
 	std::array<arg, abi::max_args> args_{};
 	std::size_t nr_args_ = 0;
+	bool values_only_ = true;
 };
 
 // How a chain's completion was observed.
@@ -228,8 +245,8 @@ public:
 	small_vector& operator=(const small_vector&) = delete;
 	~small_vector() = default;
 
-	T* data() noexcept { return heap_ ? heap_.get() : inline_.data(); }
-	const T* data() const noexcept { return heap_ ? heap_.get() : inline_.data(); }
+	T* data() noexcept { return data_; }
+	const T* data() const noexcept { return data_; }
 	std::size_t size() const noexcept { return size_; }
 	bool empty() const noexcept { return size_ == 0; }
 	T& operator[](std::size_t i) noexcept { return data()[i]; }
@@ -242,13 +259,15 @@ public:
 	// Makes room for one more element (may throw); push_back then cannot.
 	void reserve_one()
 	{
-		if (size_ < capacity_)
+		const std::size_t capacity = heap_ ? heap_capacity_ : N;
+		if (size_ < capacity)
 			return;
-		const std::size_t bigger = capacity_ * 2;
+		const std::size_t bigger = capacity * 2;
 		auto grown = std::make_unique<T[]>(bigger);
 		std::copy(begin(), end(), grown.get());
 		heap_ = std::move(grown);
-		capacity_ = bigger;
+		data_ = heap_.get();
+		heap_capacity_ = bigger;
 	}
 	void push_back(const T& value) noexcept { data()[size_++] = value; }
 	// After reserve_one(): the element one past the end, to fill in place
@@ -260,8 +279,12 @@ public:
 private:
 	std::array<T, N> inline_{};
 	std::unique_ptr<T[]> heap_;
+	T* data_ = inline_.data(); // inline_ or heap_: the object never moves
 	std::size_t size_ = 0;
-	std::size_t capacity_ = N;
+	// (0 while inline: a new chain_state is all zeros but for pointers to
+	// itself, and its constructor reads no constant from .rodata, a page
+	// a process's first chain would have to fault in.)
+	std::size_t heap_capacity_ = 0;
 };
 
 // Copies of path strings: in the chain object for short ones, else in
@@ -272,25 +295,12 @@ public:
 	const char* store(std::string_view text)
 	{
 		const std::size_t need = text.size() + 1;
-		char* at = nullptr;
-		if (inline_.size() - inline_used_ >= need) {
-			at = inline_.data() + inline_used_;
-			inline_used_ += need;
-		} else {
-			while (chunk_index_ < chunks_.size() &&
-			       chunks_[chunk_index_].size - chunk_used_ < need) {
-				++chunk_index_;
-				chunk_used_ = 0;
-			}
-			if (chunk_index_ == chunks_.size()) {
-				const std::size_t size = std::max<std::size_t>(4096, need);
-				chunks_.push_back({std::make_unique<char[]>(size), size});
-				chunk_used_ = 0;
-			}
-			at = chunks_[chunk_index_].bytes.get() + chunk_used_;
-			chunk_used_ += need;
-		}
-		text.copy(at, text.size());
+		if (inline_.size() - inline_used_ < need)
+			return store_in_chunk(text);
+		char* at = inline_.data() + inline_used_;
+		inline_used_ += need;
+		if (!text.empty())
+			std::memcpy(at, text.data(), text.size());
 		at[text.size()] = '\0';
 		return at;
 	}
@@ -302,6 +312,25 @@ public:
 	}
 
 private:
+	const char* store_in_chunk(std::string_view text)
+	{
+		const std::size_t need = text.size() + 1;
+		while (chunk_index_ < chunks_.size() && chunks_[chunk_index_].size - chunk_used_ < need) {
+			++chunk_index_;
+			chunk_used_ = 0;
+		}
+		if (chunk_index_ == chunks_.size()) {
+			const std::size_t size = std::max<std::size_t>(4096, need);
+			chunks_.push_back({std::make_unique<char[]>(size), size});
+			chunk_used_ = 0;
+		}
+		char* at = chunks_[chunk_index_].bytes.get() + chunk_used_;
+		chunk_used_ += need;
+		text.copy(at, text.size());
+		at[text.size()] = '\0';
+		return at;
+	}
+
 	struct chunk {
 		std::unique_ptr<char[]> bytes;
 		std::size_t size;
@@ -321,9 +350,21 @@ public:
 
 	std::size_t add(const call& c, atom_flags flags)
 	{
-		require_not_in_flight();
+		if (atoms_.empty() && c.values_only() && (flags.bits() & ~abi::valid_flags) == 0 &&
+		    state() != status::in_flight) {
+			add_first_values_only(c, flags.bits());
+			return 0;
+		}
+		return add_any(c, flags);
+	}
+
+	// add() of any atom.  (Out of line: a one-shot, the first atom of an
+	// empty chain, takes add_first_values_only(), inlined in add().)
+	[[gnu::noinline]] std::size_t add_any(const call& c, atom_flags flags)
+	{
 		if ((flags.bits() & ~abi::valid_flags) != 0)
 			SYSLET_THROW(std::invalid_argument("syslet::chain: unknown atom flags"));
+		require_not_in_flight();
 		atoms_.reserve_one();
 		extras_.reserve_one();
 		const std::size_t index = atoms_.size();
@@ -365,6 +406,44 @@ public:
 		if (index > 0 && extras_[index - 1].next == no_next && !extras_[index - 1].ended_explicitly)
 			extras_[index - 1].next = index;
 		return index;
+	}
+
+	// add() of the first atom of an empty chain whose arguments are all
+	// plain values or strings (every one-shot operation): its addresses
+	// are final at once (nothing links to it, it links to nothing yet),
+	// so materialize() has nothing to redo until a later add(), link()
+	// or variable changes the chain.  The inline room of atoms_ and
+	// extras_ holds it: nothing to reserve.
+	void add_first_values_only(const call& c, std::uint64_t flags)
+	{
+		atom_extra& extra = *extras_.data();
+		abi::atom& atom = *atoms_.data();
+		const auto args = c.args();
+		const std::size_t nr_args = args.size();
+		for (std::size_t i = 0; i < nr_args; ++i) {
+			const arg::source& source = args[i].get();
+			if (const auto* text = std::get_if<owned_string>(&source))
+				extra.values[i] = abi::address_of(store_string(text->text));
+			else
+				extra.values[i] = *std::get_if<std::uint64_t>(&source);
+			extra.sources[i] = {source_kind::value, 0};
+		}
+		extra.flags = flags;
+		extra.result = not_run;
+		extra.next = no_next;
+		extra.ended_explicitly = false;
+		extra.nr_args = static_cast<std::uint8_t>(nr_args);
+		atom.flags = flags;
+		atom.nr = static_cast<std::uint64_t>(c.nr);
+		atom.ret_ptr = abi::address_of(&extra.result);
+		atom.next = 0;
+		std::fill(std::begin(atom.arg_ptr), std::end(atom.arg_ptr), 0);
+		for (std::size_t a = 0; a < nr_args; ++a)
+			atom.arg_ptr[a] = abi::address_of(&extra.values[a]);
+		abi::user_data(atom) = abi::address_of(this);
+		atoms_.commit_one();
+		extras_.commit_one();
+		materialized_ = true;
 	}
 
 	void link(std::size_t from, std::size_t to)
@@ -440,7 +519,23 @@ public:
 	// adds SYSLET_ASYNC for a chain that may block its caller).
 	// The addresses are written once and kept while the chain is not
 	// changed (a resubmitted chain only resets its result slots).
+	// A one-atom chain whose addresses are written: materialize() has
+	// nothing to redo (and cannot throw).
+	bool materialized_one_atom() const noexcept { return materialized_ && atoms_.size() == 1; }
+
 	abi::atom* materialize(std::uint64_t extra_first_flags = 0)
+	{
+		if (materialized_one_atom()) { // a one-shot: nothing to redo
+			abi::atom* first = atoms_.data();
+			atom_extra& extra = *extras_.data();
+			extra.result = not_run;
+			first->flags = extra.flags | extra_first_flags;
+			return first;
+		}
+		return materialize_all(extra_first_flags);
+	}
+
+	abi::atom* materialize_all(std::uint64_t extra_first_flags)
 	{
 		const std::size_t nr_atoms = atoms_.size();
 		if (nr_atoms == 0)
@@ -479,6 +574,8 @@ public:
 	std::size_t index_of(std::uint64_t atom_address) const noexcept
 	{
 		const std::uint64_t first = abi::address_of(atoms_.data());
+		if (atom_address == first)
+			return 0; // (a one-atom chain: no division)
 		const std::uint64_t offset = atom_address - first;
 		if (atom_address < first || offset % sizeof(abi::atom) != 0 ||
 		    offset / sizeof(abi::atom) >= atoms_.size())
@@ -500,7 +597,7 @@ public:
 	{
 		owner_.store(&owner, std::memory_order_relaxed);
 		finished_.reset();
-		failure_ = {};
+		failure_.clear();
 		status_.store(status::in_flight, std::memory_order_release);
 	}
 
@@ -514,7 +611,7 @@ public:
 	{
 		owner_.store(nullptr, std::memory_order_relaxed);
 		finished_.reset();
-		failure_ = error;
+		failure_.set(error);
 		status_.store(status::done, std::memory_order_release);
 	}
 
@@ -545,7 +642,11 @@ public:
 	}
 
 	const std::optional<completion>& finished() const noexcept { return finished_; }
-	std::error_code failure() const noexcept { return failure_; }
+	// (The failure's error_code, made when asked: std::error_code{}
+	// calls std::system_category(), code a process's first operation
+	// need not touch.)
+	bool failed() const noexcept { return failure_.failed(); }
+	std::error_code failure() const noexcept { return failure_.code(); }
 	chain_owner* owner() const noexcept { return owner_.load(std::memory_order_acquire); }
 	void clear_owner() noexcept { owner_.store(nullptr, std::memory_order_release); }
 
@@ -559,20 +660,29 @@ public:
 	// Back to a fresh chain, keeping the storage it grew (for reuse).
 	void reset() noexcept
 	{
+		// (What a one-shot leaves as it was is tested, not stored: a
+		// chain per operation goes through here every time.)
 		atoms_.clear();
 		extras_.clear();
 		variables_.clear();
 		strings_.clear();
-		objects_.clear();
+		if (!objects_.empty() || callback_)
+			drop_objects_and_callback();
 		status_.store(status::idle, std::memory_order_relaxed);
 		owner_.store(nullptr, std::memory_order_relaxed);
 		finished_.reset();
-		failure_ = {};
-		callback_ = nullptr;
+		failure_.clear();
 		continuation_ = {};
 		timeout_.reset();
 		materialized_ = false;
 		links = {};
+	}
+
+	// (Out of line: what reset() rarely has to do.)
+	[[gnu::noinline]] void drop_objects_and_callback() noexcept
+	{
+		objects_.clear();
+		callback_ = nullptr;
 	}
 
 	// Bookkeeping of the ring the chain is in flight on (ring.hpp), under
@@ -594,6 +704,9 @@ public:
 		launch_ticket* launch = nullptr;
 	};
 	ring_links links;
+
+	// Built in static storage (chain_state_cache's spare): never deleted.
+	bool in_static_storage = false;
 
 private:
 	enum class source_kind : std::uint8_t { none, value, atom_result, variable };
@@ -707,35 +820,84 @@ private:
 	std::atomic<status> status_{status::idle};
 	std::atomic<chain_owner*> owner_{nullptr};
 	std::optional<completion> finished_;
-	std::error_code failure_;
+	detail::stored_error failure_;
 	completion_callback callback_;
 	std::coroutine_handle<> continuation_;
 	std::optional<std::chrono::nanoseconds> timeout_;
 };
 
-// Chain states are reused through a small per-thread cache, so that a
-// program that makes one chain per operation (async_stat() & co.)
-// allocates nothing per operation once warm.  The cache itself is on the
-// heap, made on first use: thread-local storage holds only a pointer
-// (a large thread_local would spread a thread's first operation over
-// pages of static TLS nothing else touched).
-class chain_state_cache
+// True only if this is certainly the main thread, whose static TLS lives
+// as long as the process: no other thread was ever made.
+inline bool known_main_thread() noexcept
+{
+#if __has_include(<sys/single_threaded.h>)
+	return __libc_single_threaded != 0;
+#else
+	return false;
+#endif
+}
+
+// This thread's state of the library: the chain state cache and the
+// default ring (oneshot.hpp).  One thread_local object, so that a thread's
+// first operation registers one destructor with the C++ runtime, not one
+// per object (a registration costs about 360 guest instructions, a
+// calloc() among them).  At thread exit the default ring goes first (it
+// waits for its chains, which come back to the cache), then the cache.
+class thread_context
 {
 public:
 	static constexpr std::size_t max_cached = 64;
 
-	~chain_state_cache()
+	static thread_context& get() noexcept
 	{
-		for (std::size_t i = 0; i < count_; ++i)
-			delete states_[i]; // NOLINT(cppcoreguidelines-owning-memory)
+		thread_local thread_context context;
+		return context;
 	}
-	chain_state_cache(const chain_state_cache&) = delete;
-	chain_state_cache& operator=(const chain_state_cache&) = delete;
+
+	thread_context(const thread_context&) = delete;
+	thread_context& operator=(const thread_context&) = delete;
+	inline ~thread_context();
+
+	// The chain state cache (chain_state_cache).
+	std::array<chain_state*, max_cached> states{};
+	std::size_t count = 0;
+	bool gone = false; // destroyed: states given back are freed
+
+	// The default ring, made by default_ring() in default_ring_room.
+	void* default_ring = nullptr;
+	void (*destroy_default_ring)(void*) noexcept = nullptr;
+	alignas(void*) unsigned char default_ring_room[sizeof(void*)]{};
+
+private:
+	thread_context() = default;
+};
+
+// Chain states are reused through a small per-thread cache, so that a
+// program that makes one chain per operation (async_stat() & co.)
+// allocates nothing per operation once warm.  The cache is a few hundred
+// bytes of thread-local storage: static TLS sits right below the thread
+// pointer, on the page the thread's own descriptor is on, which is
+// touched before main() (glibc, x86-64), so it costs the first operation
+// no page fault, where a heap allocation may cost one (about 5,000
+// instructions: the new page is zeroed).  For the same reason the main
+// thread's very first chain state is not allocated either: it is built in
+// static storage (spare_state) that lives as long as the process; it is
+// cached and reused like any other, never freed.  (Other threads allocate
+// their first one: their chains may outlive them.)
+class chain_state_cache
+{
+public:
+	static constexpr std::size_t max_cached = thread_context::max_cached;
+
+	chain_state_cache() = delete;
 
 	static chain_state* take()
 	{
-		if (chain_state_cache* cache = instance(); cache != nullptr && cache->count_ > 0)
-			return cache->states_[--cache->count_];
+		thread_context& cache = thread_context::get();
+		if (cache.count > 0)
+			return cache.states[--cache.count];
+		if (chain_state* spare = spare_state())
+			return spare;
 		return new chain_state; // NOLINT(cppcoreguidelines-owning-memory)
 	}
 
@@ -744,44 +906,52 @@ public:
 		if (state == nullptr)
 			return;
 		state->reset();
-		if (chain_state_cache* cache = instance(); cache != nullptr && cache->count_ < max_cached) {
-			cache->states_[cache->count_++] = state;
+		if (thread_context& cache = thread_context::get(); !cache.gone && cache.count < max_cached) {
+			cache.states[cache.count++] = state;
 			return;
 		}
-		delete state; // NOLINT(cppcoreguidelines-owning-memory)
+		dispose(state);
+	}
+
+	static void dispose(chain_state* state) noexcept
+	{
+		if (state->in_static_storage)
+			state->~chain_state(); // (its storage is never freed)
+		else
+			delete state; // NOLINT(cppcoreguidelines-owning-memory)
 	}
 
 private:
-	chain_state_cache() = default;
-
-	struct holder {
-		chain_state_cache* cache = nullptr;
-		bool gone = false;
-		holder() = default;
-		holder(const holder&) = delete;
-		holder& operator=(const holder&) = delete;
-		~holder()
-		{
-			gone = true;
-			delete std::exchange(cache, nullptr); // NOLINT(cppcoreguidelines-owning-memory)
-		}
+	// Room for one chain state in static TLS, constant-initialized (no
+	// guard, no destructor to register); used by the main thread only.
+	struct spare_room {
+		alignas(chain_state) unsigned char bytes[sizeof(chain_state)];
+		bool asked;
 	};
 
-	// This thread's cache; nullptr once the thread's cache is destroyed
-	// (states given back after that are freed) or if it cannot be made.
-	static chain_state_cache* instance() noexcept
+	// The main thread's first chain state; nullptr elsewhere or later.
+	static chain_state* spare_state()
 	{
-		thread_local holder per_thread;
-		if (per_thread.cache == nullptr && !per_thread.gone)
-			per_thread.cache = new (std::nothrow)
-				chain_state_cache; // NOLINT(cppcoreguidelines-owning-memory)
-		return per_thread.cache;
+		static constinit thread_local spare_room room{};
+		if (room.asked)
+			return nullptr;
+		room.asked = true; // (once per thread, whatever the answer)
+		if (!known_main_thread())
+			return nullptr;
+		auto* state = new (room.bytes) chain_state;
+		state->in_static_storage = true;
+		return state;
 	}
-
-	std::array<chain_state*, max_cached> states_{};
-	std::size_t count_ = 0;
 };
 
+thread_context::~thread_context()
+{
+	if (destroy_default_ring != nullptr)
+		std::exchange(destroy_default_ring, nullptr)(std::exchange(default_ring, nullptr));
+	gone = true;
+	while (count > 0)
+		chain_state_cache::dispose(states[--count]);
+}
 } // namespace detail
 
 // A chain of atoms and the storage its arguments and results live in.
@@ -855,8 +1025,8 @@ public:
 	// whose timeout expired ETIMEDOUT.
 	syscall_result result() const
 	{
-		if (const auto failure = state().failure())
-			return failure;
+		if (state().failed())
+			return state().failure();
 		if (!done())
 			return errno_code(in_flight() ? EINPROGRESS : EAGAIN);
 		return finished()->result();

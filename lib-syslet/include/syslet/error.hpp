@@ -112,6 +112,36 @@ private:
 	std::variant<T, std::error_code> storage_;
 };
 
+namespace detail
+{
+
+// A std::error_code stored as value and category, with no category for
+// "no error": unlike std::error_code{}, making or clearing one calls no
+// std::system_category() (library code on another page, which a
+// process's first operation would fault in, and a call per operation).
+class stored_error
+{
+public:
+	stored_error() noexcept = default;
+	stored_error(std::error_code error) noexcept // NOLINT: implicit by design
+	    : value_(error.value()), category_(error ? &error.category() : nullptr)
+	{
+	}
+	bool failed() const noexcept { return category_ != nullptr; }
+	std::error_code code() const noexcept
+	{
+		return category_ != nullptr ? std::error_code(value_, *category_) : std::error_code();
+	}
+	void set(std::error_code error) noexcept { *this = stored_error(error); }
+	void clear() noexcept { category_ = nullptr; }
+
+private:
+	int value_ = 0;
+	const std::error_category* category_ = nullptr;
+};
+
+} // namespace detail
+
 template <>
 class result<void>
 {
@@ -120,17 +150,17 @@ public:
 	result(std::error_code error) noexcept : error_(error) {} // NOLINT: implicit by design
 	result(std::errc error) noexcept : error_(std::make_error_code(error)) {} // NOLINT
 
-	bool has_value() const noexcept { return !error_; }
+	bool has_value() const noexcept { return !error_.failed(); }
 	explicit operator bool() const noexcept { return has_value(); }
-	std::error_code error() const noexcept { return error_; }
+	std::error_code error() const noexcept { return error_.code(); }
 	void value() const
 	{
-		if (error_)
-			SYSLET_THROW(std::system_error(error_));
+		if (error_.failed())
+			SYSLET_THROW(std::system_error(error_.code()));
 	}
 
 private:
-	std::error_code error_;
+	detail::stored_error error_;
 };
 
 // The outcome of one system call: its non-negative return value, or the

@@ -16,20 +16,48 @@
 #include "ops.hpp"
 #include "ring.hpp"
 
+#include <new>
+
 namespace syslet
 {
 
+namespace detail
+{
+
+// This thread's default ring, made on first use in its thread_context
+// (destroyed when the thread exits, before the thread's chain cache).
+[[gnu::noinline]] inline ring& make_default_ring(thread_context& context)
+{
+	static_assert(sizeof(ring) <= sizeof(context.default_ring_room) && alignof(ring) <= alignof(void*));
+	ring* made = new (context.default_ring_room) ring(default_ring_tag{});
+	context.default_ring = made;
+	context.destroy_default_ring = [](void* the_ring) noexcept { static_cast<ring*>(the_ring)->~ring(); };
+	return *made;
+}
+
+} // namespace detail
+
 inline ring& default_ring()
 {
-	thread_local ring per_thread_ring{detail::default_ring_tag{}};
-	return per_thread_ring;
+	detail::thread_context& context = detail::thread_context::get();
+	if (context.default_ring != nullptr)
+		return *static_cast<ring*>(context.default_ring);
+	return detail::make_default_ring(context);
 }
 
 // Runs @c as a one-atom chain on the default ring.  The callback, if any,
 // runs once when it completes, from the next reap of the default ring
 // (wait_all(), a chain's wait(), default_ring().reap()) -- never from
-// inside this call.
-inline chain async_call(const call& c, atom_flags flags = {}, completion_callback callback = {})
+// inside this call.  (Each async_*() has an overload without a callback,
+// which has no std::function to make and destroy per operation.)
+inline chain async_call(const call& c, atom_flags flags = {})
+{
+	chain one_shot(c, flags);
+	if (auto submitted = default_ring().submit(one_shot); !submitted)
+		one_shot.state().mark_failed(submitted.error());
+	return one_shot;
+}
+inline chain async_call(const call& c, atom_flags flags, completion_callback callback)
 {
 	chain one_shot(c, flags);
 	if (callback)
@@ -53,51 +81,94 @@ inline result<std::size_t> wait_all()
 	return default_ring().drain();
 }
 
-inline chain async_stat(std::string_view path, struct ::stat* out, completion_callback callback = {})
+inline chain async_stat(std::string_view path, struct ::stat* out)
+{
+	return async_call(op::stat(path, out));
+}
+inline chain async_stat(std::string_view path, struct ::stat* out, completion_callback callback)
 {
 	return async_call(op::stat(path, out), {}, std::move(callback));
 }
-inline chain async_lstat(std::string_view path, struct ::stat* out, completion_callback callback = {})
+inline chain async_lstat(std::string_view path, struct ::stat* out)
+{
+	return async_call(op::lstat(path, out));
+}
+inline chain async_lstat(std::string_view path, struct ::stat* out, completion_callback callback)
 {
 	return async_call(op::lstat(path, out), {}, std::move(callback));
 }
-inline chain async_fstatat(int dirfd, std::string_view path, struct ::stat* out, int flags = 0,
-			   completion_callback callback = {})
+inline chain async_fstatat(int dirfd, std::string_view path, struct ::stat* out, int flags = 0)
+{
+	return async_call(op::fstatat(dirfd, path, out, flags));
+}
+inline chain async_fstatat(int dirfd, std::string_view path, struct ::stat* out, int flags,
+			   completion_callback callback)
 {
 	return async_call(op::fstatat(dirfd, path, out, flags), {}, std::move(callback));
 }
+inline chain async_statx(int dirfd, std::string_view path, int flags, unsigned mask, struct ::statx* out)
+{
+	return async_call(op::statx(dirfd, path, flags, mask, out));
+}
 inline chain async_statx(int dirfd, std::string_view path, int flags, unsigned mask, struct ::statx* out,
-			 completion_callback callback = {})
+			 completion_callback callback)
 {
 	return async_call(op::statx(dirfd, path, flags, mask, out), {}, std::move(callback));
 }
-inline chain async_open(std::string_view path, int flags, mode_t mode = 0, completion_callback callback = {})
+inline chain async_open(std::string_view path, int flags, mode_t mode = 0)
+{
+	return async_call(op::open(path, flags, mode));
+}
+inline chain async_open(std::string_view path, int flags, mode_t mode, completion_callback callback)
 {
 	return async_call(op::open(path, flags, mode), {}, std::move(callback));
 }
-inline chain async_read(int fd, void* buffer, std::size_t count, completion_callback callback = {})
+inline chain async_read(int fd, void* buffer, std::size_t count)
+{
+	return async_call(op::read(fd, buffer, count));
+}
+inline chain async_read(int fd, void* buffer, std::size_t count, completion_callback callback)
 {
 	return async_call(op::read(fd, buffer, count), {}, std::move(callback));
 }
-inline chain async_pread(int fd, void* buffer, std::size_t count, off_t offset,
-			 completion_callback callback = {})
+inline chain async_pread(int fd, void* buffer, std::size_t count, off_t offset)
+{
+	return async_call(op::pread(fd, buffer, count, offset));
+}
+inline chain async_pread(int fd, void* buffer, std::size_t count, off_t offset, completion_callback callback)
 {
 	return async_call(op::pread(fd, buffer, count, offset), {}, std::move(callback));
 }
-inline chain async_write(int fd, const void* buffer, std::size_t count, completion_callback callback = {})
+inline chain async_write(int fd, const void* buffer, std::size_t count)
+{
+	return async_call(op::write(fd, buffer, count));
+}
+inline chain async_write(int fd, const void* buffer, std::size_t count, completion_callback callback)
 {
 	return async_call(op::write(fd, buffer, count), {}, std::move(callback));
 }
+inline chain async_pwrite(int fd, const void* buffer, std::size_t count, off_t offset)
+{
+	return async_call(op::pwrite(fd, buffer, count, offset));
+}
 inline chain async_pwrite(int fd, const void* buffer, std::size_t count, off_t offset,
-			  completion_callback callback = {})
+			  completion_callback callback)
 {
 	return async_call(op::pwrite(fd, buffer, count, offset), {}, std::move(callback));
 }
-inline chain async_fsync(int fd, completion_callback callback = {})
+inline chain async_fsync(int fd)
+{
+	return async_call(op::fsync(fd));
+}
+inline chain async_fsync(int fd, completion_callback callback)
 {
 	return async_call(op::fsync(fd), {}, std::move(callback));
 }
-inline chain async_close(int fd, completion_callback callback = {})
+inline chain async_close(int fd)
+{
+	return async_call(op::close(fd));
+}
+inline chain async_close(int fd, completion_callback callback)
 {
 	return async_call(op::close(fd), {}, std::move(callback));
 }

@@ -127,11 +127,11 @@ inline bool fd_may_block(std::uint64_t fd) noexcept
 	return flags < 0 || (flags & O_NONBLOCK) == 0;
 }
 
-// Whether atom @i of @chain may block its caller on another party.
-inline bool atom_may_block(const chain_state& chain, std::size_t i) noexcept
+// System calls that never wait for another party (they may wait for a
+// disk).
+constexpr bool syscall_never_waits(long nr) noexcept
 {
-	switch (chain.syscall_of(i)) {
-	// Never wait for another party (they may wait for a disk).
+	switch (nr) {
 	case SYS_getpid:
 	case SYS_getppid:
 	case SYS_gettid:
@@ -172,7 +172,29 @@ inline bool atom_may_block(const chain_state& chain, std::size_t i) noexcept
 	case SYS_umask:
 	case SYS_uname:
 	case SYS_clock_gettime:
+		return true;
+	default:
 		return false;
+	}
+}
+
+// syscall_never_waits() of the numbers below 64 as a bit mask: the stat
+// family of one-shot operations is told apart in two instructions.
+inline constexpr std::uint64_t never_waits_below_64 = [] {
+	std::uint64_t mask = 0;
+	for (long nr = 0; nr < 64; ++nr)
+		if (syscall_never_waits(nr))
+			mask |= std::uint64_t{1} << nr;
+	return mask;
+}();
+
+// Whether atom @i of @chain may block its caller on another party.
+inline bool atom_may_block(const chain_state& chain, std::size_t i) noexcept
+{
+	const long nr = chain.syscall_of(i);
+	if (syscall_never_waits(nr))
+		return false;
+	switch (nr) {
 	// Depend on the file descriptor (argument 0).
 	case SYS_read:
 	case SYS_write:
@@ -285,11 +307,23 @@ struct launch_ticket {
 	int deferred_reason = 0; // a cancel asked in the window: its reason
 };
 
-inline bool chain_may_block(const chain_state& chain) noexcept
+// chain_may_block() from atom @first on.  (Out of line: the common case,
+// a stat, never gets here.)
+[[gnu::noinline]] inline bool chain_may_block_from(const chain_state& chain, std::size_t first) noexcept
 {
-	for (std::size_t i = 0; i < chain.size(); ++i)
+	for (std::size_t i = first; i < chain.size(); ++i)
 		if (atom_may_block(chain, i))
 			return true;
+	return false;
+}
+
+inline bool chain_may_block(const chain_state& chain) noexcept
+{
+	for (std::size_t i = 0; i < chain.size(); ++i) {
+		const long nr = chain.syscall_of(i);
+		if (nr < 0 || nr >= 64 || ((never_waits_below_64 >> nr) & 1) == 0)
+			return chain_may_block_from(chain, i);
+	}
 	return false;
 }
 
@@ -326,6 +360,9 @@ public:
 	ring_core& operator=(const ring_core&) = delete;
 
 	~ring_core() = default;
+
+	// Built in static storage (make_default_core()): never deleted.
+	bool in_static_storage = false;
 
 	// Before the ring is freed: waits until nothing is in flight, stops
 	// the notifier thread and tears the ring down in the kernel.  False
@@ -377,89 +414,9 @@ public:
 		if ((asked & SYSLET_SYNC) == 0)
 			off_caller = (asked & SYSLET_ASYNC) != 0 ||
 				     (policy_ == inline_policy::never_block_caller && chain_may_block(chain));
-		// Only a chain that leaves the caller needs to know now whether
-		// the kernel has syslets; for the others the first async_exec()
-		// of the process is the probe (backend::async_exec_chain).
-		const bool kernel = off_caller && sys::kernel_has_syslets();
-		const bool pooled = off_caller && !kernel;
-		const std::uint64_t added_flags = off_caller && kernel ? SYSLET_ASYNC : 0;
-		std::unique_lock lock(mutex_);
-		for (;;) {
-			if (chain.links.delivery_pending)
-				return errno_code(EBUSY); // its last completion is not delivered yet
-			if (nr_in_flight_ < nr_slots_)
-				break;
-			lock.unlock();
-			if (auto waited = wait(1, std::nullopt); !waited)
-				return waited.error();
-			lock.lock();
-		}
-		abi::atom* first = chain.materialize(added_flags);
-		chain.mark_in_flight(*this);
-		link_in_flight_locked(chain);
-		chain.links.pooled = pooled;
-		chain.links.queued = false;
-		chain.links.kernel = !pooled;
-		chain.links.cancelled = false;
-		chain.links.cancel_reason = 0;
-		chain.links.deadline = clock::time_point::max();
-		if (const auto timeout = chain.timeout()) {
-			chain.links.deadline = clock::now() + *timeout;
-			++nr_deadlines_;
-		}
-		if (added_flags != 0 && nr_kernel_ >= async_bound_) {
-			// Every pool thread the kernel would give this ring is
-			// taken: the kernel would run the chain in the caller.
-			// It waits here and is launched by a later reap.
-			chain.links.kernel = false;
-			chain.links.queued = true;
-			push_queued_locked(chain);
-			return {};
-		}
-		if (chain.links.kernel)
-			++nr_kernel_;
-		++unconfirmed_;
-		++async_epoch_;
-		launch_ticket ticket{&chain};
-		chain.links.launch = &ticket;
-		lock.unlock();
-		const long ret =
-			pooled ? fallback::pool_exec(first, &head_, sizeof(head_))
-			       : backend::async_exec_chain(first, &head_, sizeof(head_), first, chain.size());
-		lock.lock();
-		--unconfirmed_;
-		if (ret == 0) {
-			end_launch_locked(ticket);
-			lock.unlock();
-			notify_work(); // the notifier thread has something to wait for
-			return {};     // went asynchronous: finishes when reaped
-		}
-		// (Not asynchronous: nothing was posted, nobody finished it.)
-		chain.links.launch = nullptr;
-		if (chain.links.kernel) {
-			chain.links.kernel = false;
-			--nr_kernel_;
-		}
-		// The chain never left this thread: it is still ours.
-		unlink_in_flight_locked(chain);
-		if (ret < 0) {
-			chain.mark_idle();
-			return errno_code(static_cast<int>(-ret));
-		}
-		(void)chain.take_continuation(); // an awaiting coroutine resumes at once
-		const bool deliver = chain.wants_delivery();
-		completion done =
-			chain.completed_at(static_cast<std::uint64_t>(ret), completion_path::cached);
-		apply_cancel_reason(chain, done); // (cancelled by another thread while it ran here)
-		chain.record(done, deliver);
-		if (deliver) {
-			chain.links.delivery_pending = true;
-			push_ready_locked(chain);
-			++nr_cached_ready_;
-			lock.unlock();
-			signal_fd();
-		}
-		return {};
+		if (!off_caller && sys::known_support() != sys::support::unknown && !chain.timeout())
+			return submit_in_caller(chain);
+		return submit_general(chain, off_caller);
 	}
 
 	// Delivers every completion available now; never blocks.  Returns how
@@ -654,6 +611,145 @@ public:
 	}
 
 private:
+	// submit() of a chain that leaves the caller, has a timeout, or
+	// finds the kernel's support unknown or absent.
+	result<void> submit_general(chain_state& chain, bool off_caller)
+	{
+		// Only a chain that leaves the caller needs to know now whether
+		// the kernel has syslets; for the others the first async_exec()
+		// of the process is the probe (backend::async_exec_chain).
+		const bool kernel = off_caller && sys::kernel_has_syslets();
+		const bool pooled = off_caller && !kernel;
+		const std::uint64_t added_flags = off_caller && kernel ? SYSLET_ASYNC : 0;
+		std::unique_lock lock(mutex_); // (materialize() may throw)
+		for (;;) {
+			if (chain.links.delivery_pending)
+				return errno_code(EBUSY); // its last completion is not delivered yet
+			if (nr_in_flight_ < nr_slots_)
+				break;
+			lock.unlock();
+			if (auto waited = wait(1, std::nullopt); !waited)
+				return waited.error();
+			lock.lock();
+		}
+		abi::atom* first = chain.materialize(added_flags);
+		chain.mark_in_flight(*this);
+		link_in_flight_locked(chain);
+		chain.links.pooled = pooled;
+		chain.links.queued = false;
+		chain.links.kernel = !pooled;
+		chain.links.cancelled = false;
+		chain.links.cancel_reason = 0;
+		chain.links.deadline = clock::time_point::max();
+		if (const auto timeout = chain.timeout()) {
+			chain.links.deadline = clock::now() + *timeout;
+			++nr_deadlines_;
+		}
+		if (added_flags != 0 && nr_kernel_ >= async_bound_) {
+			// Every pool thread the kernel would give this ring is
+			// taken: the kernel would run the chain in the caller.
+			// It waits here and is launched by a later reap.
+			chain.links.kernel = false;
+			chain.links.queued = true;
+			push_queued_locked(chain);
+			return {};
+		}
+		launch_ticket ticket{&chain};
+		begin_launch_locked(chain, ticket);
+		lock.unlock();
+		const long ret =
+			pooled ? fallback::pool_exec(first, &head_, sizeof(head_))
+			       : backend::async_exec_chain(first, &head_, sizeof(head_), first, chain.size());
+		mutex_.lock();
+		return launched_locked(chain, ticket, ret);
+	}
+
+	// submit() of a chain that runs in the caller (with kernel syslets it
+	// may still go asynchronous if it blocks) once the kernel's support
+	// is known, with no timeout: every one-shot stat.  The general path's
+	// steps without its other cases, the lock taken twice.
+	result<void> submit_in_caller(chain_state& chain)
+	{
+		if (!chain.materialized_one_atom())
+			return submit_general(chain, false); // (materializing may throw)
+		mutex_.lock();                               // nothing below throws
+		if (chain.links.delivery_pending || nr_in_flight_ >= nr_slots_) {
+			mutex_.unlock();
+			return submit_general(chain, false);
+		}
+		abi::atom* first = chain.materialize(0);
+		chain.mark_in_flight(*this);
+		link_in_flight_locked(chain);
+		chain.links.pooled = false;
+		chain.links.queued = false;
+		chain.links.kernel = true;
+		chain.links.cancelled = false;
+		chain.links.cancel_reason = 0;
+		launch_ticket ticket{&chain};
+		begin_launch_locked(chain, ticket);
+		mutex_.unlock();
+		const long ret = sys::known_support() == sys::support::kernel
+					 ? sys::raw_syscall(abi::nr_async_exec, abi::address_of(first),
+							    abi::address_of(&head_), sizeof(head_))
+					 : fallback::async_exec(first, &head_, sizeof(head_));
+		mutex_.lock();
+		return launched_locked(chain, ticket, ret);
+	}
+
+	// Under the lock, right before the lock is dropped for async_exec()
+	// (or pool_exec()) of @chain.
+	void begin_launch_locked(chain_state& chain, launch_ticket& ticket) noexcept
+	{
+		if (chain.links.kernel)
+			++nr_kernel_;
+		++unconfirmed_;
+		++async_epoch_;
+		chain.links.launch = &ticket;
+	}
+
+	// Under the lock again after async_exec() (or pool_exec()) of @chain
+	// returned @ret; drops the lock.  What submit() returns.
+	[[gnu::always_inline]] result<void> launched_locked(chain_state& chain, launch_ticket& ticket,
+							    long ret) noexcept
+	{
+		--unconfirmed_;
+		if (ret == 0) {
+			end_launch_locked(ticket);
+			mutex_.unlock();
+			notify_work(); // the notifier thread has something to wait for
+			return {};     // went asynchronous: finishes when reaped
+		}
+		// (Not asynchronous: nothing was posted, nobody finished it.)
+		chain.links.launch = nullptr;
+		if (chain.links.kernel) {
+			chain.links.kernel = false;
+			--nr_kernel_;
+		}
+		// The chain never left this thread: it is still ours.
+		unlink_in_flight_locked(chain);
+		if (ret < 0) {
+			chain.mark_idle();
+			mutex_.unlock();
+			return errno_code(static_cast<int>(-ret));
+		}
+		(void)chain.take_continuation(); // an awaiting coroutine resumes at once
+		const bool deliver = chain.wants_delivery();
+		completion done =
+			chain.completed_at(static_cast<std::uint64_t>(ret), completion_path::cached);
+		apply_cancel_reason(chain, done); // (cancelled by another thread while it ran here)
+		chain.record(done, deliver);
+		if (!deliver) {
+			mutex_.unlock();
+			return {};
+		}
+		chain.links.delivery_pending = true;
+		push_ready_locked(chain);
+		++nr_cached_ready_;
+		mutex_.unlock();
+		signal_fd();
+		return {};
+	}
+
 	// async_unregister() answers -EBUSY while a chain that named the ring
 	// still runs, and a pool thread still runs for a moment after it
 	// posted the chain's completion, which drain() may already have
@@ -1114,6 +1210,26 @@ private:
 	std::thread notifier_;
 };
 
+// The default ring's core: the main thread's in static TLS, which lives
+// as long as the process (so the kernel may keep writing into a core it
+// could not tear down, as into a leaked one), elsewhere on the heap.
+// Saves a process's first operation a malloc().
+inline ring_core* make_default_core()
+{
+	struct room_type {
+		alignas(ring_core) unsigned char bytes[sizeof(ring_core)];
+		bool asked;
+	};
+	static constinit thread_local room_type room{};
+	if (!std::exchange(room.asked, true) && known_main_thread()) {
+		auto* core = new (room.bytes) ring_core(ring_options{}, static_slots::claim());
+		core->in_static_storage = true;
+		return core;
+	}
+	// NOLINTNEXTLINE(cppcoreguidelines-owning-memory)
+	return new ring_core(ring_options{}, static_slots::claim());
+}
+
 } // namespace detail
 
 // A completion ring.  Move-only; moving does not move the ring itself.
@@ -1131,9 +1247,7 @@ public:
 	{
 	}
 	// (The per-thread default ring: default options, static slots if free.)
-	explicit ring(detail::default_ring_tag /*unused*/)
-	    : core_(new detail::ring_core(ring_options{}, // NOLINT(cppcoreguidelines-owning-memory)
-					  detail::static_slots::claim()))
+	explicit ring(detail::default_ring_tag /*unused*/) : core_(detail::make_default_core())
 	{
 		static_assert(default_slots == detail::static_slots::count);
 	}
@@ -1202,9 +1316,12 @@ private:
 	struct core_deleter {
 		void operator()(detail::ring_core* core) const noexcept
 		{
-			if (core->shut_down())
+			if (!core->shut_down())
+				return; // leaked on purpose: the kernel may still write into it
+			if (core->in_static_storage)
+				core->~ring_core(); // (its storage is never freed)
+			else
 				delete core; // NOLINT(cppcoreguidelines-owning-memory)
-					     // else leaked on purpose: the kernel may still write into it
 		}
 	};
 
