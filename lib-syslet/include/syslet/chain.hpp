@@ -946,8 +946,15 @@ private:
 
 thread_context::~thread_context()
 {
-	if (destroy_default_ring != nullptr)
-		std::exchange(destroy_default_ring, nullptr)(std::exchange(default_ring, nullptr));
+	if (destroy_default_ring != nullptr) {
+		// The ring stays this thread's default while it drains: a
+		// callback that the drain delivers may submit more through
+		// default_ring(), and the drain waits for that too.  Cleared
+		// only once it is gone, so nothing is made on top of it.
+		destroy_default_ring(default_ring);
+		default_ring = nullptr;
+		destroy_default_ring = nullptr;
+	}
 	gone = true;
 	while (count > 0)
 		chain_state_cache::dispose(states[--count]);
