@@ -26,7 +26,7 @@ exit 0); errors always fail.
 checks.txt: one entry a line, "#" comments, fields split by " | ":
     unit | TYPE | message | reason
   unit     the patch file of patches/series (0007-syslet-ring-heads.patch)
-           or the overlay unit: core (the uapi header), docs,
+           or the overlay unit: core (the uapi header), docs, docs-<k>,
            tests/<program>; shell glob, so "*" is every patch
   TYPE     checkpatch's type, as --show-types prints it (CAMELCASE)
   message  checkpatch's message after "CHECK:TYPE: ", a shell glob ("*"

@@ -12,7 +12,8 @@ Every patch of patches/series becomes one commit, with the subject and
 body from the patch's header (the text before its first "---" line or
 diff), else derived from the file name.  The overlay files become one
 commit per group, by path: core (the uapi header: everything not below),
-x86 arch code (arch/, none today), Documentation (Documentation/),
+x86 arch code (arch/, none today), Documentation (Documentation/; in
+parts where patches/series-msg/docs-<k>.txt say, see plan_docs()),
 and one commit per selftest program (tools/): the programs in the order
 of the "TEST_GEN_PROGS := / +=" lines of the selftests Makefile (one
 program a line), each commit adding the program's .c file, the local
@@ -40,7 +41,7 @@ plan.tsv: one line per commit: kind ("patch" or "files"), payload (patch
 file name, or a file listing the paths, each optionally followed by a
 tab and the file holding its content, when that is not SRC/<path>),
 commit message file, phase, unit (the patch file name, or the overlay
-group: core, arch, docs, tests/<program>; patches/series-msg/checks.txt
+group: core, arch, docs, docs-<k>, tests/<program>; patches/series-msg/checks.txt
 names patches by it).
 """
 import os
@@ -153,14 +154,74 @@ def plan_tests(src, mine, outdir):
     return units
 
 
-def read_msg(src, name):
+def msg_text(src, name):
+    """(Starts-At heading or None, message text) of a series-msg file."""
     msgfile = os.path.join(src, "patches/series-msg", f"{name}.txt")
     try:
         with open(msgfile) as f:
-            subject, _, body = f.read().strip().partition("\n")
+            text = f.read().strip()
     except OSError as e:
         sys.exit(f"series-plan: {name} needs its commit message: {e}")
+    m = re.match(r"^Starts-At:\s*(.*\S)\s*\n", text)
+    if m:
+        return m.group(1), text[m.end():].strip()
+    return None, text
+
+
+def read_msg(src, name):
+    subject, _, body = msg_text(src, name)[1].partition("\n")
     return subject, body.strip("\n").replace("{core_files}", core_files(src))
+
+
+def plan_docs(src, mine, outdir):
+    """Documentation in one or more units: [(listing file, unit)].
+
+    patches/series-msg/docs.txt is the first unit; each docs-<k>.txt
+    (k = 2, 3, ...) that exists is one more, and its first line
+    "Starts-At: <heading>" names the section heading of a Documentation
+    file where it begins.  Unit k adds that file up to where unit k+1
+    begins, so the last unit gives the real file, and a long document
+    reaches reviewers in parts no longer than a kernel patch may be.
+    """
+    units, k = ["docs"], 2
+    while os.path.exists(os.path.join(src, f"patches/series-msg/docs-{k}.txt")):
+        units.append(f"docs-{k}")
+        k += 1
+    cuts = []   # (path, line index) where unit i + 1 begins
+    for unit in units[1:]:
+        heading = msg_text(src, unit)[0]
+        if heading is None:
+            sys.exit(f"series-plan: patches/series-msg/{unit}.txt must begin "
+                     "with \"Starts-At: <section heading>\"")
+        hits = []
+        for path in mine:
+            with open(os.path.join(src, path)) as f:
+                lines = f.read().split("\n")
+            for i, line in enumerate(lines[:-1]):
+                if (line == heading and lines[i + 1]
+                        and set(lines[i + 1]) <= set("=-~")):
+                    hits.append((path, i))
+        if len(hits) != 1:
+            sys.exit(f"series-plan: {unit}: heading \"{heading}\" found "
+                     f"{len(hits)} times in {', '.join(mine)}; need once")
+        cuts.append(hits[0])
+    out = []
+    for n, unit in enumerate(units):
+        listing = os.path.join(outdir, f"files-{unit}")
+        with open(listing, "w") as f:
+            for path in mine:
+                later = [i for p, i in cuts[n:] if p == path]
+                if not later:
+                    f.write(path + "\n")
+                    continue
+                with open(os.path.join(src, path)) as g:
+                    text = g.read().split("\n")
+                content = os.path.join(outdir, f"{unit}-part-" + path.replace("/", "_"))
+                with open(content, "w") as g:
+                    g.write("\n".join(text[:later[0]]).rstrip("\n") + "\n")
+                f.write(f"{path}\t{content}\n")
+        out.append((listing, unit))
+    return out
 
 
 def split_patch(text):
@@ -275,6 +336,12 @@ def main():
                 subject, body = read_msg(src, f"tests/{prog}")
                 units[g].append(("files", listing, subject,
                                  body.splitlines(), f"tests/{prog}"))
+            continue
+        if g == "docs":
+            for listing, unit in plan_docs(src, mine, outdir):
+                subject, body = read_msg(src, unit)
+                units[g].append(("files", listing, subject,
+                                 body.splitlines(), unit))
             continue
         listing = os.path.join(outdir, f"files-{g}")
         with open(listing, "w") as f:
