@@ -18,6 +18,12 @@
 #
 # Slow: several steps touch widely included headers.  Runs under
 # nice -n 10 with JOBS (default 2) jobs.
+#
+# SERIES_FROM=K (1..N) checks patches K..N only: it builds and boots the
+# tree before patch K (base for K=1) as its first step, from whatever
+# build/series/obj holds, then each patch from K on.  For finishing a run
+# that was stopped: the patches before K must be the ones that run
+# already built and booted (same kernel content), which the caller states.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -57,14 +63,24 @@ trap 'check_pristine || exit 1' EXIT
 
 mapfile -t commits < <(g rev-list --reverse base..series)
 n=${#commits[@]}
+from=${SERIES_FROM:-1}
+[[ $from =~ ^[0-9]+$ ]] && [ "$from" -ge 1 ] && [ "$from" -le "$n" ] ||
+	die "SERIES_FROM=$from: must be 1..$n"
 mkdir -p "$obj" "$logs"
 rm -f "$logs"/*.log "$logs"/*.boot.*
 if [ "$boot" = 1 ]; then
 	"$top/scripts/mkinitramfs.sh" "$sdir/boot.cpio" "$top/scripts/guest/series-boot.sh" >/dev/null
 fi
-say "building base and $n patches in $obj (-j$jobs, nice 10)"
-i=0
+if [ "$from" = 1 ]; then
+	say "building base and $n patches in $obj (-j$jobs, nice 10)"
+else
+	say "building the tree before patch $from and patches $from..$n in $obj (-j$jobs, nice 10)"
+fi
+i=$((from - 1))
 for c in "$(g rev-parse base)" "${commits[@]}"; do
+	if [ $i -gt 0 ] && [ "$c" != "${commits[$((i - 1))]}" ]; then
+		continue # (SERIES_FROM: skipped to the tree before patch $from)
+	fi
 	subject=$(g log -1 --format=%s "$c")
 	if [ $i -eq 0 ]; then label="base"; else label="[$i/$n]"; fi
 	log=$logs/$(printf '%02d' $i).log
@@ -109,8 +125,10 @@ for c in "$(g rev-parse base)" "${commits[@]}"; do
 	i=$((i + 1))
 done
 g checkout -q -f series
+what="all $n patches"
+[ "$from" = 1 ] || what="patches $from..$n"
 if [ "$boot" = 1 ]; then
-	say "all $n patches build and boot"
+	say "$what build and boot"
 else
-	say "all $n patches build"
+	say "$what build"
 fi
