@@ -208,8 +208,9 @@ struct launch_ticket;
 class chain_owner
 {
 public:
-	// The chain object goes away: true if the ring keeps @state (in flight
-	// or its completion not delivered yet) and frees it later.
+	// The chain object goes away: true if the ring keeps @state (in flight,
+	// its completion not delivered yet, or its callback still running on
+	// a reaping thread) and frees it later.
 	virtual bool adopt_if_busy(chain_state& state) noexcept = 0;
 	virtual result<void> wait_for(const chain_state& state,
 				      std::optional<std::chrono::nanoseconds> timeout) = 0;
@@ -601,9 +602,12 @@ public:
 		status_.store(status::in_flight, std::memory_order_release);
 	}
 
-	void mark_idle() noexcept
+	// (@keep_owner: the owner delivers the chain's last completion at
+	// the moment, and clears it when that delivery ends.)
+	void mark_idle(bool keep_owner = false) noexcept
 	{
-		owner_.store(nullptr, std::memory_order_relaxed);
+		if (!keep_owner)
+			owner_.store(nullptr, std::memory_order_relaxed);
 		status_.store(status::idle, std::memory_order_release);
 	}
 
@@ -616,7 +620,8 @@ public:
 	}
 
 	// Records the completion (the chain is done from now on); the owner
-	// stays set while a delivery is pending.
+	// stays set while a delivery is pending or under way (the ring clears
+	// it when the delivery has ended).
 	void record(const completion& done, bool delivery_follows) noexcept
 	{
 		finished_ = done;
@@ -627,19 +632,9 @@ public:
 
 	bool wants_delivery() const noexcept { return callback_ || continuation_; }
 
-	// Runs the callback, then resumes a waiting coroutine.  Neither may be
-	// assumed to leave *this alive.
-	void deliver()
-	{
-		const completion record = finished_.value_or(completion{});
-		const std::coroutine_handle<> continuation = std::exchange(continuation_, {});
-		if (callback_) {
-			const completion_callback callback = callback_;
-			callback(record);
-		}
-		if (continuation)
-			continuation.resume();
-	}
+	// (The ring delivers: it copies the callback and runs the copy, which
+	// may replace the chain's callback or submit the chain again.)
+	const completion_callback& callback() const noexcept { return callback_; }
 
 	const std::optional<completion>& finished() const noexcept { return finished_; }
 	// (The failure's error_code, made when asked: std::error_code{}
@@ -691,7 +686,13 @@ public:
 		chain_state* prev = nullptr;  // in-flight list
 		chain_state* next = nullptr;  // in-flight list
 		chain_state* ready = nullptr; // delivery queue
+		// On the delivery queue.
 		bool delivery_pending = false;
+		// Deliveries under way: taken off the queue by a reaping thread,
+		// whose callback (or resumed coroutine) has not returned yet.
+		// The ring gives an orphaned chain's state back only when this is
+		// 0 and the chain is neither in flight nor on the queue.
+		std::uint32_t delivering = 0;
 		bool orphaned = false; // the chain object went away: the ring frees it
 		bool pooled = false;   // runs in the fallback worker pool
 		bool queued = false;   // waits in the ring for a kernel pool thread
@@ -1050,7 +1051,9 @@ public:
 
 	// Called once per completion, cached or reaped, with the completion.
 	// Never from inside submit(): a completion is delivered by the next
-	// reap(), wait() or drain() of the ring (or chain::wait()).
+	// reap(), wait() or drain() of the ring (or chain::wait()), on the
+	// thread that reaps.  The chain's storage stays alive until the
+	// callback has returned, even if the chain object is dropped meanwhile.
 	void on_complete(completion_callback callback) { state().set_callback(std::move(callback)); }
 
 	// A time limit for each submission of this chain, counted from
@@ -1060,8 +1063,11 @@ public:
 	void set_timeout(std::optional<std::chrono::nanoseconds> timeout) { state().set_timeout(timeout); }
 
 	// Waits (reaping the ring it is on) until the chain is done and its
-	// completion delivered.  ETIMEDOUT if @timeout passed first (the
-	// chain stays in flight); EOWNERDEAD if its ring was destroyed.
+	// completion delivered: its callback has returned, also when another
+	// thread delivers it (but not from inside that callback itself, which
+	// may wait for its own chain: that returns at once).  ETIMEDOUT if
+	// @timeout passed first (the chain stays in flight); EOWNERDEAD if its
+	// ring was destroyed.
 	[[nodiscard]] syslet::result<void>
 	wait(std::optional<std::chrono::nanoseconds> timeout = std::nullopt)
 	{

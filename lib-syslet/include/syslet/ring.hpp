@@ -19,7 +19,10 @@
 // Threads: submit(), reap(), wait(), drain(), cancel() and completion_fd()
 // may be called from any thread (one lock per ring, never held while a
 // system call blocks or a callback runs).  Callbacks run on the thread that
-// reaps.  A chain object is used by one thread at a time.
+// reaps.  A chain object is used by one thread at a time; it may be
+// dropped while another thread runs its callback (the ring keeps its
+// storage until the callback has returned), and chain::wait() returns
+// only once that callback has returned.
 //
 // At most nr_slots chains are in flight per ring (submit() waits first if
 // needed), so a library user never overflows the ring; -EOVERFLOW from the
@@ -43,6 +46,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <coroutine>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -307,6 +311,48 @@ struct launch_ticket {
 	int deferred_reason = 0; // a cancel asked in the window: its reason
 };
 
+// The deliveries under way on this thread, innermost first (a callback
+// may reap, and so deliver other chains, inside its own delivery).  A
+// chain::wait() for a chain whose delivery the waiting thread is inside
+// (a callback waiting for its own chain) does not wait for that delivery
+// to end: it would wait for itself.
+struct delivery_frame {
+	const chain_state* chain = nullptr;
+	delivery_frame* outer = nullptr;
+};
+
+inline delivery_frame*& innermost_delivery() noexcept
+{
+	static constinit thread_local delivery_frame* innermost = nullptr;
+	return innermost;
+}
+
+inline std::uint32_t deliveries_on_this_thread(const chain_state& chain) noexcept
+{
+	std::uint32_t count = 0;
+	for (const delivery_frame* frame = innermost_delivery(); frame != nullptr; frame = frame->outer)
+		count += frame->chain == &chain ? 1 : 0;
+	return count;
+}
+
+// Waits until *@word is no longer @seen (or a spurious wake-up, or
+// @timeout passed): a private futex.
+inline void futex_wait(std::uint32_t* word, std::uint32_t seen,
+		       std::optional<std::chrono::nanoseconds> timeout) noexcept
+{
+	__kernel_timespec ts{};
+	if (timeout)
+		ts = to_kernel_timespec(*timeout);
+	(void)sys::raw_syscall(SYS_futex, abi::address_of(word), FUTEX_WAIT_PRIVATE, seen,
+			       timeout ? abi::address_of(&ts) : 0);
+}
+
+inline void futex_wake_all(std::uint32_t* word) noexcept
+{
+	(void)sys::raw_syscall(SYS_futex, abi::address_of(word), FUTEX_WAKE_PRIVATE,
+			       static_cast<std::uint64_t>(std::numeric_limits<int>::max()));
+}
+
 // chain_may_block() from atom @first on.  (Out of line: the common case,
 // a stat, never gets here.)
 [[gnu::noinline]] inline bool chain_may_block_from(const chain_state& chain, std::size_t first) noexcept
@@ -409,6 +455,8 @@ public:
 	{
 		if (chain.state() == chain_state::status::in_flight)
 			return errno_code(EBUSY);
+		if (const chain_owner* owner = chain.owner(); owner != nullptr && owner != this)
+			return errno_code(EBUSY); // another ring still delivers its last completion
 		const std::uint64_t asked = chain.first_flags();
 		bool off_caller = false;
 		if ((asked & SYSLET_SYNC) == 0)
@@ -428,19 +476,19 @@ public:
 	static constexpr std::size_t unknown_busy = std::numeric_limits<std::size_t>::max();
 	std::size_t reap_and_count(std::size_t* busy_after)
 	{
-		chain_state* deliveries = nullptr;
+		std::size_t batch = 0;
 		std::size_t finished = 0;
 		bool queued = false;
 		{
 			const std::lock_guard lock(mutex_);
-			finished = collect_locked(deliveries);
+			finished = collect_locked(batch);
 			queued = queued_ != nullptr;
 			if (busy_after != nullptr)
-				*busy_after = deliveries == nullptr && !queued ? nr_in_flight_ + nr_ready_
-									       : unknown_busy;
+				*busy_after =
+					batch == 0 && !queued ? nr_in_flight_ + nr_ready_ : unknown_busy;
 		}
-		rearm_fd();
-		deliver_all(deliveries);
+		rearm_fd(batch);
+		deliver_ready(batch);
 		if (queued)
 			launch_queued();
 		return finished;
@@ -510,6 +558,8 @@ public:
 		}
 	}
 
+	// Waits until @chain is neither in flight nor on the delivery queue,
+	// and no other thread is delivering it (its callback has returned).
 	result<void> wait_for(const chain_state& chain,
 			      std::optional<std::chrono::nanoseconds> timeout) override
 	{
@@ -517,17 +567,25 @@ public:
 		if (timeout)
 			deadline = clock::now() + *timeout;
 		for (;;) {
+			bool delivered_elsewhere = false;
 			{
 				const std::lock_guard lock(mutex_);
 				if (chain.state() != chain_state::status::in_flight &&
-				    !chain.links.delivery_pending)
-					return {};
+				    !chain.links.delivery_pending) {
+					if (chain.links.delivering <= deliveries_on_this_thread(chain))
+						return {};
+					delivered_elsewhere = true; // (by another thread)
+				}
 			}
 			std::optional<std::chrono::nanoseconds> left;
 			if (deadline) {
 				left = *deadline - clock::now();
 				if (*left <= std::chrono::nanoseconds::zero())
 					return errno_code(ETIMEDOUT);
+			}
+			if (delivered_elsewhere) {
+				wait_for_a_delivery_to_end(chain, left);
+				continue;
 			}
 			if (auto waited = wait(1, left); !waited)
 				return waited.error();
@@ -558,7 +616,8 @@ public:
 	bool adopt_if_busy(chain_state& chain) noexcept override
 	{
 		const std::lock_guard lock(mutex_);
-		if (chain.state() != chain_state::status::in_flight && !chain.links.delivery_pending)
+		if (chain.state() != chain_state::status::in_flight && !chain.links.delivery_pending &&
+		    chain.links.delivering == 0)
 			return false;
 		chain.links.orphaned = true;
 		(void)chain.take_continuation();
@@ -728,7 +787,9 @@ private:
 		// The chain never left this thread: it is still ours.
 		unlink_in_flight_locked(chain);
 		if (ret < 0) {
-			chain.mark_idle();
+			// (Submitted again from its own callback: the owner stays
+			// until that delivery ends.)
+			chain.mark_idle(chain.links.delivering != 0);
 			mutex_.unlock();
 			return errno_code(static_cast<int>(-ret));
 		}
@@ -870,8 +931,10 @@ private:
 		}
 	}
 
-	// Takes posted completions, expired deadlines and queued deliveries.
-	std::size_t collect_locked(chain_state*& deliveries)
+	// Takes posted completions and expired deadlines; @batch: how many
+	// chains are on the delivery queue now (the reap delivers those; what
+	// their callbacks queue waits for the next reap).
+	std::size_t collect_locked(std::size_t& batch)
 	{
 		std::size_t finished = 0;
 		consume_posted(head_, slots_, nr_slots_, [&](abi::word atom_address) {
@@ -896,9 +959,7 @@ private:
 			}
 		}
 		finished += std::exchange(nr_cached_ready_, 0); // the others were counted above
-		deliveries = std::exchange(ready_, nullptr);
-		ready_tail_ = nullptr;
-		nr_ready_ = 0;
+		batch = nr_ready_;
 		return finished;
 	}
 
@@ -962,30 +1023,128 @@ private:
 			(void)sys::async_cancel(chain->first_atom(), &head_);
 	}
 
-	void deliver_all(chain_state* chain)
+	// Delivers up to @batch chains off the head of the delivery queue
+	// (fewer if other threads reap too), one at a time: under the lock a
+	// chain leaves the queue and counts as delivering (its owner stays
+	// set, its state alive); without it the chain's callback (a copy: it
+	// may replace itself or submit the chain again) runs, then the
+	// coroutine waiting for it resumes; under the lock again the delivery
+	// ends (end_delivery()).
+	void deliver_ready(std::size_t batch)
 	{
-		while (chain != nullptr) {
-			chain_state* next = chain->links.ready;
-			bool orphaned = false;
+		for (; batch > 0; --batch) {
+			chain_state* chain = nullptr;
+			completion record;
+			std::coroutine_handle<> continuation;
 			{
 				const std::lock_guard lock(mutex_);
+				chain = pop_ready_locked();
+				if (chain == nullptr)
+					return; // delivered by another thread
 				chain->links.delivery_pending = false;
-				chain->links.ready = nullptr;
-				orphaned = chain->links.orphaned;
-				chain->clear_owner();
+				++chain->links.delivering;
+				record = chain->finished().value_or(completion{});
+				continuation = chain->take_continuation();
 			}
-			chain->deliver();
-			if (orphaned)
-				chain_state_cache::give_back(chain);
-			chain = next;
+			const delivery_scope delivering(*this, *chain);
+			if (const completion_callback& callback = chain->callback()) {
+				const completion_callback copy = callback;
+				copy(record);
+			}
+			if (continuation)
+				continuation.resume();
 		}
+	}
+
+	// A delivery under way on this thread: on this thread's list while
+	// the callback runs, ended (end_delivery()) when it returns or throws.
+	class delivery_scope
+	{
+	public:
+		delivery_scope(ring_core& ring, chain_state& chain) noexcept
+		    : ring_(ring), chain_(chain), frame_{&chain, innermost_delivery()}
+		{
+			innermost_delivery() = &frame_;
+		}
+		delivery_scope(const delivery_scope&) = delete;
+		delivery_scope& operator=(const delivery_scope&) = delete;
+		~delivery_scope()
+		{
+			innermost_delivery() = frame_.outer;
+			ring_.end_delivery(chain_);
+		}
+
+	private:
+		ring_core& ring_;
+		chain_state& chain_;
+		delivery_frame frame_;
+	};
+
+	// The delivery of @chain ended.  The last delivery of a chain that is
+	// neither in flight nor queued again clears its owner, or, if its
+	// chain object went away, gives its state back; threads waiting for a
+	// delivery to end (wait_for()) wake up.
+	void end_delivery(chain_state& chain) noexcept
+	{
+		bool give_back = false;
+		bool wake = false;
+		{
+			const std::lock_guard lock(mutex_);
+			if (--chain.links.delivering == 0 &&
+			    chain.state() != chain_state::status::in_flight &&
+			    !chain.links.delivery_pending) {
+				if (chain.links.orphaned)
+					give_back = true;
+				else if (chain.owner() == this)
+					chain.clear_owner();
+			}
+			std::atomic_ref<std::uint32_t>(deliveries_ended_)
+				.fetch_add(1, std::memory_order_release);
+			wake = delivery_waiters_ != 0;
+		}
+		if (wake)
+			futex_wake_all(&deliveries_ended_);
+		if (give_back)
+			chain_state_cache::give_back(&chain);
+	}
+
+	// Waits until a delivery of this ring ends (@chain's, or any other:
+	// the caller checks again), or @timeout passes.
+	void wait_for_a_delivery_to_end(const chain_state& chain,
+					std::optional<std::chrono::nanoseconds> timeout)
+	{
+		std::uint32_t seen = 0;
+		{
+			const std::lock_guard lock(mutex_);
+			if (chain.links.delivering <= deliveries_on_this_thread(chain))
+				return;
+			seen = std::atomic_ref<std::uint32_t>(deliveries_ended_)
+				       .load(std::memory_order_relaxed);
+			++delivery_waiters_;
+		}
+		futex_wait(&deliveries_ended_, seen, timeout);
+		const std::lock_guard lock(mutex_);
+		--delivery_waiters_;
+	}
+
+	chain_state* pop_ready_locked() noexcept
+	{
+		chain_state* chain = ready_;
+		if (chain == nullptr)
+			return nullptr;
+		ready_ = chain->links.ready;
+		if (ready_ == nullptr)
+			ready_tail_ = nullptr;
+		chain->links.ready = nullptr;
+		--nr_ready_;
+		return chain;
 	}
 
 	// The kernel has nothing in flight and everything posted is reaped:
 	// chains still tracked ended on a NO_COMPLETE atom.
 	std::size_t finish_unobserved(std::uint64_t epoch)
 	{
-		chain_state* deliveries = nullptr;
+		std::size_t batch = 0;
 		std::size_t finished = 0;
 		{
 			const std::lock_guard lock(mutex_);
@@ -1001,11 +1160,9 @@ private:
 				chain = next;
 			}
 			finished += std::exchange(nr_cached_ready_, 0);
-			deliveries = std::exchange(ready_, nullptr);
-			ready_tail_ = nullptr;
-			nr_ready_ = 0;
+			batch = nr_ready_;
 		}
-		deliver_all(deliveries);
+		deliver_ready(batch);
 		return finished;
 	}
 
@@ -1112,7 +1269,9 @@ private:
 		(void)!::write(event_fd_.load(), &one, sizeof(one));
 	}
 
-	void rearm_fd() noexcept
+	// (@delivering_now: chains on the delivery queue that the calling
+	// reap is about to deliver.)
+	void rearm_fd(std::size_t delivering_now) noexcept
 	{
 		if (event_fd_.load(std::memory_order_acquire) < 0)
 			return;
@@ -1121,7 +1280,7 @@ private:
 		armed_.store(true);
 		{
 			const std::lock_guard lock(mutex_);
-			if (nr_ready_ > 0 || !ring_is_empty())
+			if (nr_ready_ > delivering_now || !ring_is_empty())
 				armed_.store(false);
 		}
 		if (!armed_.load())
@@ -1191,6 +1350,10 @@ private:
 	chain_state* ready_tail_ = nullptr;
 	std::size_t nr_ready_ = 0;
 	std::size_t nr_cached_ready_ = 0; // of nr_ready_: completed in submit()
+	// Deliveries that ended so far (a futex word: wait_for() waits on it
+	// for a delivery under way on another thread), and such waiters.
+	alignas(std::atomic_ref<std::uint32_t>::required_alignment) std::uint32_t deliveries_ended_ = 0;
+	std::uint32_t delivery_waiters_ = 0;
 	std::size_t nr_deadlines_ = 0;
 	std::size_t unconfirmed_ = 0;   // submissions inside async_exec()
 	std::uint64_t async_epoch_ = 0; // chains given to the kernel or the pool so far
