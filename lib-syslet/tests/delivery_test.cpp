@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -195,6 +196,51 @@ TEST(Delivery, StartingTheNextOperationFromTheHandlerDoesNotRecurse)
 	EXPECT_EQ(starter.completed, operations);
 	EXPECT_LT(starter.highest_stack - starter.lowest_stack, 4096U)
 		<< "each handler ran deeper in the stack than the previous one";
+}
+
+// Set by the test around its submit() calls.
+thread_local bool inside_submit = false;
+
+// A full ring: submit() waits for a slot, and the chains that finish
+// meanwhile only have their completions queued; their callbacks run at
+// the next reap.  Each callback here submits two more chains into a ring
+// of two slots.  submit() used to wait with a wait() that delivered: the
+// callbacks ran inside submit() and recursed into it.
+TEST(Delivery, SubmitIntoAFullRingRunsNoCallback)
+{
+	constexpr int total = 200;
+	syslet::ring r(2);
+	std::vector<syslet::chain> chains;
+	chains.reserve(total);
+	int completed = 0;
+	int ran_inside_submit = 0;
+	int depth = 0;
+	int deepest = 0;
+	int refused = 0;
+	std::function<void()> start_next = [&] {
+		if (chains.size() == total)
+			return;
+		syslet::chain& c = chains.emplace_back(op::syscall(SYS_getpid), flag::async);
+		c.on_complete([&](const syslet::completion& done) {
+			ran_inside_submit += inside_submit ? 1 : 0;
+			deepest = std::max(deepest, ++depth);
+			completed += done.result().value_or(-1) == ::getpid() ? 1 : 0;
+			start_next();
+			start_next();
+			--depth;
+		});
+		inside_submit = true;
+		const auto submitted = r.submit(c);
+		inside_submit = false;
+		refused += submitted ? 0 : 1;
+	};
+	for (int i = 0; i < 4; ++i)
+		start_next(); // the third and the fourth wait for a slot
+	ASSERT_TRUE(syslet_test::drained(r));
+	EXPECT_EQ(refused, 0);
+	EXPECT_EQ(completed, total);
+	EXPECT_EQ(ran_inside_submit, 0) << "callbacks ran inside submit()";
+	EXPECT_EQ(deepest, 1) << "callbacks ran inside callbacks";
 }
 
 // ----------------------------------------------------- completion fd

@@ -25,8 +25,9 @@
 // only once that callback has returned.
 //
 // At most nr_slots chains are in flight per ring (submit() waits first if
-// needed), so a library user never overflows the ring; -EOVERFLOW from the
-// kernel is handled anyway by reaping and waiting again.
+// needed, collecting what finishes into the delivery queue without
+// delivering it), so a library user never overflows the ring; -EOVERFLOW
+// from the kernel is handled anyway by reaping and waiting again.
 #pragma once
 
 #include "backend.hpp"
@@ -497,19 +498,23 @@ public:
 	// Waits until at least @min_completions chains finished (counting the
 	// ones reaped right away) or nothing is in flight: the count.
 	// ETIMEDOUT if @timeout passed first.  Retries after signals.
-	result<std::size_t> wait(std::size_t min_completions, std::optional<std::chrono::nanoseconds> timeout)
+	// @deliver false: what finishes is only queued for the next reap,
+	// and counted by it (submit() waiting for a slot runs no callback).
+	result<std::size_t> wait(std::size_t min_completions, std::optional<std::chrono::nanoseconds> timeout,
+				 bool deliver = true)
 	{
 		std::optional<clock::time_point> deadline;
 		if (timeout)
 			deadline = clock::now() + *timeout;
-		std::size_t finished = reap();
+		const auto reap_now = [&] { return deliver ? reap() : collect_without_delivering(); };
+		std::size_t finished = reap_now();
 		for (;;) {
 			std::optional<clock::time_point> wake = deadline;
 			std::size_t unconfirmed = 0;
 			std::uint64_t epoch = 0;
 			{
 				const std::lock_guard lock(mutex_);
-				if (nr_in_flight_ == 0 && ready_ == nullptr)
+				if (nr_in_flight_ == 0 && (ready_ == nullptr || !deliver))
 					return finished;
 				if (const auto op_deadline = earliest_deadline_locked())
 					wake = wake ? std::min(*wake, *op_deadline) : *op_deadline;
@@ -529,11 +534,11 @@ public:
 			if (ret < 0 && ret != -EINTR && ret != -ETIME && ret != -ETIMEDOUT &&
 			    ret != -EOVERFLOW)
 				return errno_code(static_cast<int>(-ret));
-			finished += reap();
+			finished += reap_now();
 			const bool timer_fired = wake && clock::now() >= *wake;
 			if (ret >= 0 && static_cast<std::size_t>(ret) < wanted && !timer_fired &&
 			    unconfirmed == 0 && ring_is_empty())
-				finished += finish_unobserved(epoch);
+				finished += finish_unobserved(epoch, deliver);
 		}
 	}
 
@@ -686,8 +691,11 @@ private:
 				return errno_code(EBUSY); // its last completion is not delivered yet
 			if (nr_in_flight_ < nr_slots_)
 				break;
+			// Full: wait for a chain to finish.  Its completion is
+			// queued for the next reap, not delivered here: no
+			// callback runs (and no coroutine resumes) inside submit().
 			lock.unlock();
-			if (auto waited = wait(1, std::nullopt); !waited)
+			if (auto waited = wait(1, std::nullopt, false); !waited)
 				return waited.error();
 			lock.lock();
 		}
@@ -805,7 +813,7 @@ private:
 		}
 		chain.links.delivery_pending = true;
 		push_ready_locked(chain);
-		++nr_cached_ready_;
+		++nr_unreported_;
 		mutex_.unlock();
 		signal_fd();
 		return {};
@@ -936,6 +944,38 @@ private:
 	// their callbacks queue waits for the next reap).
 	std::size_t collect_locked(std::size_t& batch)
 	{
+		std::size_t finished = collect_posted_locked();
+		finished += std::exchange(nr_unreported_, 0); // the others were counted above
+		batch = nr_ready_;
+		return finished;
+	}
+
+	// reap() without delivering: what finished is queued for the next
+	// reap (which counts it too).  Returns how many slots it freed.
+	std::size_t collect_without_delivering()
+	{
+		std::size_t freed = 0;
+		bool queued = false;
+		bool ready = false;
+		{
+			const std::lock_guard lock(mutex_);
+			const std::size_t before = nr_in_flight_;
+			nr_unreported_ += collect_posted_locked();
+			freed = before - nr_in_flight_; // (also chains a deadline ended unrun)
+			queued = queued_ != nullptr;
+			ready = nr_ready_ > 0;
+		}
+		if (ready)
+			signal_fd(); // something for reap() to deliver
+		if (queued)
+			launch_queued();
+		return freed;
+	}
+
+	// Takes posted completions and expired deadlines: how many chains
+	// finished.
+	std::size_t collect_posted_locked()
+	{
 		std::size_t finished = 0;
 		consume_posted(head_, slots_, nr_slots_, [&](abi::word atom_address) {
 			const auto* atom = abi::pointer_from<const abi::atom>(atom_address);
@@ -958,8 +998,6 @@ private:
 				chain = next;
 			}
 		}
-		finished += std::exchange(nr_cached_ready_, 0); // the others were counted above
-		batch = nr_ready_;
 		return finished;
 	}
 
@@ -1141,8 +1179,9 @@ private:
 	}
 
 	// The kernel has nothing in flight and everything posted is reaped:
-	// chains still tracked ended on a NO_COMPLETE atom.
-	std::size_t finish_unobserved(std::uint64_t epoch)
+	// chains still tracked ended on a NO_COMPLETE atom.  (@deliver false:
+	// only queued and counted for the next reap, as in wait().)
+	std::size_t finish_unobserved(std::uint64_t epoch, bool deliver)
 	{
 		std::size_t batch = 0;
 		std::size_t finished = 0;
@@ -1159,7 +1198,11 @@ private:
 				}
 				chain = next;
 			}
-			finished += std::exchange(nr_cached_ready_, 0);
+			if (!deliver) {
+				nr_unreported_ += finished;
+				return finished;
+			}
+			finished += std::exchange(nr_unreported_, 0);
 			batch = nr_ready_;
 		}
 		deliver_ready(batch);
@@ -1203,7 +1246,7 @@ private:
 		if (deliver) {
 			chain.links.delivery_pending = true;
 			push_ready_locked(chain);
-			++nr_cached_ready_;
+			++nr_unreported_;
 		}
 	}
 
@@ -1349,7 +1392,9 @@ private:
 	chain_state* ready_ = nullptr;
 	chain_state* ready_tail_ = nullptr;
 	std::size_t nr_ready_ = 0;
-	std::size_t nr_cached_ready_ = 0; // of nr_ready_: completed in submit()
+	// Chains finished that no reap has counted yet: completed in submit()
+	// (cached), or collected by a submit() that waited for a slot.
+	std::size_t nr_unreported_ = 0;
 	// Deliveries that ended so far (a futex word: wait_for() waits on it
 	// for a delivery under way on another thread), and such waiters.
 	alignas(std::atomic_ref<std::uint32_t>::required_alignment) std::uint32_t deliveries_ended_ = 0;
@@ -1419,6 +1464,8 @@ public:
 	// available when submit() returns, but its callback runs only at the
 	// next reap) or goes asynchronous and finishes when a later
 	// reap()/wait() reaps it.  An error means the chain did not run.
+	// With every slot taken, waits for a chain to finish (its completion
+	// is queued for the next reap: no callback runs in here).
 	[[nodiscard]] result<void> submit(chain& c) { return core().submit(c.state()); }
 
 	// Delivers what is available now; never blocks.  Returns how many
