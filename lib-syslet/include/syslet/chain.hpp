@@ -693,10 +693,12 @@ public:
 		// The ring gives an orphaned chain's state back only when this is
 		// 0 and the chain is neither in flight nor on the queue.
 		std::uint32_t delivering = 0;
-		bool orphaned = false; // the chain object went away: the ring frees it
-		bool pooled = false;   // runs in the fallback worker pool
-		bool queued = false;   // waits in the ring for a kernel pool thread
-		bool kernel = false;   // given to the kernel, may hold a pool thread
+		chain_state* delivering_prev = nullptr; // the ring's list of chains
+		chain_state* delivering_next = nullptr; // with deliveries under way
+		bool orphaned = false;                  // the chain object went away: the ring frees it
+		bool pooled = false;                    // runs in the fallback worker pool
+		bool queued = false;                    // waits in the ring for a kernel pool thread
+		bool kernel = false;                    // given to the kernel, may hold a pool thread
 		bool cancelled = false;
 		int cancel_reason = 0;
 		clock::time_point deadline = clock::time_point::max();

@@ -37,6 +37,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <linux/time_types.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
@@ -354,6 +355,25 @@ inline void futex_wake_all(std::uint32_t* word) noexcept
 			       static_cast<std::uint64_t>(std::numeric_limits<int>::max()));
 }
 
+// fork(): a child has none of its parent's threads, so none of the
+// chains its parent's rings had in flight runs in the child (the kernel
+// gives a child no syslet state; the fallback's pool has no worker
+// there).  Every child bumps fork_generation; a ring made before the fork
+// sees it at its next submit(), wait(), chain::wait(), drain(),
+// completion_fd() or destruction and forgets those chains
+// (ring_core::adopt_fork_locked()), instead of waiting for them forever.
+inline std::atomic<std::uint32_t> fork_generation{0};
+
+// From the first chain that leaves its caller on (before that, no chain
+// can be in flight in a child), once per process.
+[[gnu::noinline]] inline void count_forks() noexcept
+{
+	static const bool registered = ::pthread_atfork(nullptr, nullptr, [] {
+					       fork_generation.fetch_add(1, std::memory_order_relaxed);
+				       }) == 0;
+	(void)registered;
+}
+
 // chain_may_block() from atom @first on.  (Out of line: the common case,
 // a stat, never gets here.)
 [[gnu::noinline]] inline bool chain_may_block_from(const chain_state& chain, std::size_t first) noexcept
@@ -394,6 +414,8 @@ public:
 	{
 		if (options.slots == 0)
 			contract_violation("syslet::ring: a ring needs at least one slot");
+		fork_generation_.store(fork_generation.load(std::memory_order_relaxed),
+				       std::memory_order_relaxed);
 		if (zeroed_slots == nullptr) {
 			owned_slots_ = std::make_unique<abi::word[]>(options.slots);
 			zeroed_slots = owned_slots_.get();
@@ -418,6 +440,7 @@ public:
 	// it).  Not while other threads use the ring.
 	bool shut_down() noexcept
 	{
+		check_fork();
 		const bool drained = static_cast<bool>(drain());
 		stop_notifier();
 		if (!drained) {
@@ -458,6 +481,7 @@ public:
 			return errno_code(EBUSY);
 		if (const chain_owner* owner = chain.owner(); owner != nullptr && owner != this)
 			return errno_code(EBUSY); // another ring still delivers its last completion
+		check_fork();
 		const std::uint64_t asked = chain.first_flags();
 		bool off_caller = false;
 		if ((asked & SYSLET_SYNC) == 0)
@@ -509,6 +533,7 @@ public:
 		const auto reap_now = [&] { return deliver ? reap() : collect_without_delivering(); };
 		std::size_t finished = reap_now();
 		for (;;) {
+			check_fork();
 			std::optional<clock::time_point> wake = deadline;
 			std::size_t unconfirmed = 0;
 			std::uint64_t epoch = 0;
@@ -572,9 +597,14 @@ public:
 		if (timeout)
 			deadline = clock::now() + *timeout;
 		for (;;) {
+			check_fork();
 			bool delivered_elsewhere = false;
 			{
 				const std::lock_guard lock(mutex_);
+				if (chain.owner() != this) // (a child of fork() forgot it)
+					return chain.state() == chain_state::status::in_flight
+						       ? result<void>(errno_code(EOWNERDEAD))
+						       : result<void>();
 				if (chain.state() != chain_state::status::in_flight &&
 				    !chain.links.delivery_pending) {
 					if (chain.links.delivering <= deliveries_on_this_thread(chain))
@@ -634,6 +664,7 @@ public:
 	// fallback's pool) on the ring's behalf.  Owned by the ring.
 	result<int> completion_fd()
 	{
+		check_fork();
 		const std::lock_guard lock(notifier_mutex_);
 		if (event_fd_.load() >= 0)
 			return event_fd_.load();
@@ -684,6 +715,8 @@ private:
 		// of the process is the probe (backend::async_exec_chain).
 		const bool kernel = off_caller && sys::kernel_has_syslets();
 		const bool pooled = off_caller && !kernel;
+		if (off_caller)
+			count_forks();
 		const std::uint64_t added_flags = off_caller && kernel ? SYSLET_ASYNC : 0;
 		std::unique_lock lock(mutex_); // (materialize() may throw)
 		for (;;) {
@@ -783,6 +816,7 @@ private:
 		if (ret == 0) {
 			end_launch_locked(ticket);
 			mutex_.unlock();
+			count_forks(); // (a chain the kernel took off the caller when it blocked)
 			notify_work(); // the notifier thread has something to wait for
 			return {};     // went asynchronous: finishes when reaped
 		}
@@ -1080,7 +1114,8 @@ private:
 				if (chain == nullptr)
 					return; // delivered by another thread
 				chain->links.delivery_pending = false;
-				++chain->links.delivering;
+				if (chain->links.delivering++ == 0)
+					link_delivering_locked(*chain);
 				record = chain->finished().value_or(completion{});
 				continuation = chain->take_continuation();
 			}
@@ -1128,13 +1163,9 @@ private:
 		bool wake = false;
 		{
 			const std::lock_guard lock(mutex_);
-			if (--chain.links.delivering == 0 &&
-			    chain.state() != chain_state::status::in_flight &&
-			    !chain.links.delivery_pending) {
-				if (chain.links.orphaned)
-					give_back = true;
-				else if (chain.owner() == this)
-					chain.clear_owner();
+			if (--chain.links.delivering == 0) {
+				unlink_delivering_locked(chain);
+				give_back = delivered_locked(chain);
 			}
 			std::atomic_ref<std::uint32_t>(deliveries_ended_)
 				.fetch_add(1, std::memory_order_release);
@@ -1144,6 +1175,125 @@ private:
 			futex_wake_all(&deliveries_ended_);
 		if (give_back)
 			chain_state_cache::give_back(&chain);
+	}
+
+	// The last delivery of @chain ended: if it is neither in flight nor
+	// queued again, its owner is cleared, or true if the ring has to give
+	// its state back (its chain object went away).
+	bool delivered_locked(chain_state& chain) noexcept
+	{
+		if (chain.state() == chain_state::status::in_flight || chain.links.delivery_pending)
+			return false;
+		if (chain.links.orphaned)
+			return true;
+		if (chain.owner() == this)
+			chain.clear_owner();
+		return false;
+	}
+
+	void link_delivering_locked(chain_state& chain) noexcept
+	{
+		chain.links.delivering_prev = nullptr;
+		chain.links.delivering_next = delivering_;
+		if (delivering_ != nullptr)
+			delivering_->links.delivering_prev = &chain;
+		delivering_ = &chain;
+	}
+
+	void unlink_delivering_locked(chain_state& chain) noexcept
+	{
+		if (chain.links.delivering_prev != nullptr)
+			chain.links.delivering_prev->links.delivering_next = chain.links.delivering_next;
+		else
+			delivering_ = chain.links.delivering_next;
+		if (chain.links.delivering_next != nullptr)
+			chain.links.delivering_next->links.delivering_prev = chain.links.delivering_prev;
+		chain.links.delivering_prev = chain.links.delivering_next = nullptr;
+	}
+
+	// ---------------------------------------------------------- fork()
+	// In a child of fork() (see fork_generation): forgets what the
+	// parent's threads were doing, once, before the ring is used.
+	void check_fork() noexcept
+	{
+		if (fork_generation_.load(std::memory_order_relaxed) !=
+		    fork_generation.load(std::memory_order_relaxed)) [[unlikely]]
+			adopt_fork();
+	}
+
+	[[gnu::noinline]] void adopt_fork() noexcept
+	{
+		chain_state* lost = nullptr; // states to give back, linked through links.ready
+		{
+			const std::lock_guard lock(mutex_);
+			lost = adopt_fork_locked();
+		}
+		while (lost != nullptr)
+			chain_state_cache::give_back(std::exchange(lost, lost->links.ready));
+	}
+
+	// The child's one thread is the one that called fork().  Deliveries
+	// other threads had under way never end here: only this thread's
+	// count.  The chains in flight are the parent's (what completed
+	// before the fork, posted or queued, is this process's too and is
+	// delivered here as well): they leave the ring; a chain object that
+	// still has one keeps it in flight without an owner, as when a ring
+	// is destroyed with chains in flight (chain::wait() answers
+	// EOWNERDEAD; dropping it leaks its storage), the others' storage is
+	// given back.  The notifier thread and its eventfd were the parent's:
+	// completion_fd() makes new ones.  Returns the states to give back.
+	chain_state* adopt_fork_locked() noexcept
+	{
+		const std::uint32_t generation = fork_generation.load(std::memory_order_relaxed);
+		if (fork_generation_.load(std::memory_order_relaxed) == generation)
+			return nullptr; // (another thread of the child was first)
+		fork_generation_.store(generation, std::memory_order_relaxed);
+		chain_state* lost = nullptr;
+		const auto lose = [&lost](chain_state& chain) {
+			chain.links.ready = lost;
+			lost = &chain;
+		};
+		for (chain_state* chain = delivering_; chain != nullptr;) {
+			chain_state* next = chain->links.delivering_next;
+			chain->links.delivering = deliveries_on_this_thread(*chain);
+			if (chain->links.delivering == 0) {
+				unlink_delivering_locked(*chain);
+				if (delivered_locked(*chain))
+					lose(*chain);
+			}
+			chain = next;
+		}
+		for (chain_state* chain = in_flight_; chain != nullptr;) {
+			chain_state* next = chain->links.next;
+			chain->links.launch = nullptr; // (a ticket on a thread that is not here)
+			unlink_in_flight_locked(*chain);
+			chain->links.queued = chain->links.kernel = chain->links.pooled = false;
+			if (!chain->links.orphaned) {
+				chain->clear_owner();
+			} else {
+				chain->mark_idle(); // (only the ring has it)
+				if (chain->links.delivering == 0)
+					lose(*chain);
+			}
+			chain = next;
+		}
+		queued_ = queued_tail_ = nullptr;
+		nr_kernel_ = 0;
+		unconfirmed_ = 0;
+		++async_epoch_;
+		delivery_waiters_ = 0;
+		// Not joined, not notified, not destroyed: their thread is not in
+		// this process (destroying a condition variable waits for its
+		// waiters): the condition variable is leaked on purpose.
+		if (notifier_.joinable())
+			notifier_.detach();
+		work_.store(nullptr, std::memory_order_release);
+		(void)work_cv_.release(); // NOLINT(bugprone-unused-return-value)
+		stopping_ = false;
+		armed_.store(false);
+		if (const int fd = event_fd_.exchange(-1); fd >= 0)
+			::close(fd);
+		return lost;
 	}
 
 	// Waits until a delivery of this ring ends (@chain's, or any other:
@@ -1399,6 +1549,8 @@ private:
 	// for a delivery under way on another thread), and such waiters.
 	alignas(std::atomic_ref<std::uint32_t>::required_alignment) std::uint32_t deliveries_ended_ = 0;
 	std::uint32_t delivery_waiters_ = 0;
+	chain_state* delivering_ = nullptr;             // chains with deliveries under way
+	std::atomic<std::uint32_t> fork_generation_{0}; // the process's, when the ring last checked
 	std::size_t nr_deadlines_ = 0;
 	std::size_t unconfirmed_ = 0;   // submissions inside async_exec()
 	std::uint64_t async_epoch_ = 0; // chains given to the kernel or the pool so far
