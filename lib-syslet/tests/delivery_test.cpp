@@ -5,14 +5,18 @@
 // on the host and with kernel syslets in the guest.
 #include "test_util.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -20,6 +24,7 @@
 #include <stop_token>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace
@@ -75,6 +80,76 @@ TEST(NeverBlocks, RegularFileOperationsStillRunInline)
 	ASSERT_TRUE(r.submit(c));
 	EXPECT_TRUE(c.done()) << "a stat never waits for another party: cached";
 	EXPECT_EQ(c.finished()->path, syslet::completion_path::cached);
+}
+
+// A file descriptor closed on scope exit (unless released).
+class fd_holder
+{
+public:
+	explicit fd_holder(int fd) : fd_(fd) {}
+	fd_holder(const fd_holder&) = delete;
+	fd_holder& operator=(const fd_holder&) = delete;
+	~fd_holder()
+	{
+		if (fd_ >= 0)
+			::close(fd_);
+	}
+	int get() const { return fd_; }
+	int release() { return std::exchange(fd_, -1); }
+
+private:
+	int fd_;
+};
+
+// close() of a TCP socket with SO_LINGER {1, 2 s} and data its peer has
+// not taken waits up to those 2 s in the kernel.  close was on the list
+// of calls that never wait for another party, so it ran in the caller.
+TEST(NeverBlocks, CloseOfALingeringSocketDoesNotBlockTheCaller)
+{
+	constexpr int small_buffer = 4096;
+	const fd_holder listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	if (listener.get() < 0 && errno == EAFNOSUPPORT)
+		GTEST_SKIP() << "no TCP/IPv4 (the guest's kernel has no CONFIG_INET)";
+	ASSERT_GE(listener.get(), 0) << std::strerror(errno);
+	// (The accepted socket inherits the small receive buffer; nobody
+	// ever accepts or reads it.)
+	ASSERT_EQ(::setsockopt(listener.get(), SOL_SOCKET, SO_RCVBUF, &small_buffer, sizeof(small_buffer)),
+		  0);
+	sockaddr_in address{};
+	address.sin_family = AF_INET;
+	address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t length = sizeof(address);
+	ASSERT_EQ(::bind(listener.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)), 0);
+	ASSERT_EQ(::listen(listener.get(), 1), 0);
+	ASSERT_EQ(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&address), &length), 0);
+
+	fd_holder sender(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	ASSERT_GE(sender.get(), 0);
+	ASSERT_EQ(::setsockopt(sender.get(), SOL_SOCKET, SO_SNDBUF, &small_buffer, sizeof(small_buffer)), 0);
+	if (::connect(sender.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
+		if (errno == ENETUNREACH)
+			GTEST_SKIP() << "the loopback interface is down";
+		FAIL() << "connect: " << std::strerror(errno);
+	}
+	std::array<char, 4096> chunk{};
+	std::size_t queued = 0;
+	for (ssize_t sent = 0; (sent = ::send(sender.get(), chunk.data(), chunk.size(), MSG_DONTWAIT)) > 0;)
+		queued += static_cast<std::size_t>(sent);
+	ASSERT_TRUE(errno == EAGAIN || errno == EWOULDBLOCK) << std::strerror(errno);
+	ASSERT_GT(queued, 0U);
+	const linger lingering{1, 2};
+	ASSERT_EQ(::setsockopt(sender.get(), SOL_SOCKET, SO_LINGER, &lingering, sizeof(lingering)), 0);
+
+	const int fd = sender.release();
+	const auto start = clock_type::now();
+	auto closing = syslet::async_close(fd);
+	const auto in_submit = clock_type::now() - start;
+	EXPECT_LT(in_submit, 500ms)
+		<< "close() lingered in the caller for "
+		<< std::chrono::duration_cast<std::chrono::milliseconds>(in_submit).count() << " ms";
+	ASSERT_TRUE(closing.wait(10s));
+	EXPECT_TRUE(closing.result()) << closing.result().error().message();
+	EXPECT_EQ(::fcntl(fd, F_GETFD), -1) << "the socket is closed";
 }
 
 constexpr std::size_t transfer_bytes = std::size_t{1} << 20; // 16 times a pipe's buffer

@@ -133,6 +133,20 @@ inline bool fd_may_block(std::uint64_t fd) noexcept
 	return flags < 0 || (flags & O_NONBLOCK) == 0;
 }
 
+// Whether close() of a file descriptor can wait for another party: on a
+// socket (SO_LINGER: until the peer has taken the data, or the linger
+// time passed) or a character device (a tty draining its output, a tape
+// rewinding); not on files, directories, pipes, ... (nor on a bad fd: it
+// fails at once).
+inline bool close_may_block(std::uint64_t fd) noexcept
+{
+	struct ::stat st {
+	};
+	if (sys::raw_syscall(SYS_fstat, fd, abi::address_of(&st)) < 0)
+		return false;
+	return S_ISSOCK(st.st_mode) || S_ISCHR(st.st_mode);
+}
+
 // System calls that never wait for another party (they may wait for a
 // disk).
 constexpr bool syscall_never_waits(long nr) noexcept
@@ -149,7 +163,6 @@ constexpr bool syscall_never_waits(long nr) noexcept
 	case SYS_lstat:
 	case SYS_statx:
 	case SYS_lseek:
-	case SYS_close:
 	case SYS_getdents64:
 	case SYS_mkdirat:
 	case SYS_unlinkat:
@@ -210,6 +223,10 @@ inline bool atom_may_block(const chain_state& chain, std::size_t i) noexcept
 	case SYS_pwritev2: {
 		const auto fd = chain.value_argument(i, 0);
 		return !fd || fd_may_block(*fd);
+	}
+	case SYS_close: {
+		const auto fd = chain.value_argument(i, 0);
+		return !fd || close_may_block(*fd);
 	}
 	// An open waits for a FIFO's other end unless it cannot be one.
 	case SYS_openat: {
