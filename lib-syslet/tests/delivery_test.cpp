@@ -831,6 +831,67 @@ TEST(Allocations, MoreOneShotsThanTheCacheKeeps)
 	EXPECT_EQ(allocations.load(), 1) << "the vector only";
 }
 
+// The most heap storage one of this thread's cached chain states keeps.
+std::size_t largest_cached_state()
+{
+	const auto& context = syslet::detail::thread_context::get();
+	std::size_t largest = 0;
+	for (std::size_t i = 0; i < context.count; ++i)
+		largest = std::max(largest, context.states[i]->retained_bytes());
+	return largest;
+}
+
+// A chain state goes back to the thread's cache keeping little of what it
+// grew: the string arena kept every chunk, so 2,000 one-shots with paths
+// of growing length over 4 KiB left one cached state holding them all
+// (about 10 MiB); a chain of 10,000 atoms and variables left its arrays.
+TEST(Allocations, CachedChainStatesKeepLittleOfWhatTheyGrew)
+{
+	constexpr std::size_t bound = 16 * 1024;
+	struct stat st {
+	};
+	std::string path = "/nonexistent/";
+	for (std::size_t i = 0; i < 2000; ++i) {
+		path.resize(4097 + i, 'x');
+		const auto op = syslet::async_stat(path, &st);
+		(void)syslet::wait_all();
+		EXPECT_EQ(op.result().error(), std::errc::filename_too_long);
+	}
+	EXPECT_LE(largest_cached_state(), bound) << "after growing paths";
+	{
+		syslet::chain big;
+		for (int i = 0; i < 10000; ++i)
+			big.set(big.variable(), 1);
+		for (int i = 0; i < 10000; ++i)
+			big.add(op::syscall(SYS_getpid));
+	}
+	EXPECT_LE(largest_cached_state(), bound) << "after a chain of 10,000 atoms";
+}
+
+// Paths longer than a chain keeps inside itself (256 bytes) but within
+// one default chunk (4 KiB): the chunk is kept for the next one-shot.
+TEST(Allocations, AsyncStatOfALongPathAllocatesNothingInSteadyState)
+{
+	struct stat st {
+	};
+	const std::string path = "/nonexistent/" + std::string(1000, 'y');
+	const auto one_round = [&] {
+		const auto op = syslet::async_stat(path, &st);
+		(void)syslet::wait_all();
+		return op.result().error() == std::errc::no_such_file_or_directory;
+	};
+	for (int i = 0; i < 100; ++i)
+		(void)one_round();
+	allocations.store(0);
+	counting_allocations = true;
+	int failed = 0;
+	for (int i = 0; i < rounds(); ++i)
+		failed += one_round() ? 0 : 1;
+	counting_allocations = false;
+	EXPECT_EQ(allocations.load(), 0);
+	EXPECT_EQ(failed, 0);
+}
+
 TEST(Allocations, ReusedChainAndCallbackAllocateNothing)
 {
 	syslet::ring r;

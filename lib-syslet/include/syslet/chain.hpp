@@ -271,6 +271,19 @@ public:
 		heap_capacity_ = bigger;
 	}
 	void push_back(const T& value) noexcept { data()[size_++] = value; }
+	// Heap storage kept (0 while the elements fit inside the object).
+	std::size_t heap_bytes() const noexcept { return heap_ ? heap_capacity_ * sizeof(T) : 0; }
+	bool on_heap() const noexcept { return heap_ != nullptr; }
+	// Frees heap storage for more than @max elements (the vector must be
+	// empty): back inside the object.
+	void release_heap_beyond(std::size_t max) noexcept
+	{
+		if (!heap_ || heap_capacity_ <= max || size_ != 0)
+			return;
+		heap_.reset();
+		data_ = inline_.data();
+		heap_capacity_ = 0;
+	}
 	// After reserve_one(): the element one past the end, to fill in place
 	// before commit_one() makes it part of the vector.
 	T& slot_past_end() noexcept { return data()[size_]; }
@@ -293,6 +306,8 @@ private:
 class string_arena
 {
 public:
+	static constexpr std::size_t default_chunk_size = 4096;
+
 	const char* store(std::string_view text)
 	{
 		const std::size_t need = text.size() + 1;
@@ -312,6 +327,37 @@ public:
 		chunk_used_ = 0;
 	}
 
+	bool has_chunks() const noexcept { return !chunks_.empty(); }
+
+	// Empties the arena and keeps at most one chunk, of the default size
+	// (a chain state going back to the cache: one-shots with paths up to
+	// that size allocate nothing in steady state, and what longer paths,
+	// or many paths in one chain, grew is freed).
+	void clear_and_trim() noexcept
+	{
+		clear();
+		if (chunks_.size() == 1 && chunks_.front().size == default_chunk_size)
+			return;
+		std::unique_ptr<char[]> kept;
+		for (chunk& grown : chunks_)
+			if (!kept && grown.size == default_chunk_size)
+				kept = std::move(grown.bytes);
+		std::vector<chunk>().swap(chunks_); // (the array too)
+		if (kept)
+			(void)detail::try_invoke([&] {
+				chunks_.push_back({std::move(kept), default_chunk_size});
+			});
+	}
+
+	// Bytes of the chunks kept.
+	std::size_t chunk_bytes() const noexcept
+	{
+		std::size_t bytes = 0;
+		for (const chunk& kept : chunks_)
+			bytes += kept.size;
+		return bytes;
+	}
+
 private:
 	const char* store_in_chunk(std::string_view text)
 	{
@@ -321,7 +367,7 @@ private:
 			chunk_used_ = 0;
 		}
 		if (chunk_index_ == chunks_.size()) {
-			const std::size_t size = std::max<std::size_t>(4096, need);
+			const std::size_t size = std::max(default_chunk_size, need);
 			chunks_.push_back({std::make_unique<char[]>(size), size});
 			chunk_used_ = 0;
 		}
@@ -663,6 +709,8 @@ public:
 		strings_.clear();
 		if (!objects_.empty() || callback_)
 			drop_objects_and_callback();
+		if (strings_.has_chunks() || atoms_.on_heap() || variables_.data() != nullptr)
+			release_grown_storage();
 		status_.store(status::idle, std::memory_order_relaxed);
 		owner_.store(nullptr, std::memory_order_relaxed);
 		finished_.reset();
@@ -673,11 +721,38 @@ public:
 		links = {};
 	}
 
+	// The heap storage this state keeps for reuse (grown arrays, string
+	// chunks), in bytes.
+	std::size_t retained_bytes() const noexcept
+	{
+		return atoms_.heap_bytes() + extras_.heap_bytes() + strings_.chunk_bytes() +
+		       variables_.capacity() * sizeof(std::uint64_t) +
+		       objects_.capacity() * sizeof(std::shared_ptr<void>);
+	}
+
 	// (Out of line: what reset() rarely has to do.)
 	[[gnu::noinline]] void drop_objects_and_callback() noexcept
 	{
 		objects_.clear();
+		if (objects_.capacity() > max_kept_elements)
+			std::vector<std::shared_ptr<void>>().swap(objects_);
 		callback_ = nullptr;
+	}
+
+	// What a chain state going back to the cache keeps of the storage it
+	// grew: a chain of up to max_kept_elements atoms, variables and
+	// objects, with a default chunk of path strings, reuses it without
+	// allocating; more is freed (a cache of 64 states must not keep
+	// every long path or long chain a thread ever made).
+	static constexpr std::size_t max_kept_elements = 16;
+
+	[[gnu::noinline]] void release_grown_storage() noexcept
+	{
+		strings_.clear_and_trim();
+		atoms_.release_heap_beyond(max_kept_elements);
+		extras_.release_heap_beyond(max_kept_elements);
+		if (variables_.capacity() > max_kept_elements)
+			std::vector<std::uint64_t>().swap(variables_);
 	}
 
 	// Bookkeeping of the ring the chain is in flight on (ring.hpp), under
