@@ -463,6 +463,76 @@ TEST(OneShot, ForkChildDoesNotWaitForItsParentsChains)
 	EXPECT_EQ(calls, 1);
 }
 
+// A chain whose completion was posted, but not reaped, when the process
+// forked completed before the fork: the child delivers it too.  (Found
+// by review: the child forgot the parent's chains in flight before it
+// took what they had posted, so it lost them.)
+TEST(OneShot, ForkChildDeliversWhatWasPostedBeforeTheFork)
+{
+	ring r;
+	syslet_test::pipe_pair p;
+	ASSERT_EQ(::write(p.write_end(), "x", 1), 1);
+	char byte = 0;
+	int calls = 0;
+	chain c(op::read(p.read_end(), &byte, 1)); // a pipe: leaves the caller
+	c.on_complete([&calls](const syslet::completion&) { ++calls; });
+	ASSERT_TRUE(r.submit(c));
+	const auto posted = [&r] {
+		return std::atomic_ref<syslet::abi::word>(r.head().kernel_ring_idx).load() !=
+		       std::atomic_ref<syslet::abi::word>(r.head().user_ring_idx).load();
+	};
+	for (int i = 0; i < 5000 && !posted(); ++i)
+		std::this_thread::sleep_for(std::chrono::milliseconds(1));
+	ASSERT_TRUE(posted());
+	EXPECT_EQ(status_of_child(
+			  [&] {
+				  if (!c.wait(std::chrono::seconds(2)) || !c.done())
+					  return 2;
+				  return calls == 1 && c.result().value_or(-1) == 1 && byte == 'x' ? 0 : 3;
+			  },
+			  std::chrono::seconds(10)),
+		  0)
+		<< "-1: hung; 2: not delivered in the child; 3: wrong result or callback count";
+	ASSERT_TRUE(c.wait(std::chrono::seconds(2)));
+	EXPECT_EQ(calls, 1);
+}
+
+// A child of fork() whose inherited ring had a completion fd: the
+// parent's notifier thread is not in the child, and its pthread_t may
+// name one of the child's own threads by now; the ring forgets it
+// without touching that thread.  (Found by review: it was detached,
+// which threw, or took the child's thread away from its owner.)
+TEST(OneShot, ForkChildDoesNotDetachItsOwnThreads)
+{
+	ring r;
+	ASSERT_TRUE(r.completion_fd());
+	syslet_test::pipe_pair p;
+	char byte = 0;
+	chain c(op::read(p.read_end(), &byte, 1));
+	ASSERT_TRUE(r.submit(c));
+	EXPECT_EQ(status_of_child(
+			  [&] {
+				  std::vector<std::thread> mine;
+				  for (int i = 0; i < 4; ++i)
+					  mine.emplace_back([] {
+						  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+					  });
+				  if (!r.completion_fd())
+					  return 2;
+				  for (std::thread& t : mine)
+					  if (!t.joinable())
+						  return 3;
+				  for (std::thread& t : mine)
+					  t.join();
+				  return 0;
+			  },
+			  std::chrono::seconds(10)),
+		  0)
+		<< "-1: hung; 2: completion_fd(); 3: a thread of the child's was detached; 134: abort";
+	ASSERT_EQ(::write(p.write_end(), "p", 1), 1);
+	ASSERT_TRUE(c.wait(std::chrono::seconds(10)));
+}
+
 TEST(Ops, DirectoryOperations)
 {
 	syslet_test::temp_dir dir;

@@ -82,6 +82,31 @@ TEST(NeverBlocks, RegularFileOperationsStillRunInline)
 	EXPECT_EQ(c.finished()->path, syslet::completion_path::cached);
 }
 
+// A directory scan's chain: open(O_DIRECTORY), getdents64, close of the
+// open's result.  That descriptor is no socket or device, so the close
+// still runs in the caller (found by review: once close was decided per
+// descriptor, a close of another atom's result always left the caller).
+TEST(NeverBlocks, CloseOfADirectoryOpenedByTheChainRunsInline)
+{
+	syslet::ring r;
+	std::array<char, 4096> entries{};
+	syslet::chain c;
+	const auto opened = c.add(op::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+	c.add({SYS_getdents64, {opened, entries.data(), entries.size()}}, syslet::flag::stop_on_negative);
+	c.add(op::close(opened));
+	ASSERT_TRUE(r.submit(c));
+	EXPECT_TRUE(c.done());
+	EXPECT_EQ(c.finished()->path, syslet::completion_path::cached);
+	EXPECT_EQ(c.result().value_or(-1), 0) << "the close of the directory";
+
+	syslet::chain plain; // an open without O_DIRECTORY may be of a FIFO or device
+	const auto any = plain.add(op::open("/dev/null", O_RDONLY | O_CLOEXEC));
+	plain.add(op::close(any));
+	ASSERT_TRUE(r.submit(plain));
+	ASSERT_TRUE(plain.wait());
+	EXPECT_EQ(plain.finished()->path, syslet::completion_path::ring);
+}
+
 // A file descriptor closed on scope exit (unless released).
 class fd_holder
 {
@@ -554,6 +579,42 @@ TEST(DeliveryThreads, CallbackWaitsForAndResubmitsItsOwnChain)
 	}
 }
 
+// A callback clears its own callback, submits its chain again (it
+// completes in the caller, with no delivery to follow) and drops it, all
+// documented as allowed, while its own delivery is under way.  (Found
+// by review: the cached completion cleared the owner, so the drop gave
+// the state back to the cache during the delivery; the delivery's end
+// then wrapped its count, and the next chain made on the thread got
+// that state and waited forever, or, with the cache full, the delivery
+// ended on freed memory.)
+TEST(DeliveryThreads, CallbackResubmitsAndDropsItsOwnChain)
+{
+	for (const bool cache_full : {false, true}) {
+		syslet::ring r;
+		struct stat st {
+		};
+		auto* c = new syslet::chain(op::stat("/", &st)); // NOLINT(cppcoreguidelines-owning-memory)
+		c->on_complete([&](const syslet::completion&) {
+			c->on_complete(nullptr);
+			EXPECT_TRUE(r.submit(*c));
+			if (cache_full)
+				std::vector<syslet::chain> fill(2 *
+								syslet::detail::thread_context::max_cached);
+			delete c; // NOLINT(cppcoreguidelines-owning-memory)
+			c = nullptr;
+		});
+		ASSERT_TRUE(r.submit(*c));
+		EXPECT_EQ(r.reap(), 1U);
+		syslet::chain d(op::stat("/", &st));
+		int calls = 0;
+		d.on_complete([&calls](const syslet::completion&) { ++calls; });
+		ASSERT_TRUE(r.submit(d));
+		EXPECT_EQ(r.reap(), 1U);
+		EXPECT_TRUE(d.wait(2s)) << (cache_full ? "cache full" : "cache with room");
+		EXPECT_EQ(calls, 1);
+	}
+}
+
 // ---------------------------------------------- timeouts, cancellation
 
 TEST(Timeouts, RingWaitAndChainWaitReportATimeoutTheSameWay)
@@ -877,6 +938,31 @@ TEST(Allocations, AsyncStatOfALongPathAllocatesNothingInSteadyState)
 	const std::string path = "/nonexistent/" + std::string(1000, 'y');
 	const auto one_round = [&] {
 		const auto op = syslet::async_stat(path, &st);
+		(void)syslet::wait_all();
+		return op.result().error() == std::errc::no_such_file_or_directory;
+	};
+	for (int i = 0; i < 100; ++i)
+		(void)one_round();
+	allocations.store(0);
+	counting_allocations = true;
+	int failed = 0;
+	for (int i = 0; i < rounds(); ++i)
+		failed += one_round() ? 0 : 1;
+	counting_allocations = false;
+	EXPECT_EQ(allocations.load(), 0);
+	EXPECT_EQ(failed, 0);
+}
+
+// Two paths that fit the default chunk one by one but not together (a
+// rename of two 3,000-byte paths): the state keeps both chunks, so the
+// next one-shot allocates nothing.  (Found by review: the state kept one
+// chunk only, and every such rename allocated three times.)
+TEST(Allocations, TwoPathOneShotAllocatesNothingInSteadyState)
+{
+	const std::string from = "/nonexistent/" + std::string(3000, 'a');
+	const std::string to = "/nonexistent/" + std::string(3000, 'b');
+	const auto one_round = [&] {
+		const auto op = syslet::async_call(op::rename(from, to));
 		(void)syslet::wait_all();
 		return op.result().error() == std::errc::no_such_file_or_directory;
 	};

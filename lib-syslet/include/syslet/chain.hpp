@@ -329,24 +329,37 @@ public:
 
 	bool has_chunks() const noexcept { return !chunks_.empty(); }
 
-	// Empties the arena and keeps at most one chunk, of the default size
-	// (a chain state going back to the cache: one-shots with paths up to
-	// that size allocate nothing in steady state, and what longer paths,
-	// or many paths in one chain, grew is freed).
+	// Empties the arena and keeps chunks of at most max_kept_bytes in
+	// all (a chain state going back to the cache: one-shots whose paths
+	// fit there, one long path or a few shorter ones, allocate nothing in
+	// steady state, and what longer paths, or many paths in one chain,
+	// grew beyond that is freed).
+	static constexpr std::size_t max_kept_bytes = 4 * default_chunk_size;
+	static constexpr std::size_t max_kept_chunks = 4;
 	void clear_and_trim() noexcept
 	{
 		clear();
-		if (chunks_.size() == 1 && chunks_.front().size == default_chunk_size)
-			return;
-		std::unique_ptr<char[]> kept;
-		for (chunk& grown : chunks_)
-			if (!kept && grown.size == default_chunk_size)
-				kept = std::move(grown.bytes);
-		std::vector<chunk>().swap(chunks_); // (the array too)
-		if (kept)
+		std::size_t bytes = 0;
+		std::size_t kept = 0;
+		for (chunk& grown : chunks_) {
+			if (bytes + grown.size > max_kept_bytes)
+				continue;
+			bytes += grown.size;
+			if (&chunks_[kept] != &grown)
+				chunks_[kept] = std::move(grown);
+			++kept;
+		}
+		chunks_.erase(chunks_.begin() + static_cast<std::ptrdiff_t>(kept), chunks_.end());
+		if (chunks_.capacity() > max_kept_chunks) {
+			// (The array of a chain that stored many paths.)
 			(void)detail::try_invoke([&] {
-				chunks_.push_back({std::move(kept), default_chunk_size});
+				std::vector<chunk> fewer;
+				fewer.reserve(max_kept_chunks);
+				for (chunk& left : chunks_)
+					fewer.push_back(std::move(left));
+				chunks_.swap(fewer);
 			});
+		}
 	}
 
 	// Bytes of the chunks kept.
@@ -618,6 +631,15 @@ public:
 		return extras_[i].values[a];
 	}
 
+	// The atom whose result argument @a of atom @i is, if it is one.
+	std::optional<std::size_t> result_argument(std::size_t i, std::size_t a) const noexcept
+	{
+		if (a >= extras_[i].nr_args || extras_[i].sources[a].kind != source_kind::atom_result ||
+		    extras_[i].sources[a].index >= atoms_.size())
+			return std::nullopt;
+		return extras_[i].sources[a].index;
+	}
+
 	std::size_t index_of(std::uint64_t atom_address) const noexcept
 	{
 		const std::uint64_t first = abi::address_of(atoms_.data());
@@ -671,7 +693,10 @@ public:
 	void record(const completion& done, bool delivery_follows) noexcept
 	{
 		finished_ = done;
-		if (!delivery_follows)
+		// (A chain submitted again from its own callback, which then
+		// completed with no delivery to follow: the delivery under way
+		// still needs the owner, and clears it when it ends.)
+		if (!delivery_follows && links.delivering == 0)
 			owner_.store(nullptr, std::memory_order_relaxed);
 		status_.store(status::done, std::memory_order_release);
 	}

@@ -51,9 +51,11 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <thread>
 
@@ -225,8 +227,17 @@ inline bool atom_may_block(const chain_state& chain, std::size_t i) noexcept
 		return !fd || fd_may_block(*fd);
 	}
 	case SYS_close: {
-		const auto fd = chain.value_argument(i, 0);
-		return !fd || close_may_block(*fd);
+		if (const auto fd = chain.value_argument(i, 0))
+			return close_may_block(*fd);
+		// The descriptor an earlier openat() of this chain opened with
+		// O_DIRECTORY or O_PATH is no socket or device: its close
+		// never waits (the directory scan's open, getdents64, close).
+		if (const auto opener = chain.result_argument(i, 0);
+		    opener && chain.syscall_of(*opener) == SYS_openat) {
+			const auto flags = chain.value_argument(*opener, 2);
+			return !flags || (*flags & (O_DIRECTORY | O_PATH)) == 0;
+		}
+		return true;
 	}
 	// An open waits for a FIFO's other end unless it cannot be one.
 	case SYS_openat: {
@@ -457,6 +468,14 @@ public:
 	// it).  Not while other threads use the ring.
 	bool shut_down() noexcept
 	{
+		// A callback of this ring destroying it: the reap that runs the
+		// callback goes on using the ring when it returns.  Refused
+		// loudly rather than left to touch freed memory.
+		for (const delivery_frame* frame = innermost_delivery(); frame != nullptr;
+		     frame = frame->outer)
+			if (frame->chain->owner() == this)
+				fail_fast_misuse(
+					"syslet::ring destroyed from inside one of its own callbacks");
 		check_fork();
 		const bool drained = static_cast<bool>(drain());
 		stop_notifier();
@@ -518,6 +537,7 @@ public:
 	static constexpr std::size_t unknown_busy = std::numeric_limits<std::size_t>::max();
 	std::size_t reap_and_count(std::size_t* busy_after)
 	{
+		check_fork();
 		std::size_t batch = 0;
 		std::size_t finished = 0;
 		bool queued = false;
@@ -1023,9 +1043,9 @@ private:
 		return freed;
 	}
 
-	// Takes posted completions and expired deadlines: how many chains
-	// finished.
-	std::size_t collect_posted_locked()
+	// Takes posted completions and (@deadlines) expired deadlines: how
+	// many chains finished.
+	std::size_t collect_posted_locked(bool deadlines = true)
 	{
 		std::size_t finished = 0;
 		consume_posted(head_, slots_, nr_slots_, [&](abi::word atom_address) {
@@ -1037,7 +1057,7 @@ private:
 			finish_locked(*chain, chain->completed_at(atom_address, completion_path::ring));
 			++finished;
 		});
-		if (nr_deadlines_ > 0) {
+		if (deadlines && nr_deadlines_ > 0) {
 			const auto now = clock::now();
 			for (chain_state* chain = in_flight_; chain != nullptr;) {
 				chain_state* next = chain->links.next;
@@ -1162,13 +1182,30 @@ private:
 		{
 			innermost_delivery() = frame_.outer;
 			ring_.end_delivery(chain_);
+			// The callback threw: the rest of the batch stays queued, and
+			// the completion fd must say so (the reap re-armed it for
+			// the whole batch).
+			if (std::uncaught_exceptions() > uncaught_) [[unlikely]]
+				ring_.signal_if_ready();
 		}
 
 	private:
 		ring_core& ring_;
 		chain_state& chain_;
 		delivery_frame frame_;
+		int uncaught_ = std::uncaught_exceptions();
 	};
+
+	void signal_if_ready() noexcept
+	{
+		bool ready = false;
+		{
+			const std::lock_guard lock(mutex_);
+			ready = nr_ready_ > 0;
+		}
+		if (ready)
+			signal_fd();
+	}
 
 	// The delivery of @chain ended.  The last delivery of a chain that is
 	// neither in flight nor queued again clears its owner, or, if its
@@ -1265,6 +1302,9 @@ private:
 		if (fork_generation_.load(std::memory_order_relaxed) == generation)
 			return nullptr; // (another thread of the child was first)
 		fork_generation_.store(generation, std::memory_order_relaxed);
+		// What the parent's chains posted before the fork is this
+		// process's too: taken first, delivered by the next reap.
+		nr_unreported_ += collect_posted_locked(false);
 		chain_state* lost = nullptr;
 		const auto lose = [&lost](chain_state& chain) {
 			chain.links.ready = lost;
@@ -1302,8 +1342,10 @@ private:
 		// Not joined, not notified, not destroyed: their thread is not in
 		// this process (destroying a condition variable waits for its
 		// waiters): the condition variable is leaked on purpose.
+		// Nor detached: its pthread_t may name one of the child's own
+		// threads by now.  The handle is forgotten, not destroyed.
 		if (notifier_.joinable())
-			notifier_.detach();
+			new (&notifier_) std::thread;
 		work_.store(nullptr, std::memory_order_release);
 		(void)work_cv_.release(); // NOLINT(bugprone-unused-return-value)
 		stopping_ = false;
