@@ -208,8 +208,9 @@ struct launch_ticket;
 class chain_owner
 {
 public:
-	// The chain object goes away: true if the ring keeps @state (in flight
-	// or its completion not delivered yet) and frees it later.
+	// The chain object goes away: true if the ring keeps @state (in flight,
+	// its completion not delivered yet, or its callback still running on
+	// a reaping thread) and frees it later.
 	virtual bool adopt_if_busy(chain_state& state) noexcept = 0;
 	virtual result<void> wait_for(const chain_state& state,
 				      std::optional<std::chrono::nanoseconds> timeout) = 0;
@@ -270,6 +271,19 @@ public:
 		heap_capacity_ = bigger;
 	}
 	void push_back(const T& value) noexcept { data()[size_++] = value; }
+	// Heap storage kept (0 while the elements fit inside the object).
+	std::size_t heap_bytes() const noexcept { return heap_ ? heap_capacity_ * sizeof(T) : 0; }
+	bool on_heap() const noexcept { return heap_ != nullptr; }
+	// Frees heap storage for more than @max elements (the vector must be
+	// empty): back inside the object.
+	void release_heap_beyond(std::size_t max) noexcept
+	{
+		if (!heap_ || heap_capacity_ <= max || size_ != 0)
+			return;
+		heap_.reset();
+		data_ = inline_.data();
+		heap_capacity_ = 0;
+	}
 	// After reserve_one(): the element one past the end, to fill in place
 	// before commit_one() makes it part of the vector.
 	T& slot_past_end() noexcept { return data()[size_]; }
@@ -292,6 +306,8 @@ private:
 class string_arena
 {
 public:
+	static constexpr std::size_t default_chunk_size = 4096;
+
 	const char* store(std::string_view text)
 	{
 		const std::size_t need = text.size() + 1;
@@ -311,6 +327,50 @@ public:
 		chunk_used_ = 0;
 	}
 
+	bool has_chunks() const noexcept { return !chunks_.empty(); }
+
+	// Empties the arena and keeps chunks of at most max_kept_bytes in
+	// all (a chain state going back to the cache: one-shots whose paths
+	// fit there, one long path or a few shorter ones, allocate nothing in
+	// steady state, and what longer paths, or many paths in one chain,
+	// grew beyond that is freed).
+	static constexpr std::size_t max_kept_bytes = 4 * default_chunk_size;
+	static constexpr std::size_t max_kept_chunks = 4;
+	void clear_and_trim() noexcept
+	{
+		clear();
+		std::size_t bytes = 0;
+		std::size_t kept = 0;
+		for (chunk& grown : chunks_) {
+			if (bytes + grown.size > max_kept_bytes)
+				continue;
+			bytes += grown.size;
+			if (&chunks_[kept] != &grown)
+				chunks_[kept] = std::move(grown);
+			++kept;
+		}
+		chunks_.erase(chunks_.begin() + static_cast<std::ptrdiff_t>(kept), chunks_.end());
+		if (chunks_.capacity() > max_kept_chunks) {
+			// (The array of a chain that stored many paths.)
+			(void)detail::try_invoke([&] {
+				std::vector<chunk> fewer;
+				fewer.reserve(max_kept_chunks);
+				for (chunk& left : chunks_)
+					fewer.push_back(std::move(left));
+				chunks_.swap(fewer);
+			});
+		}
+	}
+
+	// Bytes of the chunks kept.
+	std::size_t chunk_bytes() const noexcept
+	{
+		std::size_t bytes = 0;
+		for (const chunk& kept : chunks_)
+			bytes += kept.size;
+		return bytes;
+	}
+
 private:
 	const char* store_in_chunk(std::string_view text)
 	{
@@ -320,7 +380,7 @@ private:
 			chunk_used_ = 0;
 		}
 		if (chunk_index_ == chunks_.size()) {
-			const std::size_t size = std::max<std::size_t>(4096, need);
+			const std::size_t size = std::max(default_chunk_size, need);
 			chunks_.push_back({std::make_unique<char[]>(size), size});
 			chunk_used_ = 0;
 		}
@@ -571,6 +631,15 @@ public:
 		return extras_[i].values[a];
 	}
 
+	// The atom whose result argument @a of atom @i is, if it is one.
+	std::optional<std::size_t> result_argument(std::size_t i, std::size_t a) const noexcept
+	{
+		if (a >= extras_[i].nr_args || extras_[i].sources[a].kind != source_kind::atom_result ||
+		    extras_[i].sources[a].index >= atoms_.size())
+			return std::nullopt;
+		return extras_[i].sources[a].index;
+	}
+
 	std::size_t index_of(std::uint64_t atom_address) const noexcept
 	{
 		const std::uint64_t first = abi::address_of(atoms_.data());
@@ -601,9 +670,12 @@ public:
 		status_.store(status::in_flight, std::memory_order_release);
 	}
 
-	void mark_idle() noexcept
+	// (@keep_owner: the owner delivers the chain's last completion at
+	// the moment, and clears it when that delivery ends.)
+	void mark_idle(bool keep_owner = false) noexcept
 	{
-		owner_.store(nullptr, std::memory_order_relaxed);
+		if (!keep_owner)
+			owner_.store(nullptr, std::memory_order_relaxed);
 		status_.store(status::idle, std::memory_order_release);
 	}
 
@@ -616,30 +688,24 @@ public:
 	}
 
 	// Records the completion (the chain is done from now on); the owner
-	// stays set while a delivery is pending.
+	// stays set while a delivery is pending or under way (the ring clears
+	// it when the delivery has ended).
 	void record(const completion& done, bool delivery_follows) noexcept
 	{
 		finished_ = done;
-		if (!delivery_follows)
+		// (A chain submitted again from its own callback, which then
+		// completed with no delivery to follow: the delivery under way
+		// still needs the owner, and clears it when it ends.)
+		if (!delivery_follows && links.delivering == 0)
 			owner_.store(nullptr, std::memory_order_relaxed);
 		status_.store(status::done, std::memory_order_release);
 	}
 
 	bool wants_delivery() const noexcept { return callback_ || continuation_; }
 
-	// Runs the callback, then resumes a waiting coroutine.  Neither may be
-	// assumed to leave *this alive.
-	void deliver()
-	{
-		const completion record = finished_.value_or(completion{});
-		const std::coroutine_handle<> continuation = std::exchange(continuation_, {});
-		if (callback_) {
-			const completion_callback callback = callback_;
-			callback(record);
-		}
-		if (continuation)
-			continuation.resume();
-	}
+	// (The ring delivers: it copies the callback and runs the copy, which
+	// may replace the chain's callback or submit the chain again.)
+	const completion_callback& callback() const noexcept { return callback_; }
 
 	const std::optional<completion>& finished() const noexcept { return finished_; }
 	// (The failure's error_code, made when asked: std::error_code{}
@@ -668,6 +734,8 @@ public:
 		strings_.clear();
 		if (!objects_.empty() || callback_)
 			drop_objects_and_callback();
+		if (strings_.has_chunks() || atoms_.on_heap() || variables_.data() != nullptr)
+			release_grown_storage();
 		status_.store(status::idle, std::memory_order_relaxed);
 		owner_.store(nullptr, std::memory_order_relaxed);
 		finished_.reset();
@@ -678,11 +746,38 @@ public:
 		links = {};
 	}
 
+	// The heap storage this state keeps for reuse (grown arrays, string
+	// chunks), in bytes.
+	std::size_t retained_bytes() const noexcept
+	{
+		return atoms_.heap_bytes() + extras_.heap_bytes() + strings_.chunk_bytes() +
+		       variables_.capacity() * sizeof(std::uint64_t) +
+		       objects_.capacity() * sizeof(std::shared_ptr<void>);
+	}
+
 	// (Out of line: what reset() rarely has to do.)
 	[[gnu::noinline]] void drop_objects_and_callback() noexcept
 	{
 		objects_.clear();
+		if (objects_.capacity() > max_kept_elements)
+			std::vector<std::shared_ptr<void>>().swap(objects_);
 		callback_ = nullptr;
+	}
+
+	// What a chain state going back to the cache keeps of the storage it
+	// grew: a chain of up to max_kept_elements atoms, variables and
+	// objects, with a default chunk of path strings, reuses it without
+	// allocating; more is freed (a cache of 64 states must not keep
+	// every long path or long chain a thread ever made).
+	static constexpr std::size_t max_kept_elements = 16;
+
+	[[gnu::noinline]] void release_grown_storage() noexcept
+	{
+		strings_.clear_and_trim();
+		atoms_.release_heap_beyond(max_kept_elements);
+		extras_.release_heap_beyond(max_kept_elements);
+		if (variables_.capacity() > max_kept_elements)
+			std::vector<std::uint64_t>().swap(variables_);
 	}
 
 	// Bookkeeping of the ring the chain is in flight on (ring.hpp), under
@@ -691,11 +786,19 @@ public:
 		chain_state* prev = nullptr;  // in-flight list
 		chain_state* next = nullptr;  // in-flight list
 		chain_state* ready = nullptr; // delivery queue
+		// On the delivery queue.
 		bool delivery_pending = false;
-		bool orphaned = false; // the chain object went away: the ring frees it
-		bool pooled = false;   // runs in the fallback worker pool
-		bool queued = false;   // waits in the ring for a kernel pool thread
-		bool kernel = false;   // given to the kernel, may hold a pool thread
+		// Deliveries under way: taken off the queue by a reaping thread,
+		// whose callback (or resumed coroutine) has not returned yet.
+		// The ring gives an orphaned chain's state back only when this is
+		// 0 and the chain is neither in flight nor on the queue.
+		std::uint32_t delivering = 0;
+		chain_state* delivering_prev = nullptr; // the ring's list of chains
+		chain_state* delivering_next = nullptr; // with deliveries under way
+		bool orphaned = false;                  // the chain object went away: the ring frees it
+		bool pooled = false;                    // runs in the fallback worker pool
+		bool queued = false;                    // waits in the ring for a kernel pool thread
+		bool kernel = false;                    // given to the kernel, may hold a pool thread
 		bool cancelled = false;
 		int cancel_reason = 0;
 		clock::time_point deadline = clock::time_point::max();
@@ -1050,7 +1153,9 @@ public:
 
 	// Called once per completion, cached or reaped, with the completion.
 	// Never from inside submit(): a completion is delivered by the next
-	// reap(), wait() or drain() of the ring (or chain::wait()).
+	// reap(), wait() or drain() of the ring (or chain::wait()), on the
+	// thread that reaps.  The chain's storage stays alive until the
+	// callback has returned, even if the chain object is dropped meanwhile.
 	void on_complete(completion_callback callback) { state().set_callback(std::move(callback)); }
 
 	// A time limit for each submission of this chain, counted from
@@ -1060,8 +1165,11 @@ public:
 	void set_timeout(std::optional<std::chrono::nanoseconds> timeout) { state().set_timeout(timeout); }
 
 	// Waits (reaping the ring it is on) until the chain is done and its
-	// completion delivered.  ETIMEDOUT if @timeout passed first (the
-	// chain stays in flight); EOWNERDEAD if its ring was destroyed.
+	// completion delivered: its callback has returned, also when another
+	// thread delivers it (but not from inside that callback itself, which
+	// may wait for its own chain: that returns at once).  ETIMEDOUT if
+	// @timeout passed first (the chain stays in flight); EOWNERDEAD if its
+	// ring was destroyed.
 	[[nodiscard]] syslet::result<void>
 	wait(std::optional<std::chrono::nanoseconds> timeout = std::nullopt)
 	{

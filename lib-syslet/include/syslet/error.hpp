@@ -36,6 +36,14 @@ namespace detail
 	std::abort();
 }
 
+// A misuse the library cannot survive and cannot report through a return
+// value (it is found where nothing may throw): says what and aborts.
+[[noreturn]] inline void fail_fast_misuse(const char* what) noexcept
+{
+	std::fprintf(stderr, "lib-syslet: %s: aborting\n", what);
+	std::abort();
+}
+
 // Runs @f; false if it threw (only std::bad_alloc can).  Without
 // exceptions, allocation failure aborts anyway.
 template <class F>

@@ -44,6 +44,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -121,12 +122,24 @@ namespace detail
 // Completions that did not fit in their ring, per head, oldest first; and
 // the worker pool that runs chains which may block (see pool_exec()).
 // One process-wide instance, never destroyed (workers use it until exit).
+//
+// fork(): the child has none of the workers, so it starts the pool
+// afresh: the chains the pool had (queued or running) and the
+// completions held back are the parent's, and are forgotten (as the
+// kernel gives a child no syslet state); its own chains get new workers.
+// The lock is held across fork() so that the child's copy of the state
+// is consistent.
 class fallback_state
 {
 public:
 	static fallback_state& instance()
 	{
-		static fallback_state* state = new fallback_state; // NOLINT: lives until exit
+		static fallback_state* state = [] {
+			auto* made = new fallback_state; // NOLINT: lives until exit
+			current().store(made, std::memory_order_release);
+			::pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
+			return made;
+		}();
 		return *state;
 	}
 
@@ -247,6 +260,44 @@ private:
 	};
 
 	static constexpr std::size_t max_workers = 256;
+
+	// The instance once made (for the fork handlers).
+	static std::atomic<fallback_state*>& current() noexcept
+	{
+		static constinit std::atomic<fallback_state*> made{nullptr};
+		return made;
+	}
+
+	static void before_fork() noexcept
+	{
+		if (fallback_state* self = current().load(std::memory_order_acquire))
+			self->mutex_.lock();
+	}
+
+	static void after_fork_in_parent() noexcept
+	{
+		if (fallback_state* self = current().load(std::memory_order_acquire))
+			self->mutex_.unlock();
+	}
+
+	// (The condition variables may count waiters that are not in this
+	// process: they are made anew, not destroyed.)
+	static void after_fork_in_child() noexcept
+	{
+		fallback_state* self = current().load(std::memory_order_acquire);
+		if (self == nullptr)
+			return;
+		for (job* work : self->jobs_)
+			delete work; // NOLINT(cppcoreguidelines-owning-memory)
+		self->jobs_.clear();
+		self->in_pool_.clear();
+		self->pending_.clear();
+		self->workers_ = 0;
+		self->idle_workers_ = 0;
+		new (&self->completed_) std::condition_variable;
+		new (&self->work_) std::condition_variable;
+		self->mutex_.unlock();
+	}
 
 	fallback_state()
 	{

@@ -19,11 +19,15 @@
 // Threads: submit(), reap(), wait(), drain(), cancel() and completion_fd()
 // may be called from any thread (one lock per ring, never held while a
 // system call blocks or a callback runs).  Callbacks run on the thread that
-// reaps.  A chain object is used by one thread at a time.
+// reaps.  A chain object is used by one thread at a time; it may be
+// dropped while another thread runs its callback (the ring keeps its
+// storage until the callback has returned), and chain::wait() returns
+// only once that callback has returned.
 //
 // At most nr_slots chains are in flight per ring (submit() waits first if
-// needed), so a library user never overflows the ring; -EOVERFLOW from the
-// kernel is handled anyway by reaping and waiting again.
+// needed, collecting what finishes into the delivery queue without
+// delivering it), so a library user never overflows the ring; -EOVERFLOW
+// from the kernel is handled anyway by reaping and waiting again.
 #pragma once
 
 #include "backend.hpp"
@@ -33,6 +37,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <linux/time_types.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
@@ -43,11 +48,14 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <thread>
 
@@ -127,6 +135,20 @@ inline bool fd_may_block(std::uint64_t fd) noexcept
 	return flags < 0 || (flags & O_NONBLOCK) == 0;
 }
 
+// Whether close() of a file descriptor can wait for another party: on a
+// socket (SO_LINGER: until the peer has taken the data, or the linger
+// time passed) or a character device (a tty draining its output, a tape
+// rewinding); not on files, directories, pipes, ... (nor on a bad fd: it
+// fails at once).
+inline bool close_may_block(std::uint64_t fd) noexcept
+{
+	struct ::stat st {
+	};
+	if (sys::raw_syscall(SYS_fstat, fd, abi::address_of(&st)) < 0)
+		return false;
+	return S_ISSOCK(st.st_mode) || S_ISCHR(st.st_mode);
+}
+
 // System calls that never wait for another party (they may wait for a
 // disk).
 constexpr bool syscall_never_waits(long nr) noexcept
@@ -143,7 +165,6 @@ constexpr bool syscall_never_waits(long nr) noexcept
 	case SYS_lstat:
 	case SYS_statx:
 	case SYS_lseek:
-	case SYS_close:
 	case SYS_getdents64:
 	case SYS_mkdirat:
 	case SYS_unlinkat:
@@ -204,6 +225,19 @@ inline bool atom_may_block(const chain_state& chain, std::size_t i) noexcept
 	case SYS_pwritev2: {
 		const auto fd = chain.value_argument(i, 0);
 		return !fd || fd_may_block(*fd);
+	}
+	case SYS_close: {
+		if (const auto fd = chain.value_argument(i, 0))
+			return close_may_block(*fd);
+		// The descriptor an earlier openat() of this chain opened with
+		// O_DIRECTORY or O_PATH is no socket or device: its close
+		// never waits (the directory scan's open, getdents64, close).
+		if (const auto opener = chain.result_argument(i, 0);
+		    opener && chain.syscall_of(*opener) == SYS_openat) {
+			const auto flags = chain.value_argument(*opener, 2);
+			return !flags || (*flags & (O_DIRECTORY | O_PATH)) == 0;
+		}
+		return true;
 	}
 	// An open waits for a FIFO's other end unless it cannot be one.
 	case SYS_openat: {
@@ -307,6 +341,67 @@ struct launch_ticket {
 	int deferred_reason = 0; // a cancel asked in the window: its reason
 };
 
+// The deliveries under way on this thread, innermost first (a callback
+// may reap, and so deliver other chains, inside its own delivery).  A
+// chain::wait() for a chain whose delivery the waiting thread is inside
+// (a callback waiting for its own chain) does not wait for that delivery
+// to end: it would wait for itself.
+struct delivery_frame {
+	const chain_state* chain = nullptr;
+	delivery_frame* outer = nullptr;
+};
+
+inline delivery_frame*& innermost_delivery() noexcept
+{
+	static constinit thread_local delivery_frame* innermost = nullptr;
+	return innermost;
+}
+
+inline std::uint32_t deliveries_on_this_thread(const chain_state& chain) noexcept
+{
+	std::uint32_t count = 0;
+	for (const delivery_frame* frame = innermost_delivery(); frame != nullptr; frame = frame->outer)
+		count += frame->chain == &chain ? 1 : 0;
+	return count;
+}
+
+// Waits until *@word is no longer @seen (or a spurious wake-up, or
+// @timeout passed): a private futex.
+inline void futex_wait(std::uint32_t* word, std::uint32_t seen,
+		       std::optional<std::chrono::nanoseconds> timeout) noexcept
+{
+	__kernel_timespec ts{};
+	if (timeout)
+		ts = to_kernel_timespec(*timeout);
+	(void)sys::raw_syscall(SYS_futex, abi::address_of(word), FUTEX_WAIT_PRIVATE, seen,
+			       timeout ? abi::address_of(&ts) : 0);
+}
+
+inline void futex_wake_all(std::uint32_t* word) noexcept
+{
+	(void)sys::raw_syscall(SYS_futex, abi::address_of(word), FUTEX_WAKE_PRIVATE,
+			       static_cast<std::uint64_t>(std::numeric_limits<int>::max()));
+}
+
+// fork(): a child has none of its parent's threads, so none of the
+// chains its parent's rings had in flight runs in the child (the kernel
+// gives a child no syslet state; the fallback's pool has no worker
+// there).  Every child bumps fork_generation; a ring made before the fork
+// sees it at its next submit(), wait(), chain::wait(), drain(),
+// completion_fd() or destruction and forgets those chains
+// (ring_core::adopt_fork_locked()), instead of waiting for them forever.
+inline std::atomic<std::uint32_t> fork_generation{0};
+
+// From the first chain that leaves its caller on (before that, no chain
+// can be in flight in a child), once per process.
+[[gnu::noinline]] inline void count_forks() noexcept
+{
+	static const bool registered = ::pthread_atfork(nullptr, nullptr, [] {
+					       fork_generation.fetch_add(1, std::memory_order_relaxed);
+				       }) == 0;
+	(void)registered;
+}
+
 // chain_may_block() from atom @first on.  (Out of line: the common case,
 // a stat, never gets here.)
 [[gnu::noinline]] inline bool chain_may_block_from(const chain_state& chain, std::size_t first) noexcept
@@ -347,6 +442,8 @@ public:
 	{
 		if (options.slots == 0)
 			contract_violation("syslet::ring: a ring needs at least one slot");
+		fork_generation_.store(fork_generation.load(std::memory_order_relaxed),
+				       std::memory_order_relaxed);
 		if (zeroed_slots == nullptr) {
 			owned_slots_ = std::make_unique<abi::word[]>(options.slots);
 			zeroed_slots = owned_slots_.get();
@@ -371,6 +468,15 @@ public:
 	// it).  Not while other threads use the ring.
 	bool shut_down() noexcept
 	{
+		// A callback of this ring destroying it: the reap that runs the
+		// callback goes on using the ring when it returns.  Refused
+		// loudly rather than left to touch freed memory.
+		for (const delivery_frame* frame = innermost_delivery(); frame != nullptr;
+		     frame = frame->outer)
+			if (frame->chain->owner() == this)
+				fail_fast_misuse(
+					"syslet::ring destroyed from inside one of its own callbacks");
+		check_fork();
 		const bool drained = static_cast<bool>(drain());
 		stop_notifier();
 		if (!drained) {
@@ -409,6 +515,9 @@ public:
 	{
 		if (chain.state() == chain_state::status::in_flight)
 			return errno_code(EBUSY);
+		if (const chain_owner* owner = chain.owner(); owner != nullptr && owner != this)
+			return errno_code(EBUSY); // another ring still delivers its last completion
+		check_fork();
 		const std::uint64_t asked = chain.first_flags();
 		bool off_caller = false;
 		if ((asked & SYSLET_SYNC) == 0)
@@ -428,19 +537,20 @@ public:
 	static constexpr std::size_t unknown_busy = std::numeric_limits<std::size_t>::max();
 	std::size_t reap_and_count(std::size_t* busy_after)
 	{
-		chain_state* deliveries = nullptr;
+		check_fork();
+		std::size_t batch = 0;
 		std::size_t finished = 0;
 		bool queued = false;
 		{
 			const std::lock_guard lock(mutex_);
-			finished = collect_locked(deliveries);
+			finished = collect_locked(batch);
 			queued = queued_ != nullptr;
 			if (busy_after != nullptr)
-				*busy_after = deliveries == nullptr && !queued ? nr_in_flight_ + nr_ready_
-									       : unknown_busy;
+				*busy_after =
+					batch == 0 && !queued ? nr_in_flight_ + nr_ready_ : unknown_busy;
 		}
-		rearm_fd();
-		deliver_all(deliveries);
+		rearm_fd(batch);
+		deliver_ready(batch);
 		if (queued)
 			launch_queued();
 		return finished;
@@ -449,19 +559,24 @@ public:
 	// Waits until at least @min_completions chains finished (counting the
 	// ones reaped right away) or nothing is in flight: the count.
 	// ETIMEDOUT if @timeout passed first.  Retries after signals.
-	result<std::size_t> wait(std::size_t min_completions, std::optional<std::chrono::nanoseconds> timeout)
+	// @deliver false: what finishes is only queued for the next reap,
+	// and counted by it (submit() waiting for a slot runs no callback).
+	result<std::size_t> wait(std::size_t min_completions, std::optional<std::chrono::nanoseconds> timeout,
+				 bool deliver = true)
 	{
 		std::optional<clock::time_point> deadline;
 		if (timeout)
 			deadline = clock::now() + *timeout;
-		std::size_t finished = reap();
+		const auto reap_now = [&] { return deliver ? reap() : collect_without_delivering(); };
+		std::size_t finished = reap_now();
 		for (;;) {
+			check_fork();
 			std::optional<clock::time_point> wake = deadline;
 			std::size_t unconfirmed = 0;
 			std::uint64_t epoch = 0;
 			{
 				const std::lock_guard lock(mutex_);
-				if (nr_in_flight_ == 0 && ready_ == nullptr)
+				if (nr_in_flight_ == 0 && (ready_ == nullptr || !deliver))
 					return finished;
 				if (const auto op_deadline = earliest_deadline_locked())
 					wake = wake ? std::min(*wake, *op_deadline) : *op_deadline;
@@ -481,11 +596,11 @@ public:
 			if (ret < 0 && ret != -EINTR && ret != -ETIME && ret != -ETIMEDOUT &&
 			    ret != -EOVERFLOW)
 				return errno_code(static_cast<int>(-ret));
-			finished += reap();
+			finished += reap_now();
 			const bool timer_fired = wake && clock::now() >= *wake;
 			if (ret >= 0 && static_cast<std::size_t>(ret) < wanted && !timer_fired &&
 			    unconfirmed == 0 && ring_is_empty())
-				finished += finish_unobserved(epoch);
+				finished += finish_unobserved(epoch, deliver);
 		}
 	}
 
@@ -510,6 +625,8 @@ public:
 		}
 	}
 
+	// Waits until @chain is neither in flight nor on the delivery queue,
+	// and no other thread is delivering it (its callback has returned).
 	result<void> wait_for(const chain_state& chain,
 			      std::optional<std::chrono::nanoseconds> timeout) override
 	{
@@ -517,17 +634,30 @@ public:
 		if (timeout)
 			deadline = clock::now() + *timeout;
 		for (;;) {
+			check_fork();
+			bool delivered_elsewhere = false;
 			{
 				const std::lock_guard lock(mutex_);
+				if (chain.owner() != this) // (a child of fork() forgot it)
+					return chain.state() == chain_state::status::in_flight
+						       ? result<void>(errno_code(EOWNERDEAD))
+						       : result<void>();
 				if (chain.state() != chain_state::status::in_flight &&
-				    !chain.links.delivery_pending)
-					return {};
+				    !chain.links.delivery_pending) {
+					if (chain.links.delivering <= deliveries_on_this_thread(chain))
+						return {};
+					delivered_elsewhere = true; // (by another thread)
+				}
 			}
 			std::optional<std::chrono::nanoseconds> left;
 			if (deadline) {
 				left = *deadline - clock::now();
 				if (*left <= std::chrono::nanoseconds::zero())
 					return errno_code(ETIMEDOUT);
+			}
+			if (delivered_elsewhere) {
+				wait_for_a_delivery_to_end(chain, left);
+				continue;
 			}
 			if (auto waited = wait(1, left); !waited)
 				return waited.error();
@@ -558,7 +688,8 @@ public:
 	bool adopt_if_busy(chain_state& chain) noexcept override
 	{
 		const std::lock_guard lock(mutex_);
-		if (chain.state() != chain_state::status::in_flight && !chain.links.delivery_pending)
+		if (chain.state() != chain_state::status::in_flight && !chain.links.delivery_pending &&
+		    chain.links.delivering == 0)
 			return false;
 		chain.links.orphaned = true;
 		(void)chain.take_continuation();
@@ -570,6 +701,7 @@ public:
 	// fallback's pool) on the ring's behalf.  Owned by the ring.
 	result<int> completion_fd()
 	{
+		check_fork();
 		const std::lock_guard lock(notifier_mutex_);
 		if (event_fd_.load() >= 0)
 			return event_fd_.load();
@@ -620,6 +752,8 @@ private:
 		// of the process is the probe (backend::async_exec_chain).
 		const bool kernel = off_caller && sys::kernel_has_syslets();
 		const bool pooled = off_caller && !kernel;
+		if (off_caller)
+			count_forks();
 		const std::uint64_t added_flags = off_caller && kernel ? SYSLET_ASYNC : 0;
 		std::unique_lock lock(mutex_); // (materialize() may throw)
 		for (;;) {
@@ -627,8 +761,11 @@ private:
 				return errno_code(EBUSY); // its last completion is not delivered yet
 			if (nr_in_flight_ < nr_slots_)
 				break;
+			// Full: wait for a chain to finish.  Its completion is
+			// queued for the next reap, not delivered here: no
+			// callback runs (and no coroutine resumes) inside submit().
 			lock.unlock();
-			if (auto waited = wait(1, std::nullopt); !waited)
+			if (auto waited = wait(1, std::nullopt, false); !waited)
 				return waited.error();
 			lock.lock();
 		}
@@ -716,6 +853,7 @@ private:
 		if (ret == 0) {
 			end_launch_locked(ticket);
 			mutex_.unlock();
+			count_forks(); // (a chain the kernel took off the caller when it blocked)
 			notify_work(); // the notifier thread has something to wait for
 			return {};     // went asynchronous: finishes when reaped
 		}
@@ -728,7 +866,9 @@ private:
 		// The chain never left this thread: it is still ours.
 		unlink_in_flight_locked(chain);
 		if (ret < 0) {
-			chain.mark_idle();
+			// (Submitted again from its own callback: the owner stays
+			// until that delivery ends.)
+			chain.mark_idle(chain.links.delivering != 0);
 			mutex_.unlock();
 			return errno_code(static_cast<int>(-ret));
 		}
@@ -744,7 +884,7 @@ private:
 		}
 		chain.links.delivery_pending = true;
 		push_ready_locked(chain);
-		++nr_cached_ready_;
+		++nr_unreported_;
 		mutex_.unlock();
 		signal_fd();
 		return {};
@@ -870,8 +1010,42 @@ private:
 		}
 	}
 
-	// Takes posted completions, expired deadlines and queued deliveries.
-	std::size_t collect_locked(chain_state*& deliveries)
+	// Takes posted completions and expired deadlines; @batch: how many
+	// chains are on the delivery queue now (the reap delivers those; what
+	// their callbacks queue waits for the next reap).
+	std::size_t collect_locked(std::size_t& batch)
+	{
+		std::size_t finished = collect_posted_locked();
+		finished += std::exchange(nr_unreported_, 0); // the others were counted above
+		batch = nr_ready_;
+		return finished;
+	}
+
+	// reap() without delivering: what finished is queued for the next
+	// reap (which counts it too).  Returns how many slots it freed.
+	std::size_t collect_without_delivering()
+	{
+		std::size_t freed = 0;
+		bool queued = false;
+		bool ready = false;
+		{
+			const std::lock_guard lock(mutex_);
+			const std::size_t before = nr_in_flight_;
+			nr_unreported_ += collect_posted_locked();
+			freed = before - nr_in_flight_; // (also chains a deadline ended unrun)
+			queued = queued_ != nullptr;
+			ready = nr_ready_ > 0;
+		}
+		if (ready)
+			signal_fd(); // something for reap() to deliver
+		if (queued)
+			launch_queued();
+		return freed;
+	}
+
+	// Takes posted completions and (@deadlines) expired deadlines: how
+	// many chains finished.
+	std::size_t collect_posted_locked(bool deadlines = true)
 	{
 		std::size_t finished = 0;
 		consume_posted(head_, slots_, nr_slots_, [&](abi::word atom_address) {
@@ -883,7 +1057,7 @@ private:
 			finish_locked(*chain, chain->completed_at(atom_address, completion_path::ring));
 			++finished;
 		});
-		if (nr_deadlines_ > 0) {
+		if (deadlines && nr_deadlines_ > 0) {
 			const auto now = clock::now();
 			for (chain_state* chain = in_flight_; chain != nullptr;) {
 				chain_state* next = chain->links.next;
@@ -895,10 +1069,6 @@ private:
 				chain = next;
 			}
 		}
-		finished += std::exchange(nr_cached_ready_, 0); // the others were counted above
-		deliveries = std::exchange(ready_, nullptr);
-		ready_tail_ = nullptr;
-		nr_ready_ = 0;
 		return finished;
 	}
 
@@ -962,30 +1132,267 @@ private:
 			(void)sys::async_cancel(chain->first_atom(), &head_);
 	}
 
-	void deliver_all(chain_state* chain)
+	// Delivers up to @batch chains off the head of the delivery queue
+	// (fewer if other threads reap too), one at a time: under the lock a
+	// chain leaves the queue and counts as delivering (its owner stays
+	// set, its state alive); without it the chain's callback (a copy: it
+	// may replace itself or submit the chain again) runs, then the
+	// coroutine waiting for it resumes; under the lock again the delivery
+	// ends (end_delivery()).
+	void deliver_ready(std::size_t batch)
 	{
-		while (chain != nullptr) {
-			chain_state* next = chain->links.ready;
-			bool orphaned = false;
+		for (; batch > 0; --batch) {
+			chain_state* chain = nullptr;
+			completion record;
+			std::coroutine_handle<> continuation;
 			{
 				const std::lock_guard lock(mutex_);
+				chain = pop_ready_locked();
+				if (chain == nullptr)
+					return; // delivered by another thread
 				chain->links.delivery_pending = false;
-				chain->links.ready = nullptr;
-				orphaned = chain->links.orphaned;
-				chain->clear_owner();
+				if (chain->links.delivering++ == 0)
+					link_delivering_locked(*chain);
+				record = chain->finished().value_or(completion{});
+				continuation = chain->take_continuation();
 			}
-			chain->deliver();
-			if (orphaned)
-				chain_state_cache::give_back(chain);
-			chain = next;
+			const delivery_scope delivering(*this, *chain);
+			if (const completion_callback& callback = chain->callback()) {
+				const completion_callback copy = callback;
+				copy(record);
+			}
+			if (continuation)
+				continuation.resume();
 		}
 	}
 
-	// The kernel has nothing in flight and everything posted is reaped:
-	// chains still tracked ended on a NO_COMPLETE atom.
-	std::size_t finish_unobserved(std::uint64_t epoch)
+	// A delivery under way on this thread: on this thread's list while
+	// the callback runs, ended (end_delivery()) when it returns or throws.
+	class delivery_scope
 	{
-		chain_state* deliveries = nullptr;
+	public:
+		delivery_scope(ring_core& ring, chain_state& chain) noexcept
+		    : ring_(ring), chain_(chain), frame_{&chain, innermost_delivery()}
+		{
+			innermost_delivery() = &frame_;
+		}
+		delivery_scope(const delivery_scope&) = delete;
+		delivery_scope& operator=(const delivery_scope&) = delete;
+		~delivery_scope()
+		{
+			innermost_delivery() = frame_.outer;
+			ring_.end_delivery(chain_);
+			// The callback threw: the rest of the batch stays queued, and
+			// the completion fd must say so (the reap re-armed it for
+			// the whole batch).
+			if (std::uncaught_exceptions() > uncaught_) [[unlikely]]
+				ring_.signal_if_ready();
+		}
+
+	private:
+		ring_core& ring_;
+		chain_state& chain_;
+		delivery_frame frame_;
+		int uncaught_ = std::uncaught_exceptions();
+	};
+
+	void signal_if_ready() noexcept
+	{
+		bool ready = false;
+		{
+			const std::lock_guard lock(mutex_);
+			ready = nr_ready_ > 0;
+		}
+		if (ready)
+			signal_fd();
+	}
+
+	// The delivery of @chain ended.  The last delivery of a chain that is
+	// neither in flight nor queued again clears its owner, or, if its
+	// chain object went away, gives its state back; threads waiting for a
+	// delivery to end (wait_for()) wake up.
+	void end_delivery(chain_state& chain) noexcept
+	{
+		bool give_back = false;
+		bool wake = false;
+		{
+			const std::lock_guard lock(mutex_);
+			if (--chain.links.delivering == 0) {
+				unlink_delivering_locked(chain);
+				give_back = delivered_locked(chain);
+			}
+			std::atomic_ref<std::uint32_t>(deliveries_ended_)
+				.fetch_add(1, std::memory_order_release);
+			wake = delivery_waiters_ != 0;
+		}
+		if (wake)
+			futex_wake_all(&deliveries_ended_);
+		if (give_back)
+			chain_state_cache::give_back(&chain);
+	}
+
+	// The last delivery of @chain ended: if it is neither in flight nor
+	// queued again, its owner is cleared, or true if the ring has to give
+	// its state back (its chain object went away).
+	bool delivered_locked(chain_state& chain) noexcept
+	{
+		if (chain.state() == chain_state::status::in_flight || chain.links.delivery_pending)
+			return false;
+		if (chain.links.orphaned)
+			return true;
+		if (chain.owner() == this)
+			chain.clear_owner();
+		return false;
+	}
+
+	void link_delivering_locked(chain_state& chain) noexcept
+	{
+		chain.links.delivering_prev = nullptr;
+		chain.links.delivering_next = delivering_;
+		if (delivering_ != nullptr)
+			delivering_->links.delivering_prev = &chain;
+		delivering_ = &chain;
+	}
+
+	void unlink_delivering_locked(chain_state& chain) noexcept
+	{
+		if (chain.links.delivering_prev != nullptr)
+			chain.links.delivering_prev->links.delivering_next = chain.links.delivering_next;
+		else
+			delivering_ = chain.links.delivering_next;
+		if (chain.links.delivering_next != nullptr)
+			chain.links.delivering_next->links.delivering_prev = chain.links.delivering_prev;
+		chain.links.delivering_prev = chain.links.delivering_next = nullptr;
+	}
+
+	// ---------------------------------------------------------- fork()
+	// In a child of fork() (see fork_generation): forgets what the
+	// parent's threads were doing, once, before the ring is used.
+	void check_fork() noexcept
+	{
+		if (fork_generation_.load(std::memory_order_relaxed) !=
+		    fork_generation.load(std::memory_order_relaxed)) [[unlikely]]
+			adopt_fork();
+	}
+
+	[[gnu::noinline]] void adopt_fork() noexcept
+	{
+		chain_state* lost = nullptr; // states to give back, linked through links.ready
+		{
+			const std::lock_guard lock(mutex_);
+			lost = adopt_fork_locked();
+		}
+		while (lost != nullptr)
+			chain_state_cache::give_back(std::exchange(lost, lost->links.ready));
+	}
+
+	// The child's one thread is the one that called fork().  Deliveries
+	// other threads had under way never end here: only this thread's
+	// count.  The chains in flight are the parent's (what completed
+	// before the fork, posted or queued, is this process's too and is
+	// delivered here as well): they leave the ring; a chain object that
+	// still has one keeps it in flight without an owner, as when a ring
+	// is destroyed with chains in flight (chain::wait() answers
+	// EOWNERDEAD; dropping it leaks its storage), the others' storage is
+	// given back.  The notifier thread and its eventfd were the parent's:
+	// completion_fd() makes new ones.  Returns the states to give back.
+	chain_state* adopt_fork_locked() noexcept
+	{
+		const std::uint32_t generation = fork_generation.load(std::memory_order_relaxed);
+		if (fork_generation_.load(std::memory_order_relaxed) == generation)
+			return nullptr; // (another thread of the child was first)
+		fork_generation_.store(generation, std::memory_order_relaxed);
+		// What the parent's chains posted before the fork is this
+		// process's too: taken first, delivered by the next reap.
+		nr_unreported_ += collect_posted_locked(false);
+		chain_state* lost = nullptr;
+		const auto lose = [&lost](chain_state& chain) {
+			chain.links.ready = lost;
+			lost = &chain;
+		};
+		for (chain_state* chain = delivering_; chain != nullptr;) {
+			chain_state* next = chain->links.delivering_next;
+			chain->links.delivering = deliveries_on_this_thread(*chain);
+			if (chain->links.delivering == 0) {
+				unlink_delivering_locked(*chain);
+				if (delivered_locked(*chain))
+					lose(*chain);
+			}
+			chain = next;
+		}
+		for (chain_state* chain = in_flight_; chain != nullptr;) {
+			chain_state* next = chain->links.next;
+			chain->links.launch = nullptr; // (a ticket on a thread that is not here)
+			unlink_in_flight_locked(*chain);
+			chain->links.queued = chain->links.kernel = chain->links.pooled = false;
+			if (!chain->links.orphaned) {
+				chain->clear_owner();
+			} else {
+				chain->mark_idle(); // (only the ring has it)
+				if (chain->links.delivering == 0)
+					lose(*chain);
+			}
+			chain = next;
+		}
+		queued_ = queued_tail_ = nullptr;
+		nr_kernel_ = 0;
+		unconfirmed_ = 0;
+		++async_epoch_;
+		delivery_waiters_ = 0;
+		// Not joined, not notified, not destroyed: their thread is not in
+		// this process (destroying a condition variable waits for its
+		// waiters): the condition variable is leaked on purpose.
+		// Nor detached: its pthread_t may name one of the child's own
+		// threads by now.  The handle is forgotten, not destroyed.
+		if (notifier_.joinable())
+			new (&notifier_) std::thread;
+		work_.store(nullptr, std::memory_order_release);
+		(void)work_cv_.release(); // NOLINT(bugprone-unused-return-value)
+		stopping_ = false;
+		armed_.store(false);
+		if (const int fd = event_fd_.exchange(-1); fd >= 0)
+			::close(fd);
+		return lost;
+	}
+
+	// Waits until a delivery of this ring ends (@chain's, or any other:
+	// the caller checks again), or @timeout passes.
+	void wait_for_a_delivery_to_end(const chain_state& chain,
+					std::optional<std::chrono::nanoseconds> timeout)
+	{
+		std::uint32_t seen = 0;
+		{
+			const std::lock_guard lock(mutex_);
+			if (chain.links.delivering <= deliveries_on_this_thread(chain))
+				return;
+			seen = std::atomic_ref<std::uint32_t>(deliveries_ended_)
+				       .load(std::memory_order_relaxed);
+			++delivery_waiters_;
+		}
+		futex_wait(&deliveries_ended_, seen, timeout);
+		const std::lock_guard lock(mutex_);
+		--delivery_waiters_;
+	}
+
+	chain_state* pop_ready_locked() noexcept
+	{
+		chain_state* chain = ready_;
+		if (chain == nullptr)
+			return nullptr;
+		ready_ = chain->links.ready;
+		if (ready_ == nullptr)
+			ready_tail_ = nullptr;
+		chain->links.ready = nullptr;
+		--nr_ready_;
+		return chain;
+	}
+
+	// The kernel has nothing in flight and everything posted is reaped:
+	// chains still tracked ended on a NO_COMPLETE atom.  (@deliver false:
+	// only queued and counted for the next reap, as in wait().)
+	std::size_t finish_unobserved(std::uint64_t epoch, bool deliver)
+	{
+		std::size_t batch = 0;
 		std::size_t finished = 0;
 		{
 			const std::lock_guard lock(mutex_);
@@ -1000,12 +1407,14 @@ private:
 				}
 				chain = next;
 			}
-			finished += std::exchange(nr_cached_ready_, 0);
-			deliveries = std::exchange(ready_, nullptr);
-			ready_tail_ = nullptr;
-			nr_ready_ = 0;
+			if (!deliver) {
+				nr_unreported_ += finished;
+				return finished;
+			}
+			finished += std::exchange(nr_unreported_, 0);
+			batch = nr_ready_;
 		}
-		deliver_all(deliveries);
+		deliver_ready(batch);
 		return finished;
 	}
 
@@ -1046,7 +1455,7 @@ private:
 		if (deliver) {
 			chain.links.delivery_pending = true;
 			push_ready_locked(chain);
-			++nr_cached_ready_;
+			++nr_unreported_;
 		}
 	}
 
@@ -1112,7 +1521,9 @@ private:
 		(void)!::write(event_fd_.load(), &one, sizeof(one));
 	}
 
-	void rearm_fd() noexcept
+	// (@delivering_now: chains on the delivery queue that the calling
+	// reap is about to deliver.)
+	void rearm_fd(std::size_t delivering_now) noexcept
 	{
 		if (event_fd_.load(std::memory_order_acquire) < 0)
 			return;
@@ -1121,7 +1532,7 @@ private:
 		armed_.store(true);
 		{
 			const std::lock_guard lock(mutex_);
-			if (nr_ready_ > 0 || !ring_is_empty())
+			if (nr_ready_ > delivering_now || !ring_is_empty())
 				armed_.store(false);
 		}
 		if (!armed_.load())
@@ -1190,7 +1601,15 @@ private:
 	chain_state* ready_ = nullptr;
 	chain_state* ready_tail_ = nullptr;
 	std::size_t nr_ready_ = 0;
-	std::size_t nr_cached_ready_ = 0; // of nr_ready_: completed in submit()
+	// Chains finished that no reap has counted yet: completed in submit()
+	// (cached), or collected by a submit() that waited for a slot.
+	std::size_t nr_unreported_ = 0;
+	// Deliveries that ended so far (a futex word: wait_for() waits on it
+	// for a delivery under way on another thread), and such waiters.
+	alignas(std::atomic_ref<std::uint32_t>::required_alignment) std::uint32_t deliveries_ended_ = 0;
+	std::uint32_t delivery_waiters_ = 0;
+	chain_state* delivering_ = nullptr;             // chains with deliveries under way
+	std::atomic<std::uint32_t> fork_generation_{0}; // the process's, when the ring last checked
 	std::size_t nr_deadlines_ = 0;
 	std::size_t unconfirmed_ = 0;   // submissions inside async_exec()
 	std::uint64_t async_epoch_ = 0; // chains given to the kernel or the pool so far
@@ -1256,6 +1675,8 @@ public:
 	// available when submit() returns, but its callback runs only at the
 	// next reap) or goes asynchronous and finishes when a later
 	// reap()/wait() reaps it.  An error means the chain did not run.
+	// With every slot taken, waits for a chain to finish (its completion
+	// is queued for the next reap: no callback runs in here).
 	[[nodiscard]] result<void> submit(chain& c) { return core().submit(c.state()); }
 
 	// Delivers what is available now; never blocks.  Returns how many
